@@ -1,0 +1,32 @@
+# The two commands: `make run` starts a one-node cluster, `make test` runs the whole suite.
+# Both create .venv and build the Cython codec first, and both may be run any number of times.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.raftkv-installed
+DATA_DIR ?= ./data
+PORT ?= 2317
+
+.PHONY: run test build clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel cython
+
+# Reinstall whenever the packaging or the Cython source changes.
+$(STAMP): $(BIN)/python pyproject.toml setup.py raftkv/_resp.pyx
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	touch $(STAMP)
+
+build: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/raftkv-server --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf build raftkv/_resp.c raftkv/_resp*.so *.egg-info $(VENV)

@@ -1,0 +1,57 @@
+"""``raftkv-server``: start one node (a supervisor, its Raft process and its workers)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from raftkv.config import NodeConfig
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address clients connect to.")
+@click.option("--port", default=2317, show_default=True, type=click.IntRange(1, 65535), help="Client port.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes serving client connections.")
+@click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
+              help="Where the Raft log lives (LevelDB).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option("--tick-ms", default=100, show_default=True, type=click.IntRange(1, 10000),
+              help="Length of one Raft tick.")
+@click.option("--election-ticks", default=10, show_default=True, type=click.IntRange(2, 1000),
+              help="Minimum election timeout in ticks (randomized up to twice that).")
+@click.option("--max-bulk-len", default=512 * 1024 * 1024, show_default=True, type=click.IntRange(1),
+              help="Largest bulk string a client may send (Redis proto-max-bulk-len).")
+@click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
+              help="Unread reply bytes after which a client is disconnected.")
+@click.version_option(package_name="raftkv")
+def main(host: str, port: int, workers: int, data_dir: Path, log_level: str, tick_ms: int,
+         election_ticks: int, max_bulk_len: int, client_output_limit: int) -> None:
+    """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
+    from raftkv.process import setup_logging
+    from raftkv.resp import require_compiled
+    from raftkv.supervisor import StartError, Supervisor
+
+    try:
+        require_compiled()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    setup_logging(log_level, "supervisor")
+    config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
+                        tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
+                        max_output_bytes=client_output_limit)
+    try:
+        sys.exit(Supervisor(config).run())
+    except StartError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"raftkv-server: {message}", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Node configuration, fixed at start and shared by the supervisor, the workers and the Raft process."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 2317
+    workers: int = 4
+    log_level: str = "info"
+    # Raft timing: an election timeout is drawn from [election_ticks, 2 * election_ticks) ticks.
+    tick_ms: int = 100
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    # How long a client waits for a leader (or a read index) before a retryable error.
+    request_timeout_s: float = 2.0
+    # How long an accepted write may take to commit before its outcome is reported unknown.
+    commit_timeout_s: float = 10.0
+    # Client protocol limits, as Redis's proto-max-bulk-len and client-query-buffer-limit.
+    max_bulk_len: int = 512 * 1024 * 1024
+    max_multibulk_len: int = 1024 * 1024
+    max_inline_len: int = 64 * 1024
+    # A client whose unread replies pass this is disconnected (Redis: client-output-buffer-limit).
+    max_output_bytes: int = 64 * 1024 * 1024
+    # A connection with this many commands awaiting replies is not read until some are answered.
+    max_in_flight: int = 1024
+    maxclients: int = 10000
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"

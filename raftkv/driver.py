@@ -1,0 +1,459 @@
+"""The Raft process: one event loop over the worker pipes, the tick timer and (later) the peers.
+
+It owns the Raft core, the LevelDB store and the state machine, and is the only writer of the data
+directory. Each loop turn: read every ready pipe, hand the turn's writes to the core as one batch and its
+reads as one ReadIndex request, then for each Ready: persist (one LevelDB batch, synced when it holds
+entries or a new term/vote) -> send -> apply -> reply -> advance. A client is answered only after its
+write is committed and applied (Raft §5.3, §8).
+
+Commands of one connection take effect in the order they were sent: writes are proposed in arrival
+order; a read waits until the connection's earlier writes are applied, and a write waits until the
+connection's earlier reads are served.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import selectors
+import signal
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from raftkv import info, ipc, proposal
+from raftkv.commands import NODE, READ, TABLE, WRITE, Command
+from raftkv.config import NodeConfig
+from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError
+from raftkv.raft.config import RaftConfig
+from raftkv.raft.rawnode import RawNode
+from raftkv.raft.storage import MemoryStorage
+from raftkv.raft.types import ConfState, EntryKind, HardState, Ready, Role, SoftState
+from raftkv.resp import RequestParser, encode_reply
+from raftkv.state_machine import StateMachine
+from raftkv.process import prepare_child
+from raftkv.storage import DiskStorage, StorageError
+
+log = logging.getLogger("raftkv.raft")
+
+_NO_LEADER = RespError(f"{CLUSTERDOWN} no leader")
+_UNKNOWN_OUTCOME = RespError(f"{TRYAGAIN} the write was not committed in time; it may or may not be applied")
+_RECV_BYTES = 1 << 20
+
+
+@dataclass(slots=True)
+class _Client:
+    """What the Raft process knows of one client connection: enough to keep its commands in order."""
+
+    worker: int
+    conn: int
+    writes_out: int = 0
+    reads_out: int = 0
+    held: deque = field(default_factory=deque)
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    client: _Client
+    seq: int
+    proto: int
+    argv: list[bytes]
+    cmd: Command
+    deadline: float
+    payload: bytes = b""
+    request_id: int = 0
+
+
+class Driver:
+    def __init__(self, config: NodeConfig, disk: DiskStorage, pipes: dict[int, socket.socket],
+                 control: socket.socket | None = None) -> None:
+        self.config = config
+        self.disk = disk
+        self.started_at = time.time()
+        self.node_id = _node_id(disk)
+        boots = int(disk.get_meta("boots") or b"0") + 1
+        disk.put_meta("boots", b"%d" % boots)
+        # Request ids must not repeat across restarts: an entry proposed before a crash may be applied
+        # after it, and must not answer a new client.
+        self._next_request_id = boots << 40
+
+        conf = disk.conf_state()
+        if conf is None:
+            conf = ConfState(voters=(self.node_id,))
+            disk.set_conf_state(conf)
+        self.mem = MemoryStorage()
+        self.mem.set_conf_state(conf)
+        self._hard_state = disk.hard_state()
+        self.mem.set_hard_state(self._hard_state)
+        self.mem.append(disk.entries())
+        self.node = RawNode(
+            RaftConfig(id=self.node_id, election_ticks=config.election_ticks,
+                       heartbeat_ticks=config.heartbeat_ticks),
+            self.mem, random.Random(),
+        )
+        self.soft_state = SoftState()
+        self.sm = StateMachine()
+        self.stats = info.Stats()
+        if conf.voters == (self.node_id,):
+            self.node.campaign()
+
+        self._sel = selectors.DefaultSelector()
+        self._pipes: dict[int, socket.socket] = {}
+        self._parsers: dict[int, RequestParser] = {}
+        self._out: dict[int, bytearray] = {}
+        for worker, sock in pipes.items():
+            self._attach_worker(worker, sock)
+        self._control = control
+        if control is not None:
+            self._sel.register(control, selectors.EVENT_READ, self._on_control)
+        self._wakeup_r, self._wakeup_w = socket.socketpair()
+        self._wakeup_r.setblocking(False)
+        self._wakeup_w.setblocking(False)
+        self._sel.register(self._wakeup_r, selectors.EVENT_READ, self._on_wakeup)
+        self._stopping = False
+
+        self._clients: dict[int, _Client] = {}
+        self._waiters: dict[int, _Pending] = {}  # request id -> write awaiting apply
+        self._write_deadlines: deque[tuple[float, int]] = deque()
+        self._to_propose: list[_Pending] = []
+        self._unproposed: deque[_Pending] = deque()  # no leader yet: retried until their deadline
+        self._read_batch: list[_Pending] = []
+        self._read_rounds: dict[bytes, tuple[list[_Pending], float]] = {}
+        self._reads_after_apply: deque[tuple[int, list[_Pending]]] = deque()
+        self._next_read_ctx = 0
+        self._tick_s = config.tick_ms / 1000.0
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        next_tick = time.monotonic() + self._tick_s
+        select = self._sel.select
+        while not self._stopping:
+            for key, _mask in select(max(0.0, next_tick - time.monotonic())):
+                key.data(key.fileobj)
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + self._tick_s
+                self.node.tick()
+                self._expire(now)
+            self._hand_batch_to_core()
+            self._process_ready()
+            # Applying may have released commands held behind others of their connection: start
+            # them now rather than after the next select().
+            while self._to_propose or self._read_batch:
+                self._hand_batch_to_core()
+                self._process_ready()
+            self._flush_replies()
+
+    def request_stop(self) -> None:
+        """Async-signal-safe: the loop stops at the end of its current turn."""
+        try:
+            self._wakeup_w.send(b"x")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._sel.close()
+        for sock in self._pipes.values():
+            sock.close()
+        self._wakeup_r.close()
+        self._wakeup_w.close()
+
+    def _on_wakeup(self, sock: socket.socket) -> None:
+        try:
+            sock.recv(64)
+        except BlockingIOError:
+            pass
+        self._stopping = True
+
+    # -- workers ----------------------------------------------------------------------------------
+
+    def _attach_worker(self, worker: int, sock: socket.socket) -> None:
+        old = self._pipes.pop(worker, None)
+        if old is not None:
+            self._detach_worker(worker, old)
+        sock.setblocking(False)
+        self._pipes[worker] = sock
+        self._parsers[worker] = RequestParser(max_multibulk_len=ipc.MAX_RECORD_ARGS,
+                                              max_bulk_len=self.config.max_bulk_len)
+        self._out[worker] = bytearray()
+        self._sel.register(sock, selectors.EVENT_READ, lambda s, w=worker: self._on_pipe(w, s))
+
+    def _detach_worker(self, worker: int, sock: socket.socket) -> None:
+        self._sel.unregister(sock)
+        sock.close()
+        self._out[worker] = bytearray()
+        for key in [k for k, c in self._clients.items() if c.worker == worker]:
+            self._clients.pop(key).closed = True
+
+    def _on_control(self, sock: socket.socket) -> None:
+        """The supervisor hands over the pipe of a restarted worker."""
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 1)
+        except BlockingIOError:
+            return
+        if not msg:
+            self._stopping = True
+            return
+        worker = int(msg)
+        self._attach_worker(worker, socket.socket(fileno=fds[0]))
+        log.info("worker %d reconnected", worker)
+
+    def _on_pipe(self, worker: int, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(_RECV_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._pipes.pop(worker, None)
+            self._detach_worker(worker, sock)
+            return
+        parser = self._parsers[worker]
+        parser.feed(data)
+        clients = self._clients
+        for rec in parser.pop_commands():
+            kind = rec[0]
+            key = (worker << 32) | int(rec[1])
+            if kind == ipc.REQUEST:
+                client = clients.get(key)
+                if client is None:  # a request racing its connection's close
+                    continue
+                argv = rec[4:]
+                self._submit(client, int(rec[2]), 3 if rec[3] == b"3" else 2, argv, TABLE[argv[0].lower()])
+            elif kind == ipc.OPEN:
+                clients[key] = _Client(worker, int(rec[1]))
+                self.stats.connections_received += 1
+            elif kind == ipc.CLOSE:
+                client = clients.pop(key, None)
+                if client is not None:
+                    client.closed = True
+        if parser.error:
+            raise RuntimeError(f"corrupt pipe from worker {worker}: {parser.error}")
+
+    def _reply(self, client: _Client, seq: int, proto: int, value: object) -> None:
+        if not client.closed:
+            self._out[client.worker] += ipc.reply(client.conn, seq, encode_reply(value, proto))
+
+    def _flush_replies(self) -> None:
+        for worker, out in self._out.items():
+            if not out:
+                continue
+            sock = self._pipes.get(worker)
+            if sock is None:
+                out.clear()
+                continue
+            # Workers read their pipe eagerly and never block writing theirs, so a pipe that stays
+            # full means a stuck worker: cut it off (the supervisor restarts it) rather than buffer
+            # without bound.
+            try:
+                sock.settimeout(5.0)
+                sock.sendall(out)
+                sock.setblocking(False)
+            except OSError as exc:
+                log.warning("worker %d is not reading its replies (%s); disconnecting it", worker, exc)
+                del self._pipes[worker]
+                self._detach_worker(worker, sock)
+            out.clear()
+
+    # -- ordering per connection ------------------------------------------------------------------
+
+    def _submit(self, client: _Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
+        self.stats.commands_processed += 1
+        if client.held or not self._may_start(client, cmd):
+            client.held.append((seq, proto, argv, cmd))
+        else:
+            self._start(client, seq, proto, argv, cmd)
+
+    @staticmethod
+    def _may_start(client: _Client, cmd: Command) -> bool:
+        if cmd.where == WRITE:
+            return client.reads_out == 0
+        return client.writes_out == 0
+
+    def _start(self, client: _Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
+        where = cmd.where
+        if where == WRITE:
+            client.writes_out += 1
+            self._to_propose.append(
+                _Pending(client, seq, proto, argv, cmd, time.monotonic() + self.config.request_timeout_s))
+        elif where == READ:
+            client.reads_out += 1
+            self._read_batch.append(
+                _Pending(client, seq, proto, argv, cmd, time.monotonic() + self.config.request_timeout_s))
+        elif where == NODE:
+            self._reply(client, seq, proto, info.node_command(self, argv, proto))
+
+    def _done(self, p: _Pending, value: object) -> None:
+        client = p.client
+        self._reply(client, p.seq, p.proto, value)
+        if p.cmd.where == WRITE:
+            client.writes_out -= 1
+        else:
+            client.reads_out -= 1
+        held = client.held
+        while held and self._may_start(client, held[0][3]):
+            self._start(client, *held.popleft())
+
+    # -- into the core ----------------------------------------------------------------------------
+
+    def _hand_batch_to_core(self) -> None:
+        if self._to_propose:
+            batch, self._to_propose = self._to_propose, []
+            now_ms = int(time.time() * 1000)
+            for p in batch:
+                rid = self._next_request_id
+                self._next_request_id = rid + 1
+                p.request_id = rid
+                p.payload = proposal.encode(self.node_id, rid, now_ms, p.argv)
+                self._waiters[rid] = p
+                self._write_deadlines.append((p.deadline + self.config.commit_timeout_s, rid))
+            if self._unproposed or not self.node.propose([p.payload for p in batch]):
+                self._unproposed.extend(batch)
+        if self._unproposed and self.soft_state.leader:
+            retry = list(self._unproposed)
+            if self.node.propose([p.payload for p in retry]):
+                self._unproposed.clear()
+        if self._read_batch:
+            batch, self._read_batch = self._read_batch, []
+            ctx = b"%d" % self._next_read_ctx
+            self._next_read_ctx += 1
+            self._read_rounds[ctx] = (batch, batch[0].deadline)
+            self.node.read_index(ctx)
+
+    def _process_ready(self) -> None:
+        node = self.node
+        while node.has_ready():
+            rd = node.ready()
+            self._persist(rd)
+            if rd.soft_state is not None:
+                self._on_soft_state(rd.soft_state)
+            if rd.committed_entries:
+                self._apply(rd)
+            for rs in rd.read_states:
+                round_ = self._read_rounds.pop(rs.context, None)
+                if round_ is not None:
+                    self._reads_after_apply.append((rs.index, round_[0]))
+            self._serve_reads()
+            node.advance(rd)
+
+    def _persist(self, rd: Ready) -> None:
+        hs = rd.hard_state
+        if hs is None and not rd.entries:
+            return
+        old = self._hard_state
+        must_sync = bool(rd.entries) or (hs is not None and (hs.term != old.term or hs.vote != old.vote))
+        self.disk.save(hs, rd.entries, sync=must_sync)
+        self.stats.log_writes += 1
+        if must_sync:
+            self.stats.log_syncs += 1
+        if hs is not None:
+            self._hard_state = hs
+            self.mem.set_hard_state(hs)
+        if rd.entries:
+            self.mem.append(rd.entries)
+
+    def _on_soft_state(self, soft: SoftState) -> None:
+        if soft.role != self.soft_state.role or soft.leader != self.soft_state.leader:
+            log.info("role %s, term %d, leader %s", soft.role.name.lower(), self._hard_state.term,
+                     soft.leader or "none")
+        self.soft_state = soft
+
+    def _apply(self, rd: Ready) -> None:
+        sm = self.sm
+        waiters = self._waiters
+        me = self.node_id
+        for entry in rd.committed_entries:
+            if entry.kind == EntryKind.NORMAL:
+                origin, rid, now_ms = proposal.decode_head(entry.data)
+                waiter = waiters.pop(rid, None) if origin == me else None
+                if waiter is not None:
+                    self._done(waiter, sm.execute(waiter.argv, now_ms))
+                else:
+                    sm.execute(_decode_argv(entry.data), now_ms)
+            sm.applied_index = entry.index
+
+    def _serve_reads(self) -> None:
+        pending = self._reads_after_apply
+        applied = self.sm.applied_index
+        while pending and pending[0][0] <= applied:
+            _index, batch = pending.popleft()
+            now_ms = int(time.time() * 1000)
+            for p in batch:
+                self._done(p, self.sm.execute(p.argv, now_ms))
+
+    # -- bounded waits ----------------------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        while self._unproposed and self._unproposed[0].deadline <= now:
+            p = self._unproposed.popleft()
+            del self._waiters[p.request_id]
+            self._done(p, _NO_LEADER)
+        deadlines = self._write_deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _deadline, rid = deadlines.popleft()
+            p = self._waiters.pop(rid, None)
+            if p is not None:
+                self._done(p, _UNKNOWN_OUTCOME)
+        for ctx in [c for c, (_b, deadline) in self._read_rounds.items() if deadline <= now]:
+            batch, _deadline = self._read_rounds.pop(ctx)
+            for p in batch:
+                self._done(p, _NO_LEADER)
+
+    # -- what INFO reports ------------------------------------------------------------------------
+
+    @property
+    def hard_state(self) -> HardState:
+        return self._hard_state
+
+    @property
+    def connected_clients(self) -> int:
+        return len(self._clients)
+
+    @property
+    def role(self) -> Role:
+        return self.soft_state.role
+
+
+_argv_parser = RequestParser()
+
+
+def _decode_argv(data: bytes) -> list[bytes]:
+    _argv_parser.feed(data[proposal.HEAD_SIZE:])
+    return _argv_parser.pop_commands()[0]
+
+
+def _node_id(disk: DiskStorage) -> int:
+    raw = disk.get_meta("node_id")
+    if raw is None:
+        raw = b"%d" % random.SystemRandom().randrange(1, 1 << 63)
+        disk.put_meta("node_id", raw)
+    return int(raw)
+
+
+def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: socket.socket,
+              close_fds: list[socket.socket]) -> None:
+    """Entry point of the Raft process. Tells the supervisor ``ok`` or ``error <message>`` on ``control``
+    once LevelDB is open, then runs until SIGTERM."""
+    prepare_child("raft", config.log_level, close_fds)
+    try:
+        disk = DiskStorage(config.data_dir)
+    except StorageError as exc:
+        control.sendall(b"error " + str(exc).encode())
+        os._exit(1)
+    driver = None
+    try:
+        driver = Driver(config, disk, pipes, control)
+        signal.signal(signal.SIGTERM, lambda *_: driver.request_stop())
+        control.sendall(b"ok")
+        log.info("node %d serving data dir %s (log %d entries, commit %d)", driver.node_id, config.data_dir,
+                 disk.last_index, driver.hard_state.commit)
+        driver.run()
+    finally:
+        if driver is not None:
+            driver.close()
+        disk.close()
+    log.info("raft process stopped, data dir closed")

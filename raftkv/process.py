@@ -1,0 +1,38 @@
+"""What every process of a node sets up: readable log lines and, in a child, a clean signal state."""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+
+
+def setup_logging(level: str, role: str) -> None:
+    """Log lines as ``time role[pid] LEVEL message`` on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        f"%(asctime)s.%(msecs)03d {role}[%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def prepare_child(role: str, log_level: str, close_fds: list[socket.socket]) -> None:
+    """In a freshly forked child: own logging, no inherited wakeup fd, Ctrl-C left to the supervisor
+    (which stops children with SIGTERM in order), and the parent's sockets that are not ours closed."""
+    setup_logging(log_level, role)
+    _set_process_name(f"raftkv-{role}")
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sock in close_fds:
+        sock.close()
+
+
+def _set_process_name(name: str) -> None:
+    """Name the process in ps/top (Linux keeps 15 characters); elsewhere this is a no-op."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name[:15])
+    except OSError:
+        pass

@@ -1,0 +1,145 @@
+"""Values exchanged with the pure Raft core: entries, messages, hard state, Ready.
+
+Nothing here does I/O. The driver persists what a :class:`Ready` asks for, sends its messages, applies its
+committed entries, then calls ``RawNode.advance``. Node ids are positive ints; ``NONE`` (0) means nobody.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+NONE = 0
+
+
+class EntryKind(IntEnum):
+    NORMAL = 0  # a client command; ``data`` is opaque to the core
+    NOOP = 1  # appended by a new leader at the start of its term (Raft §5.4.2, §8)
+    CONF_CHANGE = 2  # ``data`` is an encoded ConfChange
+
+
+@dataclass(slots=True)
+class Entry:
+    index: int
+    term: int
+    kind: EntryKind = EntryKind.NORMAL
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must be on disk before any message that depends on it is sent (Raft figure 2)."""
+
+    term: int = 0
+    vote: int = NONE
+    commit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConfState:
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
+
+
+class ConfChangeType(IntEnum):
+    ADD_LEARNER = 0
+    PROMOTE = 1  # a learner becomes a voter
+    REMOVE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ConfChange:
+    type: ConfChangeType
+    node_id: int
+    context: bytes = b""  # opaque to the core (the driver keeps addresses here)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    index: int = 0
+    term: int = 0
+    conf_state: ConfState = ConfState()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    meta: SnapshotMeta = SnapshotMeta()
+    data: bytes = b""
+
+
+class Role(IntEnum):
+    FOLLOWER = 0
+    PRE_CANDIDATE = 1
+    CANDIDATE = 2
+    LEADER = 3
+
+
+class MessageType(IntEnum):
+    PRE_VOTE = 1
+    PRE_VOTE_RESP = 2
+    VOTE = 3
+    VOTE_RESP = 4
+    APPEND = 5
+    APPEND_RESP = 6
+    HEARTBEAT = 7
+    HEARTBEAT_RESP = 8
+    SNAPSHOT = 9
+    SNAPSHOT_STATUS = 10
+    READ_INDEX = 11
+    READ_INDEX_RESP = 12
+    TIMEOUT_NOW = 13
+    PROPOSE = 14  # a follower forwarding proposals to its leader
+
+
+@dataclass(slots=True)
+class Message:
+    """One Raft RPC. Field use per type follows etcd/raft's raftpb.Message.
+
+    ``log_term``/``index``: the entry before ``entries`` (APPEND), the sender's last entry (VOTE,
+    PRE_VOTE), the follower's last matching index (APPEND_RESP), the read index (READ_INDEX_RESP).
+    ``reject_hint``: on a rejected APPEND_RESP, where the leader should probe next (fast backup).
+    ``context``: the read request a heartbeat or READ_INDEX belongs to; b"transfer" on a vote that a
+    leadership transfer started.
+    """
+
+    type: MessageType
+    src: int
+    dst: int
+    term: int = 0
+    log_term: int = 0
+    index: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    commit: int = 0
+    reject: bool = False
+    reject_hint: int = 0
+    context: bytes = b""
+    snapshot: Snapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SoftState:
+    """Volatile state a driver reports (not persisted): who leads, and this node's role."""
+
+    leader: int = NONE
+    role: Role = Role.FOLLOWER
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """A linearizable read may be served once applied index >= ``index``."""
+
+    index: int
+    context: bytes
+
+
+@dataclass(slots=True)
+class Ready:
+    """Work for the driver, in this order: persist ``hard_state``, ``snapshot`` and ``entries`` (one synced
+    write), send ``messages``, apply ``committed_entries``, serve ``read_states``, then ``advance``."""
+
+    soft_state: SoftState | None = None
+    hard_state: HardState | None = None
+    entries: list[Entry] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    committed_entries: list[Entry] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    read_states: list[ReadState] = field(default_factory=list)

@@ -1,0 +1,139 @@
+"""The Raft process's disk: log entries, hard state and node metadata in one LevelDB.
+
+Only the Raft process opens the data directory (LevelDB's LOCK file enforces it). Keys are prefixed by
+kind; log keys are ``b"l/"`` + the index as 8-byte big-endian, so a range scan reads the log in order and
+a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; it is
+synced when it carries entries or a new term/vote (Raft figure 2: those must be durable before any
+message that depends on them is sent, and before a client is answered).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import plyvel
+
+from raftkv.raft.types import ConfState, Entry, EntryKind, HardState
+
+_LOG = b"l/"
+_LOG_END = b"l0"  # the byte after b"/" bounds the log prefix
+_HARD_STATE = b"hs"
+_CONF_STATE = b"cs"
+_META = b"m/"
+
+_HS = struct.Struct(">QQQ")
+_ENTRY_HEAD = struct.Struct(">QB")
+_INDEX = struct.Struct(">Q")
+
+
+class StorageError(Exception):
+    """The data directory cannot be used; the message is one line naming it and the cause."""
+
+
+def _log_key(index: int) -> bytes:
+    return _LOG + _INDEX.pack(index)
+
+
+def encode_entry(entry: Entry) -> bytes:
+    return _ENTRY_HEAD.pack(entry.term, entry.kind) + entry.data
+
+
+def decode_entry(index: int, raw: bytes) -> Entry:
+    term, kind = _ENTRY_HEAD.unpack_from(raw)
+    return Entry(index, term, EntryKind(kind), raw[_ENTRY_HEAD.size:])
+
+
+def _encode_conf_state(cs: ConfState) -> bytes:
+    voters = b",".join(str(v).encode() for v in cs.voters)
+    learners = b",".join(str(v).encode() for v in cs.learners)
+    return voters + b";" + learners
+
+
+def _decode_conf_state(raw: bytes) -> ConfState:
+    voters, learners = raw.split(b";")
+    return ConfState(
+        voters=tuple(int(v) for v in voters.split(b",") if v),
+        learners=tuple(int(v) for v in learners.split(b",") if v),
+    )
+
+
+class DiskStorage:
+    """A LevelDB holding one node's Raft log, hard state and metadata."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create data dir {self.path}: {exc.strerror}") from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise StorageError(f"data dir {self.path} is not writable")
+        try:
+            self._db = plyvel.DB(str(self.path), create_if_missing=True, paranoid_checks=True)
+        except plyvel.IOError as exc:
+            if "lock" in str(exc).lower():
+                raise StorageError(f"data dir {self.path} is in use by another raftkv-server") from None
+            raise StorageError(f"cannot open data dir {self.path}: {exc}") from None
+        except plyvel.CorruptionError as exc:
+            raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
+        self._last_index = self._read_last_index()
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+    # -- metadata ---------------------------------------------------------------------------------
+
+    def get_meta(self, name: str) -> bytes | None:
+        return self._db.get(_META + name.encode())
+
+    def put_meta(self, name: str, value: bytes) -> None:
+        self._db.put(_META + name.encode(), value, sync=True)
+
+    # -- Raft state -------------------------------------------------------------------------------
+
+    def hard_state(self) -> HardState:
+        raw = self._db.get(_HARD_STATE)
+        return HardState(*_HS.unpack(raw)) if raw else HardState()
+
+    def conf_state(self) -> ConfState | None:
+        raw = self._db.get(_CONF_STATE)
+        return _decode_conf_state(raw) if raw is not None else None
+
+    def set_conf_state(self, cs: ConfState) -> None:
+        self._db.put(_CONF_STATE, _encode_conf_state(cs), sync=True)
+
+    def entries(self) -> list[Entry]:
+        """Every log entry on disk, in index order."""
+        try:
+            return [
+                decode_entry(_INDEX.unpack_from(key, len(_LOG))[0], value)
+                for key, value in self._db.iterator(start=_LOG, stop=_LOG_END)
+            ]
+        except plyvel.CorruptionError as exc:
+            raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
+
+    @property
+    def last_index(self) -> int:
+        return self._last_index
+
+    def _read_last_index(self) -> int:
+        with self._db.iterator(start=_LOG, stop=_LOG_END, reverse=True, include_value=False) as it:
+            for key in it:
+                return _INDEX.unpack_from(key, len(_LOG))[0]
+        return 0
+
+    def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
+        """Write ``hard_state`` and ``entries`` in one batch. Entries replace any suffix of the log from
+        their first index on (a follower's conflicting tail, Raft §5.3)."""
+        with self._db.write_batch(sync=sync) as batch:
+            if entries:
+                first = entries[0].index
+                for index in range(first, self._last_index + 1):
+                    batch.delete(_log_key(index))
+                for entry in entries:
+                    batch.put(_log_key(entry.index), _ENTRY_HEAD.pack(entry.term, entry.kind) + entry.data)
+                self._last_index = entries[-1].index
+            if hard_state is not None:
+                batch.put(_HARD_STATE, _HS.pack(hard_state.term, hard_state.vote, hard_state.commit))

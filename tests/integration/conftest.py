@@ -1,0 +1,199 @@
+"""Real raftkv-server processes on free 127.0.0.1 ports, stopped by pid after each test."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import redis
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.02) -> object:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as exc:  # the condition's own failures are retried until the deadline
+            last_error = exc
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last error: {last_error!r})")
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Node:
+    """One raftkv-server (supervisor + Raft process + workers) run by a test."""
+
+    data_dir: Path
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    workers: int = 2
+    host: str = "127.0.0.1"
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    _known_pids: set[int] = field(default_factory=set)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "raftkv.cli", "--host", self.host, "--port", str(self.port),
+                "--workers", str(self.workers), "--data-dir", str(self.data_dir), *self.extra_args]
+
+    def start(self, wait: bool = True) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        self._known_pids.add(self.proc.pid)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"raftkv-server exited with {self.proc.returncode}:\n{self.log()}")
+            with self.client(protocol=2) as c:
+                return c.ping() and c.set("__ready__", "1")
+
+        try:
+            wait_for(ready, START_TIMEOUT_S, f"raftkv-server on {self.address}")
+        except AssertionError as exc:
+            if "exited with" in str(exc):
+                raise
+            raise AssertionError(f"{exc}\n{self.log()}") from None
+        self.pids  # remember the children, so a test's kill -9 of the supervisor still cleans them
+
+    @property
+    def supervisor_pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def child_pids(self) -> list[int]:
+        return children_of(self.supervisor_pid)
+
+    @property
+    def pids(self) -> list[int]:
+        pids = [self.supervisor_pid, *self.child_pids]
+        self._known_pids.update(pids)
+        return pids
+
+    def raft_pid(self) -> int:
+        pids = [p for p in self.child_pids if _comm(p) == "raftkv-raft"]
+        assert len(pids) == 1, f"raft processes of {self.supervisor_pid}: {pids}"
+        return pids[0]
+
+    def worker_pids(self) -> list[int]:
+        return [p for p in self.child_pids if _comm(p).startswith("raftkv-worker")]
+
+    def client(self, protocol: int = 3, **kwargs: object) -> redis.Redis:
+        kwargs.setdefault("socket_timeout", 15)
+        return redis.Redis(host=self.host, port=self.port, protocol=protocol, **kwargs)
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM the supervisor and wait; whatever is left of the node is then killed by pid."""
+        if self.proc is None:
+            return None
+        self.pids
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill_all()
+        return self.proc.returncode
+
+    def kill_all(self) -> None:
+        """kill -9 every process of the node we know of (the whole node crashing at once)."""
+        if self.proc is None:
+            return
+        self.pids
+        for pid in self._known_pids:
+            if is_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.proc.wait(STOP_TIMEOUT_S)
+        wait_for(lambda: not any(is_alive(p) for p in self._known_pids), STOP_TIMEOUT_S,
+                 "the node's processes to exit")
+        self._known_pids.clear()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except OSError:
+            return ""
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def make_node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Node]]:
+    """Factory for nodes; every node made is stopped at the end of the test (logs printed on failure)."""
+    nodes: list[Node] = []
+
+    def make(start: bool = True, **kwargs: object) -> Node:
+        n = len(nodes)
+        node = Node(data_dir=tmp_path / f"data{n}", log_path=tmp_path / f"node{n}.log", **kwargs)
+        nodes.append(node)
+        if start:
+            node.start()
+        return node
+
+    yield make
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for node in nodes:
+        node.stop()
+        if failed:
+            print(f"----- log of raftkv-server on {node.address} -----\n{node.log()}")
+
+
+@pytest.fixture
+def node(make_node: Callable[..., Node]) -> Node:
+    return make_node()

@@ -1,0 +1,80 @@
+"""The ``kvsctl`` console script against a real one-node raftkv server (the ``node`` fixture)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+KVSCTL_TIMEOUT_S = 30
+
+
+def kvsctl(*args: str, address: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m kvsctl`` from the repository, bounded by a timeout."""
+    env = {k: v for k, v in os.environ.items() if k != "KVSCTL_ADDRESS"}
+    if address is not None:
+        env["KVSCTL_ADDRESS"] = address
+    return subprocess.run(
+        [sys.executable, "-m", "kvsctl", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=KVSCTL_TIMEOUT_S,
+    )
+
+
+def test_set_get_del(node: Any) -> None:
+    a = ("-a", node.address)
+    assert kvsctl(*a, "set", "greeting", "hello world").stdout == "OK\n"
+    assert kvsctl(*a, "get", "greeting").stdout == "hello world\n"
+    assert kvsctl(*a, "del", "greeting", "absent").stdout == "(integer) 1\n"
+    result = kvsctl(*a, "get", "greeting")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "(nil)\n", "")
+    assert kvsctl(*a, "del", "greeting").stdout == "(integer) 0\n"
+
+
+def test_names_are_case_insensitive(node: Any) -> None:
+    assert kvsctl("-a", node.address, "SET", "k", "v").stdout == "OK\n"
+    assert kvsctl("-a", node.address, "Get", "k").stdout == "v\n"
+    assert kvsctl("--ADDRESS", node.address, "DEL", "k").stdout == "(integer) 1\n"
+
+
+def test_sees_and_makes_the_same_writes_as_redis_clients(node: Any) -> None:
+    client = node.client()
+    try:
+        client.set(b"from-redis", b"1")
+        assert kvsctl("get", "from-redis", address=node.address).stdout == "1\n"
+        assert kvsctl("set", "from-kvsctl", "2", address=node.address).returncode == 0
+        assert client.get(b"from-kvsctl") == b"2"
+    finally:
+        client.close()
+
+
+def test_unreachable_address() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % sock.getsockname()[1]
+    # The port was just released, so nothing listens on it.
+    result = kvsctl("-a", address, "get", "k")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"kvsctl: cannot reach {address}: connection refused\n"
+
+
+def test_member_list(node: Any) -> None:
+    result = kvsctl("-a", node.address, "member", "list")
+    if result.returncode == 0:
+        # The server knows RAFT MEMBER LIST: one member, this node, the leader.
+        header, *rows = result.stdout.splitlines()
+        assert header.split()[:2] == ["ID", "CLIENT"]
+        assert len(rows) == 1 and node.address in rows[0]
+    else:
+        # Not implemented yet: the server's error, as one line.
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr.startswith("(error) ")
+        assert result.stderr.count("\n") == 1
