@@ -7,11 +7,17 @@ from pathlib import Path
 import click
 
 from raftkv.config import NodeConfig
+from raftkv.membership import Member, MembershipError, parse_initial_cluster, split_addr
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address clients connect to.")
 @click.option("--port", default=2317, show_default=True, type=click.IntRange(1, 65535), help="Client port.")
+@click.option("--peer-port", default=None, type=click.IntRange(1, 65535),
+              help="Port for Raft traffic between nodes  [default: as in --initial-cluster, else port + 10000]")
+@click.option("--initial-cluster", default=None, metavar="ADDR,ADDR,...",
+              help="Client addresses (host:port or host:port@peerhost:peerport) of the cluster to create on "
+                   "first start; ignored once the data dir holds a cluster  [default: this node alone]")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes serving client connections.")
 @click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
@@ -27,25 +33,46 @@ from raftkv.config import NodeConfig
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
-def main(host: str, port: int, workers: int, data_dir: Path, log_level: str, tick_ms: int,
+def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, workers: int, data_dir: Path, log_level: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, client_output_limit: int) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import setup_logging
     from raftkv.resp import require_compiled
-    from raftkv.supervisor import StartError, Supervisor
+    from raftkv.process import StartError
+    from raftkv.supervisor import Supervisor
 
     try:
         require_compiled()
     except RuntimeError as exc:
         _fail(str(exc))
     setup_logging(log_level, "supervisor")
+    try:
+        members, me = _cluster(host, port, peer_port, initial_cluster)
+    except MembershipError as exc:
+        _fail(str(exc))
+    peer_host, peer_port = split_addr(me.peer_addr)
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
+                        initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
                         max_output_bytes=client_output_limit)
     try:
         sys.exit(Supervisor(config).run())
     except StartError as exc:
         _fail(str(exc))
+
+
+def _cluster(host: str, port: int, peer_port: int | None, spec: str | None) -> tuple[list[Member], Member]:
+    """The initial cluster and this node's entry in it (found by its client address)."""
+    address = f"{host}:{port}"
+    if spec is None:
+        spec = f"{address}@{host}:{peer_port}" if peer_port else address
+    members = parse_initial_cluster(spec)
+    me = next((m for m in members if m.client_addr == address), None)
+    if me is None:
+        raise MembershipError(f"this node's address {address} is not in --initial-cluster")
+    if peer_port is not None and split_addr(me.peer_addr)[1] != peer_port:
+        raise MembershipError(f"--peer-port {peer_port} differs from {me.peer_addr} in --initial-cluster")
+    return members, me
 
 
 def _fail(message: str) -> None:

@@ -25,6 +25,7 @@ _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _DIGITS = re.compile(rb"[0-9]*")  # as strtoul, Redis reads "" as 0
 _INVALID_CURSOR = err("invalid cursor")
 _SCAN_COUNT = 10  # Redis's default COUNT
+_EVERY_KEY = Pattern(b"*")
 
 
 @handler("exists")
@@ -166,7 +167,7 @@ def scan(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
         after = decode_cursor(argv[1])
     except ValueError:
         return _INVALID_CURSOR
-    count, pattern, type_name = _SCAN_COUNT, None, None
+    count, pattern, type_name = _SCAN_COUNT, _EVERY_KEY, None
     i = 2
     while i < len(argv):
         opt = argv[i].lower()
@@ -185,9 +186,7 @@ def scan(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
         else:
             type_name = arg.lower()
         i += 2
-    data = sm.data
-    start = 0 if after is None else data.bisect_right(after)
-    pattern = pattern or Pattern(b"*")
+    start = 0 if after is None else sm.data.bisect_right(after)
     found: list[bytes] = []
     last = None
     examined = 0

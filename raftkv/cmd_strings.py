@@ -4,6 +4,7 @@ All values are strings here, so Redis's WRONGTYPE paths never arise.
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from raftkv import longdouble
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 MAX_STRING = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 _TOO_BIG = err("string exceeds maximum allowed size (proto-max-bulk-len)")
 _OVERFLOW = err("increment or decrement would overflow")
+_NOT_FINITE = err("increment would produce NaN or Infinity")
 
 # Expiry options: (ms per unit, relative to now).
 _UNITS = {b"ex": (1000, True), b"px": (1, True), b"exat": (1000, False), b"pxat": (1, False)}
@@ -95,11 +97,12 @@ def set_(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     o = _parse_options(argv, 3, for_set=True)
     if isinstance(o, RespError):
         return o
-    when = None
+    when: int | None = None
     if o.unit is not None:
-        when = expire_at(o.time, o.unit, now_ms, "set")
-        if isinstance(when, RespError):
-            return when
+        parsed = expire_at(o.time, o.unit, now_ms, "set")
+        if isinstance(parsed, RespError):
+            return parsed
+        when = parsed
     old = sm.value_for_write(key, now_ms)
     if (o.nx and old is not None) or (o.xx and old is None):
         return old if o.get else None
@@ -241,15 +244,15 @@ def decrby(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
 def incrbyfloat(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     key = argv[1]
     old = sm.value_for_write(key, now_ms)
-    current = longdouble.parse(old) if old is not None else 0
+    current = longdouble.parse(old) if old is not None else Fraction(0)
     increment = longdouble.parse(argv[2])
     if current is None or increment is None:
         return NOT_A_FLOAT
-    if current is longdouble.INFINITE or increment is longdouble.INFINITE:
-        return err("increment would produce NaN or Infinity")
-    total = longdouble.round_to_long_double(current + increment)  # type: ignore[operator]
+    if isinstance(current, longdouble.Infinite) or isinstance(increment, longdouble.Infinite):
+        return _NOT_FINITE
+    total = longdouble.round_to_long_double(current + increment)
     if total is None:
-        return err("increment would produce NaN or Infinity")
+        return _NOT_FINITE
     text = longdouble.format_human(total)
     sm.put(key, text, keep_ttl=True)
     return text

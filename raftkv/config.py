@@ -1,8 +1,10 @@
 """Node configuration, fixed at start and shared by the supervisor, the workers and the Raft process."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from raftkv.membership import Member
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class NodeConfig:
     # How long a client waits for a leader (or a read index) before a retryable error.
     request_timeout_s: float = 2.0
     # How long an accepted write may take to commit before its outcome is reported unknown.
-    commit_timeout_s: float = 10.0
+    commit_timeout_s: float = 5.0
     # Client protocol limits, as Redis's proto-max-bulk-len and client-query-buffer-limit.
     max_bulk_len: int = 512 * 1024 * 1024
     max_multibulk_len: int = 1024 * 1024
@@ -29,6 +31,11 @@ class NodeConfig:
     # A connection with this many commands awaiting replies is not read until some are answered.
     max_in_flight: int = 1024
     maxclients: int = 10000
+    # The cluster to bootstrap when the data dir holds none; this node is the member with our address.
+    initial_cluster: tuple[Member, ...] = field(default=())
+    peer_host: str = "127.0.0.1"
+    peer_port: int = 12317
+    cluster_secret: bytes = b""
 
     @property
     def address(self) -> str:

@@ -29,10 +29,12 @@ from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError
 from raftkv.raft.config import RaftConfig
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.storage import MemoryStorage
-from raftkv.raft.types import ConfState, EntryKind, HardState, Ready, Role, SoftState
+from raftkv.raft.types import ConfState, EntryKind, HardState, MessageType, Ready, Role, SoftState
 from raftkv.resp import RequestParser, encode_reply
 from raftkv.state_machine import StateMachine
-from raftkv.process import prepare_child
+from raftkv.membership import Member, decode_members, encode_members
+from raftkv.process import StartError, bind_listener, prepare_child
+from raftkv.transport import Transport
 from raftkv.storage import DiskStorage, StorageError
 
 log = logging.getLogger("raftkv.raft")
@@ -40,6 +42,7 @@ log = logging.getLogger("raftkv.raft")
 _NO_LEADER = RespError(f"{CLUSTERDOWN} no leader")
 _UNKNOWN_OUTCOME = RespError(f"{TRYAGAIN} the write was not committed in time; it may or may not be applied")
 _RECV_BYTES = 1 << 20
+_LEADER_MESSAGES = frozenset((MessageType.APPEND, MessageType.HEARTBEAT))
 
 
 @dataclass(slots=True)
@@ -68,11 +71,11 @@ class _Pending:
 
 class Driver:
     def __init__(self, config: NodeConfig, disk: DiskStorage, pipes: dict[int, socket.socket],
-                 control: socket.socket | None = None) -> None:
+                 peer_listener: socket.socket, control: socket.socket | None = None) -> None:
         self.config = config
         self.disk = disk
         self.started_at = time.time()
-        self.node_id = _node_id(disk)
+        self.node_id, self.members = _identity(config, disk)
         boots = int(disk.get_meta("boots") or b"0") + 1
         disk.put_meta("boots", b"%d" % boots)
         # Request ids must not repeat across restarts: an entry proposed before a crash may be applied
@@ -80,9 +83,7 @@ class Driver:
         self._next_request_id = boots << 40
 
         conf = disk.conf_state()
-        if conf is None:
-            conf = ConfState(voters=(self.node_id,))
-            disk.set_conf_state(conf)
+        assert conf is not None, "bootstrapped by _identity"
         self.mem = MemoryStorage()
         self.mem.set_conf_state(conf)
         self._hard_state = disk.hard_state()
@@ -108,6 +109,9 @@ class Driver:
         self._control = control
         if control is not None:
             self._sel.register(control, selectors.EVENT_READ, self._on_control)
+        self.transport = Transport(self.node_id, peer_listener, self._sel, self.node.step,
+                                   self.node.report_unreachable, config.cluster_secret)
+        self.transport.set_peers({m.id: m.peer_addr for m in self.members.values()})
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._wakeup_r.setblocking(False)
         self._wakeup_w.setblocking(False)
@@ -155,6 +159,7 @@ class Driver:
             pass
 
     def close(self) -> None:
+        self.transport.close()
         self._sel.close()
         for sock in self._pipes.values():
             sock.close()
@@ -304,13 +309,14 @@ class Driver:
         if self._to_propose:
             batch, self._to_propose = self._to_propose, []
             now_ms = int(time.time() * 1000)
+            commit_deadline = time.monotonic() + self.config.commit_timeout_s
             for p in batch:
                 rid = self._next_request_id
                 self._next_request_id = rid + 1
                 p.request_id = rid
                 p.payload = proposal.encode(self.node_id, rid, now_ms, p.argv)
                 self._waiters[rid] = p
-                self._write_deadlines.append((p.deadline + self.config.commit_timeout_s, rid))
+                self._write_deadlines.append((commit_deadline, rid))
             if self._unproposed or not self.node.propose([p.payload for p in batch]):
                 self._unproposed.extend(batch)
         if self._unproposed and self.soft_state.leader:
@@ -328,7 +334,20 @@ class Driver:
         node = self.node
         while node.has_ready():
             rd = node.ready()
+            after_persist = rd.messages
+            if rd.messages and rd.entries:
+                # A leader may replicate its new entries while writing them (thesis §10.2.1): it
+                # counts its own log for commitment only once persisted. Everything else (votes,
+                # append responses) promises what is on disk, so it waits for the write.
+                early = [m for m in rd.messages if m.type in _LEADER_MESSAGES]
+                if early:
+                    self.transport.send(early)
+                    self.transport.flush()
+                    after_persist = [m for m in rd.messages if m.type not in _LEADER_MESSAGES]
             self._persist(rd)
+            if after_persist:
+                self.transport.send(after_persist)
+                self.transport.flush()
             if rd.soft_state is not None:
                 self._on_soft_state(rd.soft_state)
             if rd.committed_entries:
@@ -357,10 +376,16 @@ class Driver:
             self.mem.append(rd.entries)
 
     def _on_soft_state(self, soft: SoftState) -> None:
-        if soft.role != self.soft_state.role or soft.leader != self.soft_state.leader:
-            log.info("role %s, term %d, leader %s", soft.role.name.lower(), self._hard_state.term,
-                     soft.leader or "none")
+        leader_changed = soft.leader != self.soft_state.leader
+        if soft.role != self.soft_state.role or leader_changed:
+            leader = self.members.get(soft.leader)
+            log.info("role %s, term %d, leader %s", soft.role.name.lower(), self.node.status()["term"],
+                     f"{soft.leader} ({leader.client_addr})" if leader else "none")
         self.soft_state = soft
+        if leader_changed and soft.leader:
+            # A read round asked of the previous leader will never be answered: ask the new one.
+            for ctx in self._read_rounds:
+                self.node.read_index(ctx)
 
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
@@ -382,6 +407,7 @@ class Driver:
         while pending and pending[0][0] <= applied:
             _index, batch = pending.popleft()
             now_ms = int(time.time() * 1000)
+            commit_deadline = time.monotonic() + self.config.commit_timeout_s
             for p in batch:
                 self._done(p, self.sm.execute(p.argv, now_ms))
 
@@ -418,6 +444,11 @@ class Driver:
         return self.soft_state.role
 
 
+    @property
+    def leader_member(self) -> Member | None:
+        return self.members.get(self.soft_state.leader)
+
+
 _argv_parser = RequestParser()
 
 
@@ -426,12 +457,18 @@ def _decode_argv(data: bytes) -> list[bytes]:
     return _argv_parser.pop_commands()[0]
 
 
-def _node_id(disk: DiskStorage) -> int:
-    raw = disk.get_meta("node_id")
-    if raw is None:
-        raw = b"%d" % random.SystemRandom().randrange(1, 1 << 63)
-        disk.put_meta("node_id", raw)
-    return int(raw)
+def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, dict[int, Member]]:
+    """This node's id and the member table: from the data dir, or bootstrapped from the initial
+    cluster on first start (a data dir that already holds a cluster ignores the list)."""
+    raw = disk.get_meta("members")
+    if raw is not None:
+        return int(disk.get_meta("node_id") or b"0"), decode_members(raw)
+    members = {m.id: m for m in config.initial_cluster}
+    me = next(m for m in config.initial_cluster if m.client_addr == config.address)
+    disk.set_conf_state(ConfState(voters=tuple(members)))
+    disk.put_meta("node_id", b"%d" % me.id)
+    disk.put_meta("members", encode_members(members))
+    return me.id, members
 
 
 def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: socket.socket,
@@ -440,13 +477,14 @@ def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: sock
     once LevelDB is open, then runs until SIGTERM."""
     prepare_child("raft", config.log_level, close_fds)
     try:
+        peer_listener = bind_listener(config.peer_host, config.peer_port, "listen for peers")
         disk = DiskStorage(config.data_dir)
-    except StorageError as exc:
+    except (StartError, StorageError) as exc:
         control.sendall(b"error " + str(exc).encode())
         os._exit(1)
     driver = None
     try:
-        driver = Driver(config, disk, pipes, control)
+        driver = Driver(config, disk, pipes, peer_listener, control)
         signal.signal(signal.SIGTERM, lambda *_: driver.request_stop())
         control.sendall(b"ok")
         log.info("node %d serving data dir %s (log %d entries, commit %d)", driver.node_id, config.data_dir,

@@ -5,7 +5,8 @@ corner cases follow Redis rather than fnmatch: ranges compare bytes as signed C 
 backwards (``[z-a]``), an unterminated class runs to the end of the pattern, ``[a-]`` is the range ``a``..``]``,
 a trailing backslash is literal, and the empty string matches only the empty pattern. A pattern is parsed
 once into one-byte tests and stars, then matched with the usual two-pointer walk, which costs at most
-O(len(pattern) * len(key)) however many stars there are.
+O(len(pattern) * len(key)) however many stars there are; a pattern of literals and stars only (the
+common ``prefix*`` and ``*part*``) is matched with bytes searches instead.
 """
 from __future__ import annotations
 
@@ -51,11 +52,14 @@ def _parse_class(pattern: bytes, i: int) -> tuple[bytes, int]:
     return bytes(members), i + 1
 
 
-def _parse(pattern: bytes) -> tuple[list[Token], bytes]:
-    """The pattern's tokens, and the literal bytes every match starts with."""
+def _parse(pattern: bytes) -> tuple[list[Token], bytes, list[bytes] | None]:
+    """The pattern's tokens; the literal bytes every match starts with; and, if the pattern is only
+    literals and stars, the literal runs between its stars."""
     tokens: list[Token] = []
     prefix = bytearray()
     literal_so_far = True
+    runs: list[bytes] | None = []
+    run = bytearray()
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
@@ -63,24 +67,32 @@ def _parse(pattern: bytes) -> tuple[list[Token], bytes]:
         if c == _STAR:
             if not tokens or tokens[-1] is not None:  # consecutive stars are one star
                 tokens.append(None)
+            if runs is not None:
+                runs.append(bytes(run))
+                run.clear()
             i += 1
-        elif c == _QUESTION:
-            tokens.append(_ANY)
-            i += 1
-        elif c == _OPEN:
-            table, i = _parse_class(pattern, i + 1)
-            tokens.append(table)
+        elif c == _QUESTION or c == _OPEN:
+            if c == _QUESTION:
+                tokens.append(_ANY)
+                i += 1
+            else:
+                table, i = _parse_class(pattern, i + 1)
+                tokens.append(table)
+            runs = None
         else:
             if c == _BACKSLASH and n - i >= 2:
                 i += 1
                 c = pattern[i]
             tokens.append(_LITERALS[c])
+            run.append(c)
             i += 1
             literal = True
         literal_so_far = literal_so_far and literal
         if literal_so_far:
             prefix.append(c)
-    return tokens, bytes(prefix)
+    if runs is not None:
+        runs.append(bytes(run))
+    return tokens, bytes(prefix), runs
 
 
 class Pattern:
@@ -91,23 +103,38 @@ class Pattern:
     the empty key included (the matcher itself never matches an empty key with a non-empty pattern).
     """
 
-    __slots__ = ("pattern", "prefix", "matches_all", "_tokens", "_literal")
+    __slots__ = ("pattern", "prefix", "matches_all", "_tokens", "_runs")
 
     def __init__(self, pattern: bytes) -> None:
         self.pattern = pattern
         self.matches_all = pattern == b"*"
-        self._tokens, self.prefix = _parse(pattern)
-        # A pattern of literals only (its prefix is all of it) is a plain comparison.
-        self._literal = len(self.prefix) == len(self._tokens)
+        self._tokens, self.prefix, self._runs = _parse(pattern)
 
     def match(self, key: bytes) -> bool:
         if self.matches_all:
             return True
         if not key:
             return not self.pattern
-        if self._literal:
-            return key == self.prefix
+        if self._runs is not None:
+            return _match_runs(self._runs, key)
         return _match(self._tokens, key)
+
+
+def _match_runs(runs: list[bytes], key: bytes) -> bool:
+    """Matches a pattern of literal runs separated by stars: bytes searches, no byte-by-byte walk."""
+    first, last = runs[0], runs[-1]
+    if len(runs) == 1:
+        return key == first
+    if len(key) < len(first) + len(last) or not key.startswith(first) or not key.endswith(last):
+        return False
+    # Between the fixed ends, taking each run at its leftmost place leaves the most room for the rest.
+    pos, end = len(first), len(key) - len(last)
+    for run in runs[1:-1]:
+        found = key.find(run, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(run)
+    return True
 
 
 def _match(tokens: list[Token], key: bytes) -> bool:

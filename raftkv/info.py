@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from raftkv import __version__
-from raftkv.errors import RespError, err
+from raftkv.errors import err
 from raftkv.resp import Verbatim
 
 if TYPE_CHECKING:
@@ -101,6 +101,8 @@ def _raft(d: Driver) -> list[tuple[str, object]]:
         ("role", d.role.name.lower()),
         ("term", d.hard_state.term),
         ("leader_id", d.soft_state.leader),
+        ("leader_addr", d.leader_member.client_addr if d.leader_member else ""),
+        ("members", len(d.members)),
         ("commit_index", status["commit"]),
         ("applied_index", d.sm.applied_index),
         ("last_log_index", status["last_index"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Final
 
 _SIGNIFICAND_BITS = 64
 _MIN_NORMAL_EXP = -16382  # 2**-16382 is the smallest normal value
@@ -21,7 +22,13 @@ _DECIMAL = re.compile(rb"([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?
 _HEX = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP]([+-]?[0-9]+))?")
 _INFINITY = re.compile(rb"([+-]?)(?:inf|infinity)", re.IGNORECASE)
 
-INFINITE = object()
+class Infinite:
+    """Type of :data:`INFINITE`."""
+
+    __slots__ = ()
+
+
+INFINITE: Final = Infinite()
 """What :func:`parse` returns for "inf" and "infinity": valid input, but no sum with it is finite."""
 
 
@@ -71,7 +78,7 @@ def _exponent(raw: bytes | None) -> int:
     return max(-10 ** 9, min(10 ** 9, int(raw))) if len(raw) > 11 else int(raw)
 
 
-def _exact(text: bytes) -> Fraction | object | None:
+def _exact(text: bytes) -> Fraction | Infinite | None:
     """The exact value `text` spells as a whole C floating-point literal (INFINITE for infinity)."""
     if _INFINITY.fullmatch(text):
         return INFINITE
@@ -107,7 +114,7 @@ def _exact(text: bytes) -> Fraction | object | None:
     return -value if m[1] == b"-" else value
 
 
-def parse(raw: bytes) -> Fraction | object | None:
+def parse(raw: bytes) -> Fraction | Infinite | None:
     """`raw` as Redis's string2ld reads it: a long double, INFINITE, or None when it is not a valid float.
 
     The whole string must be one strtold literal (decimal or hex, no blanks, no NUL); NaN, overflow and
@@ -116,9 +123,8 @@ def parse(raw: bytes) -> Fraction | object | None:
     if not raw or len(raw) >= _MAX_TEXT:
         return None
     exact = _exact(raw)
-    if exact is None or exact is INFINITE:
+    if not isinstance(exact, Fraction):
         return exact
-    assert isinstance(exact, Fraction)
     value = round_to_long_double(exact)
     if value is None or (value == 0 and exact != 0):
         return None

@@ -1,6 +1,7 @@
 """What every process of a node sets up: readable log lines and, in a child, a clean signal state."""
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -36,3 +37,22 @@ def _set_process_name(name: str) -> None:
             comm.write(name[:15])
     except OSError:
         pass
+
+
+class StartError(Exception):
+    """The node cannot start; the message is one line for the operator."""
+
+
+def bind_listener(host: str, port: int, what: str = "listen") -> socket.socket:
+    """A listening TCP socket on host:port, or a StartError saying why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise StartError(f"cannot {what} on {host}:{port}: {reason}") from None
+    return sock

@@ -8,7 +8,6 @@ data directory: the Raft process alone decides what is durable.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import multiprocessing
 import os
@@ -19,6 +18,7 @@ from multiprocessing.connection import wait
 
 from raftkv.config import NodeConfig
 from raftkv.driver import raft_main
+from raftkv.process import StartError, bind_listener
 from raftkv.worker import worker_main
 
 log = logging.getLogger("raftkv.supervisor")
@@ -26,24 +26,6 @@ log = logging.getLogger("raftkv.supervisor")
 _FORK = multiprocessing.get_context("fork")
 _STOP_GRACE_S = 10.0
 _MAX_BACKOFF_S = 5.0
-
-
-class StartError(Exception):
-    """The node cannot start; the message is one line for the operator."""
-
-
-def bind_listener(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(1024)
-    except OSError as exc:
-        sock.close()
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise StartError(f"cannot listen on {host}:{port}: {reason}") from None
-    return sock
 
 
 class _Backoff:

@@ -121,15 +121,18 @@ class Raft:
         self.leader = NONE
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
-        # Raft §5.2: randomized timeouts make split votes rare.
-        election_ticks = self.config.election_ticks
-        self.randomized_election_ticks = election_ticks + self._rng.randrange(election_ticks)
+        self._randomize_election_timeout()
         self.lead_transferee = NONE
         self._votes = {}
         self.tracker.reset(self.log.last_index(), self.log.persisted_index())
         self.pending_conf_index = 0
         self._read_only = ReadOnly()
         self._deferred_reads = []
+
+    def _randomize_election_timeout(self) -> None:
+        # Raft §5.2: randomized timeouts make split votes rare.
+        election_ticks = self.config.election_ticks
+        self.randomized_election_ticks = election_ticks + self._rng.randrange(election_ticks)
 
     def become_follower(self, term: int, leader: int) -> None:
         self._reset(term)
@@ -143,6 +146,7 @@ class Raft:
         self.role = Role.PRE_CANDIDATE
         self.leader = NONE
         self._votes = {}
+        self._randomize_election_timeout()  # so that rounds lost to message loss don't stay in lockstep
 
     def become_candidate(self) -> None:
         if self.role == _LEADER:

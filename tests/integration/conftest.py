@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,10 +19,25 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of 127.0.0.1 that nothing listens on, below the kernel's ephemeral range (so outgoing
+    connections do not take it before the server binds it), never the same one twice per run."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.02) -> object:
@@ -158,6 +174,11 @@ class Node:
                  "the node's processes to exit")
         self._known_pids.clear()
 
+    def signal_all(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to every process of the node (SIGSTOP/SIGCONT pause and resume all of it)."""
+        for pid in self.pids:
+            os.kill(pid, sig)
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-20000:]
@@ -197,3 +218,60 @@ def make_node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
 @pytest.fixture
 def node(make_node: Callable[..., Node]) -> Node:
     return make_node()
+
+
+@dataclass
+class Cluster:
+    nodes: list[Node]
+
+    def raft_info(self, node: Node) -> dict:
+        with node.client(protocol=2, socket_timeout=5) as c:
+            return c.info("raft")
+
+    def leader(self, timeout_s: float = 15.0, among: list[Node] | None = None) -> Node:
+        """The node a majority of the reachable ones name as leader, once one exists."""
+        candidates = among or self.nodes
+
+        def find() -> Node | None:
+            for n in candidates:
+                try:
+                    info = self.raft_info(n)
+                except redis.RedisError:
+                    continue
+                if info["role"] == "leader":
+                    return n
+            return None
+
+        return wait_for(find, timeout_s, "a leader")
+
+    def followers(self, leader: Node) -> list[Node]:
+        return [n for n in self.nodes if n is not leader]
+
+    def wait_caught_up(self, timeout_s: float = 30.0) -> None:
+        """Every node has applied everything the leader has committed."""
+        leader = self.leader()
+        commit = self.raft_info(leader)["commit_index"]
+        for n in self.nodes:
+            wait_for(lambda n=n: self.raft_info(n)["applied_index"] >= commit, timeout_s,
+                     f"{n.address} to apply up to {commit}")
+
+
+@pytest.fixture
+def make_cluster(make_node: Callable[..., Node]) -> Callable[..., Cluster]:
+    """Start n real nodes forming one cluster from a shared --initial-cluster list."""
+
+    def make(n: int = 3, workers: int = 1, extra_args: list[str] | None = None) -> Cluster:
+        ports = [(free_port(), free_port()) for _ in range(n)]
+        spec = ",".join(f"127.0.0.1:{p}@127.0.0.1:{pp}" for p, pp in ports)
+        nodes = [
+            make_node(start=False, port=p, workers=workers,
+                      extra_args=["--peer-port", str(pp), "--initial-cluster", spec, *(extra_args or [])])
+            for p, pp in ports
+        ]
+        for node in nodes:
+            node.start(wait=False)
+        for node in nodes:
+            node.wait_ready()
+        return Cluster(nodes)
+
+    return make

@@ -225,3 +225,15 @@ def test_replication_is_pipelined_up_to_max_inflight() -> None:
     net.heal()
     net.tick_all(3)
     assert committed_data(net, 2) == [b"%d" % i for i in range(10)]
+
+
+def test_unreachable_follower_drops_from_pipelining_to_probing() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    assert net.status(1)["progress"][2]["state"] == "replicate"
+    net.nodes[1].report_unreachable(2)
+    assert net.status(1)["progress"][2]["state"] == "probe"
+    net.nodes[1].propose([b"a"])
+    net.stabilize()
+    assert net.status(1)["progress"][2]["state"] == "replicate"
+    assert net.applied_data(2) == [b"a"]

@@ -301,7 +301,8 @@ class Simulator:
             if rd.hard_state is not None:
                 disk.set_hard_state(rd.hard_state)
             self._check_log_matching(node, rd.entries)
-            if faulty and self.options.crash_after_persist and self.fault_rng.random() < self.options.crash_after_persist:
+            crash_rate = self.options.crash_after_persist
+            if faulty and crash_rate and self.fault_rng.random() < crash_rate:
                 self._crash(node, "after persisting, before sending")
                 return
             for m in rd.messages:
@@ -323,7 +324,9 @@ class Simulator:
         index, chain = decode_state(snapshot.data)
         self._require(index == snapshot.meta.index, f"snapshot data at {index}, meta at {snapshot.meta.index}")
         expected = self.chain_at.get(index)
-        self._require(expected is None or expected == chain, f"node {node.id} restored a divergent snapshot at {index}")
+        self._require(
+            expected is None or expected == chain, f"node {node.id} restored a divergent snapshot at {index}"
+        )
         node.applied_index = index
         node.chain = chain
         node.conf = snapshot.meta.conf_state

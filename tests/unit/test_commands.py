@@ -1,6 +1,8 @@
 """The command table's validation and the state machine's replies, without any process."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from raftkv import longdouble
@@ -106,7 +108,9 @@ def test_bad_scan_cursors_are_refused(cursor: bytes) -> None:
 def test_scan_walks_the_sorted_map_and_skips_to_the_pattern_prefix() -> None:
     sm = StateMachine()
     sm.execute([b"MSET", *[x for i in range(30) for x in (b"k%02d" % i, b"v")], b"user:1", b"v", b"user:2", b"v"], 0)
-    cursor, batch = sm.execute([b"SCAN", b"0", b"COUNT", b"5"], 0)  # type: ignore[misc]
+    reply = sm.execute([b"SCAN", b"0", b"COUNT", b"5"], 0)
+    assert isinstance(reply, list)
+    cursor, batch = reply
     assert batch == [b"k00", b"k01", b"k02", b"k03", b"k04"]
     assert decode_cursor(cursor) == b"k04"
     # With a literal prefix the scan starts at it and ends with it, whatever COUNT says.
@@ -142,14 +146,19 @@ def test_long_double_parsing(text: bytes, parsed: str | None) -> None:
 
 def test_long_double_sums_print_as_redis_does() -> None:
     def add(*texts: bytes) -> bytes:
-        total = sum(longdouble.parse(t) for t in texts)  # type: ignore[misc]
-        rounded = longdouble.round_to_long_double(total)
-        assert rounded is not None
-        return longdouble.format_human(rounded)
+        total = Fraction(0)
+        for text in texts:
+            value = longdouble.parse(text)
+            assert isinstance(value, Fraction)
+            rounded = longdouble.round_to_long_double(total + value)
+            assert rounded is not None
+            total = rounded
+        return longdouble.format_human(total)
 
     assert add(b"0.1", b"0.2") == b"0.3"
     assert add(b"1.00000000000000000000000001", b"2.5e-17") == b"1.00000000000000003"
     assert add(b"-0.00000000000000000001") == b"0"
     assert add(b"12", b"-12") == b"0"
     assert add(b"1e20") == b"100000000000000000000"
-    assert longdouble.round_to_long_double(longdouble.parse(b"1e4932") * 2) is None  # type: ignore[operator]
+    largest = longdouble.parse(b"1e4932")
+    assert isinstance(largest, Fraction) and longdouble.round_to_long_double(largest * 2) is None

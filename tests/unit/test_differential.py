@@ -325,7 +325,9 @@ def test_scan_survives_changes_between_calls() -> None:
         sm.execute([b"SET", b"k%03d" % i, b"v"], 0)
     cursor, seen, step = b"0", set(), 0
     while True:
-        cursor, batch = sm.execute([b"SCAN", cursor, b"COUNT", b"7"], 0)  # type: ignore[misc]
+        reply = sm.execute([b"SCAN", cursor, b"COUNT", b"7"], 0)
+        assert isinstance(reply, list)
+        cursor, batch = reply
         seen.update(batch)
         step += 1
         # Churn around the cursor: delete some keys already seen and some not, insert new ones.
@@ -411,15 +413,17 @@ def _normalized(argv: list[bytes], raw: bytes) -> object:
     return raw
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(_command(), min_size=1, max_size=25))
 def test_generated_sequences(conn: RedisConnection, commands: list[list[bytes]]) -> None:
     both = Both(conn)
     for argv in commands:
         ours, theirs = both.ours(argv), conn.call(argv)[0]
         assert _normalized(argv, ours) == _normalized(argv, theirs), f"{argv!r}: ours {ours!r}, redis {theirs!r}"
-    _ours, theirs_keys = both.run("KEYS", "*")
-    assert sorted(both.sm.data) == sorted(_decode(theirs_keys))  # type: ignore[arg-type]
+    # Expired keys may still sit in our map (reads do not delete them), so compare the live ones.
+    theirs_keys = _decode(conn.call([b"KEYS", b"*"])[0])
+    assert isinstance(theirs_keys, list)
+    assert sorted(k for k in both.sm.data if both.sm.is_live(k, NOW_MS)) == sorted(theirs_keys)
 
 
 NUMBER_TEXT = st.one_of(
@@ -432,7 +436,7 @@ NUMBER_TEXT = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(NUMBER_TEXT, min_size=1, max_size=6))
 def test_generated_incrbyfloat(conn: RedisConnection, increments: list[bytes]) -> None:
     both = Both(conn)
@@ -443,7 +447,7 @@ def test_generated_incrbyfloat(conn: RedisConnection, increments: list[bytes]) -
 PATTERN = st.text(alphabet="ab*?[]^-\\", max_size=7).map(str.encode)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(PATTERN, min_size=1, max_size=5))
 def test_generated_glob_patterns(conn: RedisConnection, patterns: list[bytes]) -> None:
     both = Both(conn)

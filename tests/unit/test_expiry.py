@@ -31,7 +31,8 @@ def test_an_expired_key_is_absent_for_reads_without_being_deleted() -> None:
     for argv, missing in [([b"GET", b"k"], None), ([b"EXISTS", b"k"], 0), ([b"DBSIZE"], 0), ([b"KEYS", b"*"], []),
                           ([b"SCAN", b"0"], [b"0", []]), ([b"TTL", b"k"], -2), ([b"PTTL", b"k"], -2),
                           ([b"TYPE", b"k"], "none"), ([b"STRLEN", b"k"], 0), ([b"RANDOMKEY"], None),
-                          ([b"MGET", b"k"], [None]), ([b"PEXPIRETIME", b"k"], -2), ([b"GETRANGE", b"k", b"0", b"-1"], b"")]:
+                          ([b"MGET", b"k"], [None]), ([b"PEXPIRETIME", b"k"], -2),
+                          ([b"GETRANGE", b"k", b"0", b"-1"], b"")]:
         assert sm.execute(argv, 1000) == missing, argv
     assert b"k" in sm.data  # reads do not delete
     assert sm.keyspace_info(1000) == (0, 0, 0)
@@ -123,7 +124,8 @@ class TestVersions:
         for command, changes in [(("SET", "k", "1"), True), (("GET", "k"), False), (("SET", "k", "2", "NX"), False),
                                  (("INCR", "k"), True), (("PEXPIRE", "k", 10_000), True), (("TTL", "k"), False),
                                  (("PEXPIRE", "k", 20_000, "LT"), False), (("PERSIST", "k"), True),
-                                 (("PERSIST", "k"), False), (("APPEND", "k", "x"), True), (("SETRANGE", "k", 0, ""), False),
+                                 (("PERSIST", "k"), False), (("APPEND", "k", "x"), True),
+                                 (("SETRANGE", "k", 0, ""), False),
                                  (("RENAME", "k", "j"), True), (("DEL", "k"), False), (("COPY", "j", "k"), True),
                                  (("DEL", "k"), True), (("GETEX", "j"), False), (("SET", "k", "v"), True),
                                  (("FLUSHDB",), True), (("DEL", "k"), False), (("SET", "k", "1"), True)]:
