@@ -8,7 +8,7 @@ STAMP := $(VENV)/.raftkv-installed
 DATA_DIR ?= ./data
 PORT ?= 2317
 
-.PHONY: run test build clean
+.PHONY: run test build clean cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ build: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/raftkv-server --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+# Three local nodes in the foreground (ports 2317-2319, data in ./data/<port>); Ctrl-C stops them.
+cluster: $(STAMP)
+	$(BIN)/python scripts/cluster.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -14,7 +14,8 @@ from raftkv.membership import Member, MembershipError, parse_initial_cluster, sp
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address clients connect to.")
 @click.option("--port", default=2317, show_default=True, type=click.IntRange(1, 65535), help="Client port.")
 @click.option("--peer-port", default=None, type=click.IntRange(1, 65535),
-              help="Port for Raft traffic between nodes  [default: as in --initial-cluster, else port + 10000]")
+              help="Port to listen on for Raft traffic between nodes  [default: this node's peer port in "
+                   "--initial-cluster, else port + 10000]")
 @click.option("--initial-cluster", default=None, metavar="ADDR,ADDR,...",
               help="Client addresses (host:port or host:port@peerhost:peerport) of the cluster to create on "
                    "first start; ignored once the data dir holds a cluster  [default: this node alone]")
@@ -50,7 +51,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         members, me = _cluster(host, port, peer_port, initial_cluster)
     except MembershipError as exc:
         _fail(str(exc))
-    peer_host, peer_port = split_addr(me.peer_addr)
+    # Peers reach us at the address the cluster list gives; --peer-port may differ from it when
+    # something (a proxy, a NAT) stands between, as etcd's listen vs advertise peer URLs.
+    peer_host, advertised_peer_port = split_addr(me.peer_addr)
+    peer_port = peer_port or advertised_peer_port
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
                         initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
@@ -70,8 +74,6 @@ def _cluster(host: str, port: int, peer_port: int | None, spec: str | None) -> t
     me = next((m for m in members if m.client_addr == address), None)
     if me is None:
         raise MembershipError(f"this node's address {address} is not in --initial-cluster")
-    if peer_port is not None and split_addr(me.peer_addr)[1] != peer_port:
-        raise MembershipError(f"--peer-port {peer_port} differs from {me.peer_addr} in --initial-cluster")
     return members, me
 
 

@@ -134,6 +134,9 @@ TABLE: dict[bytes, Command] = _table(
     # node
     Command("info", -1, NODE, ("loading", "stale"), group="server",
             summary="Returns information and statistics about the server."),
+    Command("debug", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
+            summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",
+            subcommands=("digest",)),
     # connection and server, answered by the worker
     Command("ping", -1, LOCAL, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response."),
     Command("echo", 2, LOCAL, ("fast",), group="connection", summary="Returns the given string."),
@@ -151,6 +154,19 @@ TABLE: dict[bytes, Command] = _table(
     Command("config", -2, LOCAL, ("stale", "loading"), group="server",
             summary="A container for server configuration commands.", since="2.0.0",
             subcommands=("get", "set", "resetstat", "help")),
+    # transactions: MULTI queues in the worker, EXEC goes through the log as one entry, and the Raft
+    # process keeps each connection's watched keys (their versions at a linearizable read)
+    Command("multi", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",
+            summary="Starts a transaction.", since="1.2.0"),
+    Command("exec", 1, WRITE, ("noscript", "loading", "stale", "skip_slowlog"), group="transactions",
+            summary="Executes all commands in a transaction.", since="1.2.0"),
+    Command("discard", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"),
+            group="transactions", summary="Discards a transaction.", since="2.0.0"),
+    Command("watch", -2, READ, ("noscript", "loading", "stale", "fast", "allow_busy"), 1, -1, 1,
+            "transactions", "Monitors changes to keys to determine the execution of a transaction.",
+            "2.2.0"),
+    Command("unwatch", 1, NODE, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",
+            summary="Forgets about watched keys of a transaction.", since="2.2.0"),
 )
 
 

@@ -6,6 +6,7 @@ A handler is ``handler(worker, conn, argv) -> reply value``; argv has passed the
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from raftkv.commands import TABLE, Command, unknown_subcommand, wrong_arity
@@ -14,6 +15,13 @@ from raftkv.info import REDIS_VERSION
 
 if TYPE_CHECKING:
     from raftkv.worker import Connection, Worker
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A local handler's answer meaning: send this argv to the Raft process in the command's place."""
+
+    argv: list[bytes]
+
 
 LocalHandler = Callable[["Worker", "Connection", list[bytes]], object]
 LOCAL_HANDLERS: dict[str, LocalHandler] = {}
@@ -240,3 +248,46 @@ def config_command(worker: Worker, conn: Connection, argv: list[bytes]) -> objec
     if sub == b"resetstat" and len(argv) == 2:
         return "OK"
     return unknown_subcommand(argv)
+
+
+# -- transactions ---------------------------------------------------------------------------------
+# The worker queues a transaction's commands (they were validated as they came); EXEC sends them all as
+# one write. Watched keys live in the Raft process, which orders WATCH before the connection's next
+# write; DISCARD and an aborted EXEC tell it to forget them (UNWATCH, with the reply to give).
+
+_EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
+
+
+@local("multi")
+def multi(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+    if conn.multi is not None:
+        return err("MULTI calls can not be nested")
+    conn.multi = []
+    conn.multi_failed = False
+    return "OK"
+
+
+@local("exec")
+def exec_(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+    if conn.multi is None:
+        return err("EXEC without MULTI")
+    queued, failed = conn.multi, conn.multi_failed
+    conn.multi = None
+    if failed:
+        return Forward([b"UNWATCH", _EXECABORT])
+    return Forward([b"EXEC", *queued])
+
+
+@local("discard")
+def discard(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+    if conn.multi is None:
+        return err("DISCARD without MULTI")
+    conn.multi = None
+    return Forward([b"UNWATCH"])
+
+
+@local("watch")
+def watch(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+    if conn.multi is not None:
+        return err("WATCH inside MULTI is not allowed")
+    return Forward(argv)

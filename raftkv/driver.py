@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from raftkv import info, ipc, proposal
+from raftkv.cmd_transaction import encode_exec
 from raftkv.commands import NODE, READ, TABLE, WRITE, Command
 from raftkv.config import NodeConfig
 from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError
@@ -42,6 +43,7 @@ log = logging.getLogger("raftkv.raft")
 _NO_LEADER = RespError(f"{CLUSTERDOWN} no leader")
 _UNKNOWN_OUTCOME = RespError(f"{TRYAGAIN} the write was not committed in time; it may or may not be applied")
 _RECV_BYTES = 1 << 20
+_SWEEP_KEYS = 200  # keys deleted by one expiry sweep entry
 _LEADER_MESSAGES = frozenset((MessageType.APPEND, MessageType.HEARTBEAT))
 
 
@@ -55,6 +57,7 @@ class _Client:
     reads_out: int = 0
     held: deque = field(default_factory=deque)
     closed: bool = False
+    watched: dict[bytes, int] = field(default_factory=dict)  # WATCH: key -> version read
 
 
 @dataclass(slots=True)
@@ -127,6 +130,8 @@ class Driver:
         self._read_rounds: dict[bytes, tuple[list[_Pending], float]] = {}
         self._reads_after_apply: deque[tuple[int, list[_Pending]]] = deque()
         self._next_read_ctx = 0
+        self._sweep_request_id = 0  # the expiry sweep in flight, if any
+        self._sweep_deadline = 0.0
         self._tick_s = config.tick_ms / 1000.0
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -142,6 +147,7 @@ class Driver:
                 next_tick = now + self._tick_s
                 self.node.tick()
                 self._expire(now)
+                self._sweep_expired_keys(now)
             self._hand_batch_to_core()
             self._process_ready()
             # Applying may have released commands held behind others of their connection: start
@@ -282,6 +288,9 @@ class Driver:
     def _start(self, client: _Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
         where = cmd.where
         if where == WRITE:
+            if cmd.name == "exec":
+                argv = encode_exec(client.watched, argv[1:])
+                client.watched = {}
             client.writes_out += 1
             self._to_propose.append(
                 _Pending(client, seq, proto, argv, cmd, time.monotonic() + self.config.request_timeout_s))
@@ -290,7 +299,12 @@ class Driver:
             self._read_batch.append(
                 _Pending(client, seq, proto, argv, cmd, time.monotonic() + self.config.request_timeout_s))
         elif where == NODE:
-            self._reply(client, seq, proto, info.node_command(self, argv, proto))
+            if cmd.name == "unwatch":
+                # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.
+                client.watched = {}
+                self._reply(client, seq, proto, RespError(argv[1].decode()) if len(argv) > 1 else "OK")
+            else:
+                self._reply(client, seq, proto, info.node_command(self, argv, proto))
 
     def _done(self, p: _Pending, value: object) -> None:
         client = p.client
@@ -392,14 +406,16 @@ class Driver:
         waiters = self._waiters
         me = self.node_id
         for entry in rd.committed_entries:
+            sm.applied_index = entry.index  # before executing: it versions the keys the entry changes
             if entry.kind == EntryKind.NORMAL:
                 origin, rid, now_ms = proposal.decode_head(entry.data)
                 waiter = waiters.pop(rid, None) if origin == me else None
                 if waiter is not None:
                     self._done(waiter, sm.execute(waiter.argv, now_ms))
                 else:
+                    if rid == self._sweep_request_id and origin == me:
+                        self._sweep_request_id = 0
                     sm.execute(_decode_argv(entry.data), now_ms)
-            sm.applied_index = entry.index
 
     def _serve_reads(self) -> None:
         pending = self._reads_after_apply
@@ -409,7 +425,30 @@ class Driver:
             now_ms = int(time.time() * 1000)
             commit_deadline = time.monotonic() + self.config.commit_timeout_s
             for p in batch:
-                self._done(p, self.sm.execute(p.argv, now_ms))
+                reply = self.sm.execute(p.argv, now_ms)
+                if p.cmd.name == "watch":
+                    p.client.watched.update(zip(p.argv[1:], reply))
+                    reply = "OK"
+                self._done(p, reply)
+
+    # -- expiry -----------------------------------------------------------------------------------
+
+    def _sweep_expired_keys(self, now: float) -> None:
+        """The leader proposes the deletion of keys its clock says have expired, one batch at a time, so
+        that every node deletes them at the same point of the log."""
+        if self.soft_state.role != Role.LEADER:
+            return
+        if self._sweep_request_id and now < self._sweep_deadline:
+            return  # the previous sweep is not applied yet
+        now_ms = int(time.time() * 1000)
+        keys = self.sm.expired_keys(now_ms, _SWEEP_KEYS)
+        if not keys:
+            return
+        rid = self._next_request_id
+        self._next_request_id = rid + 1
+        if self.node.propose([proposal.encode(self.node_id, rid, now_ms, [b"expired", *keys])]):
+            self._sweep_request_id = rid
+            self._sweep_deadline = now + self.config.commit_timeout_s
 
     # -- bounded waits ----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from raftkv import __version__
-from raftkv.errors import err
+from raftkv.commands import unknown_subcommand
 from raftkv.resp import Verbatim
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ def node_command(driver: Driver, argv: list[bytes], proto: int) -> object:
     name = argv[0].lower()
     if name == b"info":
         return info(driver, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto)
-    return err(f"unknown command '{name.decode()}'")
+    if name == b"debug" and argv[1].lower() == b"digest" and len(argv) == 2:
+        return driver.sm.digest().encode()
+    return unknown_subcommand(argv)
 
 
 def info(driver: Driver, wanted: list[str], proto: int) -> object:
@@ -113,8 +115,8 @@ def _raft(d: Driver) -> list[tuple[str, object]]:
 
 
 def _keyspace(d: Driver) -> list[tuple[str, object]]:
-    n = len(d.sm.data)
-    return [("db0", f"keys={n},expires=0,avg_ttl=0")] if n else []
+    keys, expires, avg_ttl = d.sm.keyspace_info(int(time.time() * 1000))
+    return [("db0", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")] if keys else []
 
 
 _SECTIONS = {

@@ -224,4 +224,4 @@ class StateMachine:
 
 
 # Importing the command modules registers their handlers.
-from raftkv import cmd_expire, cmd_keys, cmd_strings  # noqa: E402,F401
+from raftkv import cmd_expire, cmd_keys, cmd_strings, cmd_transaction  # noqa: E402,F401

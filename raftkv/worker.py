@@ -16,16 +16,18 @@ import socket
 from dataclasses import dataclass
 
 from raftkv import ipc
-from raftkv.commands import LOCAL, Command, lookup
+from raftkv.commands import READ, WRITE, Command, lookup
 from raftkv.config import NodeConfig
-from raftkv.connection_commands import LOCAL_HANDLERS
-from raftkv.errors import RespError
+from raftkv.connection_commands import LOCAL_HANDLERS, Forward
+from raftkv.errors import RespError, err
 from raftkv.process import prepare_child
-from raftkv.resp import RequestParser, encode_reply
+from raftkv.resp import RequestParser, encode_command, encode_reply
 
 log = logging.getLogger("raftkv.worker")
 
 _RECV_BYTES = 64 * 1024
+# Commands that act on a transaction rather than being queued in it.
+_TRANSACTION_CONTROL = frozenset(("multi", "exec", "discard", "watch", "quit"))
 
 
 class Connection:
@@ -34,7 +36,7 @@ class Connection:
     __slots__ = (
         "sock", "conn_id", "client_id", "addr", "parser", "proto", "name", "lib_name", "lib_ver",
         "next_seq", "next_out", "early", "out", "in_flight", "close_after", "reading", "writing",
-        "registered",
+        "registered", "multi", "multi_failed",
     )
 
     def __init__(self, sock: socket.socket, conn_id: int, client_id: int, addr: str, config: NodeConfig):
@@ -56,6 +58,8 @@ class Connection:
         self.reading = True
         self.writing = False
         self.registered = True
+        self.multi: list[bytes] | None = None  # inside MULTI: the queued commands, RESP-encoded
+        self.multi_failed = False  # a queued command was refused: EXEC aborts
 
 
 @dataclass
@@ -173,15 +177,36 @@ class Worker:
 
     def _dispatch(self, conn: Connection, argv: list[bytes]) -> None:
         cmd = lookup(argv)
+        if conn.multi is not None and (isinstance(cmd, RespError) or cmd.name not in _TRANSACTION_CONTROL):
+            self._queue(conn, argv, cmd)
+            return
         if isinstance(cmd, RespError):
             self._answer(conn, cmd)
-        elif cmd.where == LOCAL:
-            self._answer(conn, LOCAL_HANDLERS[cmd.name](self, conn, argv))
+            return
+        local = LOCAL_HANDLERS.get(cmd.name)
+        if local is not None:
+            result = local(self, conn, argv)
+            if result.__class__ is not Forward:
+                self._answer(conn, result)
+                return
+            argv = result.argv
+        seq = conn.next_seq
+        conn.next_seq = seq + 1
+        conn.in_flight += 1
+        self._pipe_out += ipc.request(conn.conn_id, seq, conn.proto, argv)
+
+    def _queue(self, conn: Connection, argv: list[bytes], cmd: Command | RespError) -> None:
+        """Inside MULTI: queue a valid command; refuse (and doom the EXEC) an invalid one, as Redis."""
+        assert conn.multi is not None
+        if isinstance(cmd, RespError):
+            conn.multi_failed = True
+            self._answer(conn, cmd)
+        elif cmd.where not in (READ, WRITE):
+            conn.multi_failed = True
+            self._answer(conn, err("Command not allowed inside a transaction"))
         else:
-            seq = conn.next_seq
-            conn.next_seq = seq + 1
-            conn.in_flight += 1
-            self._pipe_out += ipc.request(conn.conn_id, seq, conn.proto, argv)
+            conn.multi.append(encode_command(argv))
+            self._answer(conn, "QUEUED")
 
     def _answer(self, conn: Connection, value: object) -> None:
         seq = conn.next_seq
