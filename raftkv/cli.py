@@ -19,6 +19,9 @@ from raftkv.membership import Member, MembershipError, parse_initial_cluster, sp
 @click.option("--initial-cluster", default=None, metavar="ADDR,ADDR,...",
               help="Client addresses (host:port or host:port@peerhost:peerport) of the cluster to create on "
                    "first start; ignored once the data dir holds a cluster  [default: this node alone]")
+@click.option("--join", default=None, metavar="ADDR",
+              help="Start empty and wait to be added to the cluster that ADDR belongs to "
+                   "(then run `kvsctl -a ADDR member add` with this node's address).")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes serving client connections.")
 @click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
@@ -34,7 +37,8 @@ from raftkv.membership import Member, MembershipError, parse_initial_cluster, sp
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
-def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, workers: int, data_dir: Path, log_level: str, tick_ms: int,
+def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, join: str | None,
+         workers: int, data_dir: Path, log_level: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, client_output_limit: int) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import setup_logging
@@ -55,8 +59,11 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
     # something (a proxy, a NAT) stands between, as etcd's listen vs advertise peer URLs.
     peer_host, advertised_peer_port = split_addr(me.peer_addr)
     peer_port = peer_port or advertised_peer_port
+    if join is not None and initial_cluster is not None:
+        _fail("--join and --initial-cluster exclude each other: a joining node takes the cluster's list")
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
                         initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
+                        advertised_peer_host=peer_host, advertised_peer_port=advertised_peer_port, join=join,
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
                         max_output_bytes=client_output_limit)
     try:

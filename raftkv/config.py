@@ -34,7 +34,10 @@ class NodeConfig:
     # The cluster to bootstrap when the data dir holds none; this node is the member with our address.
     initial_cluster: tuple[Member, ...] = field(default=())
     peer_host: str = "127.0.0.1"
-    peer_port: int = 12317
+    peer_port: int = 12317  # where this node listens for peers
+    advertised_peer_host: str = "127.0.0.1"
+    advertised_peer_port: int = 12317  # where peers reach it (they differ behind a proxy)
+    join: str | None = None  # start empty and wait to be added (the address of a member, for messages)
     cluster_secret: bytes = b""
 
     @property

@@ -26,14 +26,15 @@ from raftkv import info, ipc, proposal
 from raftkv.cmd_transaction import encode_exec
 from raftkv.commands import NODE, READ, TABLE, WRITE, Command
 from raftkv.config import NodeConfig
-from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError
+from raftkv.admin import Admin, decode_context
+from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError, err
 from raftkv.raft.config import RaftConfig
-from raftkv.raft.rawnode import RawNode
+from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.storage import MemoryStorage
-from raftkv.raft.types import ConfState, EntryKind, HardState, MessageType, Ready, Role, SoftState
+from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, HardState, MessageType, Ready, Role, SoftState
 from raftkv.resp import RequestParser, encode_reply
 from raftkv.state_machine import StateMachine
-from raftkv.membership import Member, decode_members, encode_members
+from raftkv.membership import Member, cluster_id_of, decode_members, encode_members
 from raftkv.process import StartError, bind_listener, prepare_child
 from raftkv.transport import Transport
 from raftkv.storage import DiskStorage, StorageError
@@ -41,6 +42,7 @@ from raftkv.storage import DiskStorage, StorageError
 log = logging.getLogger("raftkv.raft")
 
 _NO_LEADER = RespError(f"{CLUSTERDOWN} no leader")
+_REMOVED = err("this node was removed from the cluster")
 _UNKNOWN_OUTCOME = RespError(f"{TRYAGAIN} the write was not committed in time; it may or may not be applied")
 _RECV_BYTES = 1 << 20
 _SWEEP_KEYS = 200  # keys deleted by one expiry sweep entry
@@ -78,30 +80,28 @@ class Driver:
         self.config = config
         self.disk = disk
         self.started_at = time.time()
-        self.node_id, self.members = _identity(config, disk)
+        identity = _identity(config, disk)
+        self.node_id, self.cluster_id, founders = identity
+        self.me = founders.get(self.node_id) or _myself(config, self.node_id)
+        self.members = dict(founders)  # changed by conf-change entries as they apply
+        self.removed = disk.get_meta("removed") is not None
         boots = int(disk.get_meta("boots") or b"0") + 1
         disk.put_meta("boots", b"%d" % boots)
         # Request ids must not repeat across restarts: an entry proposed before a crash may be applied
         # after it, and must not answer a new client.
         self._next_request_id = boots << 40
 
-        conf = disk.conf_state()
-        assert conf is not None, "bootstrapped by _identity"
+        self.conf_state = disk.conf_state() or ConfState()
         self.mem = MemoryStorage()
-        self.mem.set_conf_state(conf)
+        self.mem.set_conf_state(self.conf_state)
         self._hard_state = disk.hard_state()
         self.mem.set_hard_state(self._hard_state)
         self.mem.append(disk.entries())
-        self.node = RawNode(
-            RaftConfig(id=self.node_id, election_ticks=config.election_ticks,
-                       heartbeat_ticks=config.heartbeat_ticks),
-            self.mem, random.Random(),
-        )
+        self.node = self._new_raw_node()
         self.soft_state = SoftState()
         self.sm = StateMachine()
         self.stats = info.Stats()
-        if conf.voters == (self.node_id,):
-            self.node.campaign()
+        self.election_timeout_s = config.election_ticks * config.tick_ms / 1000.0
 
         self._sel = selectors.DefaultSelector()
         self._pipes: dict[int, socket.socket] = {}
@@ -112,9 +112,11 @@ class Driver:
         self._control = control
         if control is not None:
             self._sel.register(control, selectors.EVENT_READ, self._on_control)
-        self.transport = Transport(self.node_id, peer_listener, self._sel, self.node.step,
-                                   self.node.report_unreachable, config.cluster_secret)
-        self.transport.set_peers({m.id: m.peer_addr for m in self.members.values()})
+        self.transport = Transport(self.node_id, peer_listener, self._sel, lambda m: self.node.step(m),
+                                   lambda peer: self.node.report_unreachable(peer), config.cluster_secret)
+        self._update_peers()
+        self.admin = Admin(self)
+        self._sel.register(self.admin.wakeup_r, selectors.EVENT_READ, lambda _s: self.admin.on_wakeup())
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._wakeup_r.setblocking(False)
         self._wakeup_w.setblocking(False)
@@ -147,6 +149,7 @@ class Driver:
                 next_tick = now + self._tick_s
                 self.node.tick()
                 self._expire(now)
+                self.admin.tick(now)
                 self._sweep_expired_keys(now)
             self._hand_batch_to_core()
             self._process_ready()
@@ -166,6 +169,7 @@ class Driver:
 
     def close(self) -> None:
         self.transport.close()
+        self.admin.close()
         self._sel.close()
         for sock in self._pipes.values():
             sock.close()
@@ -274,6 +278,10 @@ class Driver:
 
     def _submit(self, client: _Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
         self.stats.commands_processed += 1
+        refusal = self._refusal
+        if refusal is not None and cmd.name not in ("info", "raft"):
+            self._reply(client, seq, proto, refusal)
+            return
         if client.held or not self._may_start(client, cmd):
             client.held.append((seq, proto, argv, cmd))
         else:
@@ -303,6 +311,10 @@ class Driver:
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.
                 client.watched = {}
                 self._reply(client, seq, proto, RespError(argv[1].decode()) if len(argv) > 1 else "OK")
+            elif cmd.name == "raft":
+                reply = self.admin.command(client, seq, proto, argv)
+                if reply is not None:
+                    self._reply(client, seq, proto, reply)
             else:
                 self._reply(client, seq, proto, info.node_command(self, argv, proto))
 
@@ -400,6 +412,8 @@ class Driver:
             # A read round asked of the previous leader will never be answered: ask the new one.
             for ctx in self._read_rounds:
                 self.node.read_index(ctx)
+        if leader_changed:
+            self.admin.on_leader_changed(soft.leader)
 
     def _apply(self, rd: Ready) -> None:
         sm = self.sm
@@ -416,6 +430,30 @@ class Driver:
                     if rid == self._sweep_request_id and origin == me:
                         self._sweep_request_id = 0
                     sm.execute(_decode_argv(entry.data), now_ms)
+            elif entry.kind == EntryKind.CONF_CHANGE:
+                self._apply_conf_change(decode_conf_change(entry.data))
+
+    def _apply_conf_change(self, change: ConfChange) -> None:
+        self.conf_state = self.node.apply_conf_change(change)
+        origin, rid, member = decode_context(change.context)
+        if change.type == ConfChangeType.ADD_LEARNER and member is not None:
+            self.members[change.node_id] = member
+        elif change.type == ConfChangeType.REMOVE:
+            gone = self.members.pop(change.node_id, None)
+            if change.node_id == self.node_id:
+                self.removed = True
+                self.disk.put_meta("removed", b"1")
+                log.warning("this node was removed from the cluster; it serves no more clients")
+            elif gone is not None:
+                log.info("member %d (%s) removed", gone.id, gone.client_addr)
+        self._update_peers()
+        log.info("membership: voters %s, learners %s", list(self.conf_state.voters),
+                 list(self.conf_state.learners))
+        self.admin.on_applied(origin, rid, change)
+
+    def _update_peers(self) -> None:
+        peers = {} if self.removed else {m.id: m.peer_addr for m in self.members.values()}
+        self.transport.set_peers(peers)
 
     def _serve_reads(self) -> None:
         pending = self._reads_after_apply
@@ -487,6 +525,58 @@ class Driver:
     def leader_member(self) -> Member | None:
         return self.members.get(self.soft_state.leader)
 
+    @property
+    def founders(self) -> list[bytes]:
+        """What a joining node needs to replay the log from its start (see RAFT BOOTSTRAP)."""
+        conf = self.disk.conf_state() or ConfState()
+        return [b",".join(b"%d" % v for v in conf.voters), self.disk.get_meta("members") or b"[]"]
+
+    @property
+    def _refusal(self) -> RespError | None:
+        if self.removed:
+            return _REMOVED
+        if not self.cluster_id:
+            return err(f"this node is waiting to join a cluster: run `kvsctl -a <member> member add "
+                       f"{self.me.client_addr}`")
+        return None
+
+    def new_request_id(self) -> int:
+        rid = self._next_request_id
+        self._next_request_id = rid + 1
+        return rid
+
+    def reply_later(self, client: _Client, seq: int, proto: int, value: object) -> None:
+        """Answer a command whose reply was deferred (RAFT commands)."""
+        self._reply(client, seq, proto, value)
+
+    def bootstrap_joined(self, cluster_id: str, voters: bytes, members: bytes) -> object:
+        """RAFT BOOTSTRAP: a node waiting to join takes the cluster's founding membership, then replays
+        the log it receives from the leader like any member."""
+        if self.cluster_id:
+            return err("this node already belongs to a cluster")
+        founders = decode_members(members)
+        conf = ConfState(voters=tuple(int(v) for v in voters.split(b",") if v))
+        self.disk.set_conf_state(conf)
+        self.disk.put_meta("members", members)
+        self.disk.put_meta("cluster_id", cluster_id.encode())
+        self.cluster_id, self.conf_state = cluster_id, conf
+        self.members = dict(founders)
+        self.mem.set_conf_state(conf)
+        self.node = self._new_raw_node()
+        self._update_peers()
+        log.info("joined cluster %s; waiting for the leader's log", cluster_id)
+        return "OK"
+
+    def _new_raw_node(self) -> RawNode:
+        node = RawNode(
+            RaftConfig(id=self.node_id, election_ticks=self.config.election_ticks,
+                       heartbeat_ticks=self.config.heartbeat_ticks),
+            self.mem, random.Random(),
+        )
+        if self.conf_state.voters == (self.node_id,) and not self.removed:
+            node.campaign()  # a one-voter cluster elects itself at once
+        return node
+
 
 _argv_parser = RequestParser()
 
@@ -496,18 +586,31 @@ def _decode_argv(data: bytes) -> list[bytes]:
     return _argv_parser.pop_commands()[0]
 
 
-def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, dict[int, Member]]:
-    """This node's id and the member table: from the data dir, or bootstrapped from the initial
-    cluster on first start (a data dir that already holds a cluster ignores the list)."""
+def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, str, dict[int, Member]]:
+    """This node's id, its cluster's id ("" while waiting to join) and the founding member table: from
+    the data dir, or created on first start (a data dir that already holds a cluster ignores the list)."""
     raw = disk.get_meta("members")
     if raw is not None:
-        return int(disk.get_meta("node_id") or b"0"), decode_members(raw)
+        return int(disk.get_meta("node_id") or b"0"), (disk.get_meta("cluster_id") or b"").decode(), \
+            decode_members(raw)
+    if config.join:
+        node_id = int(disk.get_meta("node_id") or b"0")
+        if not node_id:
+            node_id = random.SystemRandom().randrange(1, 1 << 63)
+            disk.put_meta("node_id", b"%d" % node_id)
+        return node_id, "", {}
     members = {m.id: m for m in config.initial_cluster}
     me = next(m for m in config.initial_cluster if m.client_addr == config.address)
+    cluster_id = cluster_id_of(config.initial_cluster)
     disk.set_conf_state(ConfState(voters=tuple(members)))
     disk.put_meta("node_id", b"%d" % me.id)
+    disk.put_meta("cluster_id", cluster_id.encode())
     disk.put_meta("members", encode_members(members))
-    return me.id, members
+    return me.id, cluster_id, members
+
+
+def _myself(config: NodeConfig, node_id: int) -> Member:
+    return Member(node_id, config.address, f"{config.advertised_peer_host}:{config.advertised_peer_port}")
 
 
 def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: socket.socket,

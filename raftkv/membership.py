@@ -72,3 +72,9 @@ def encode_members(members: dict[int, Member]) -> bytes:
 
 def decode_members(raw: bytes) -> dict[int, Member]:
     return {m["id"]: Member(**m) for m in json.loads(raw)}
+
+
+def cluster_id_of(founders: tuple[Member, ...] | list[Member]) -> str:
+    """The id every founding member computes alike from the same initial cluster."""
+    addrs = ",".join(sorted(m.client_addr for m in founders))
+    return hashlib.sha256(b"raftkv-cluster:" + addrs.encode()).hexdigest()[:16]

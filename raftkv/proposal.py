@@ -18,5 +18,9 @@ def encode(origin: int, request_id: int, time_ms: int, argv: list[bytes]) -> byt
     return _HEAD.pack(origin, request_id, time_ms) + encode_command(argv)
 
 
+def encode_head(origin: int, request_id: int, time_ms: int) -> bytes:
+    return _HEAD.pack(origin, request_id, time_ms)
+
+
 def decode_head(data: bytes) -> tuple[int, int, int]:
     return _HEAD.unpack_from(data)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import random
 import struct
+from itertools import accumulate, islice
+from typing import BinaryIO
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -139,6 +141,72 @@ class StateMachine:
 
     def _due_count(self, now_ms: int) -> int:
         return self._deadlines.bisect_left((now_ms + 1,)) if self.expires else 0
+
+    # -- snapshots --------------------------------------------------------------------------------
+
+    def dump(self, out: BinaryIO) -> None:
+        """Writes everything :meth:`load` needs to rebuild an equal state machine (a snapshot's body).
+
+        Every piece is a count and that many little-endian int64s; a list of bytes is its lengths so
+        encoded, then the bytes joined. First applied_index, version_floor and the number of keys; then
+        the keys in sorted order, in batches of keys, values, versions, and the positions in the batch
+        and times of those with an expiry; last the tombstones' keys and versions, oldest first. Whole
+        batches go through ``struct`` and ``join``, so a million keys take about a second.
+        """
+        def ints(numbers: list[int]) -> None:
+            out.write(struct.pack(f"<Q{len(numbers)}q", len(numbers), *numbers))
+
+        def blobs(items: list[bytes]) -> None:
+            ints(list(map(len, items)))
+            out.write(b"".join(items))
+
+        data, expires, versions = self.data, self.expires, self._versions
+        ints([self.applied_index, self.version_floor, len(data)])
+        keys_in_order = iter(data)
+        while keys := list(islice(keys_in_order, 1 << 16)):
+            blobs(keys)
+            blobs(list(map(data.__getitem__, keys)))
+            ints(list(map(versions.__getitem__, keys)))
+            timed = [i for i, key in enumerate(keys) if key in expires] if expires else []
+            ints(timed)
+            ints([expires[keys[i]] for i in timed])
+        blobs(list(self._tombstones))
+        ints(list(self._tombstones.values()))
+
+    @classmethod
+    def load(cls, inp: BinaryIO) -> StateMachine:
+        """Reads what :meth:`dump` wrote; ValueError if it ends early."""
+        def exactly(size: int) -> bytes:
+            raw = inp.read(size)
+            if len(raw) != size:
+                raise ValueError("state machine dump ends early")
+            return raw
+
+        def ints() -> tuple[int, ...]:
+            (count,) = struct.unpack("<Q", exactly(8))
+            return struct.unpack(f"<{count}q", exactly(8 * count))
+
+        def blobs() -> list[bytes]:
+            ends = list(accumulate(ints()))
+            raw = exactly(ends[-1] if ends else 0)
+            return [raw[start:end] for start, end in zip([0, *ends], ends)]
+
+        sm = cls()
+        sm.applied_index, sm.version_floor, count = ints()
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        while len(keys) < count:
+            batch = blobs()
+            keys += batch
+            values += blobs()
+            sm._versions.update(zip(batch, ints()))
+            timed, times = ints(), ints()
+            sm.expires.update((batch[i], when) for i, when in zip(timed, times))
+        sm.data = SortedDict(zip(keys, values))
+        sm._deadlines = SortedList(zip(sm.expires.values(), sm.expires.keys()))
+        sm._deadline_sum = sum(sm.expires.values())
+        sm._tombstones = dict(zip(blobs(), ints()))
+        return sm
 
     # -- writing (only while applying an entry) ---------------------------------------------------
 

@@ -9,3 +9,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from tests.sim.conftest import CLUSTER_SIZES, DEFAULT_SEEDS_PER_SIZE
+
+    group = parser.getgroup("sim", "seeded Raft simulation")
+    group.addoption("--sim-seeds", type=int, default=None,
+                    help=f"seeds to run per cluster size {CLUSTER_SIZES} (default {DEFAULT_SEEDS_PER_SIZE})")
+    group.addoption("--sim-first-seed", type=int, default=0, help="first seed of the range (default 0)")
+    group.addoption("--seed", type=int, default=None, help="run this one seed (for each cluster size)")
