@@ -38,6 +38,10 @@ _CHANGE_TIMEOUT_S = 30.0
 _CAUGHT_UP_ENTRIES = 100  # a learner this close to the leader's log is promoted
 
 
+class _Refused(Exception):
+    """The node asked to join cannot be added; the message says why."""
+
+
 def call(address: str, argv: list[bytes], timeout_s: float = _CALL_TIMEOUT_S) -> object:
     """One blocking RESP3 request to a node's client port (run on a helper thread, never on the loop)."""
     host, port = split_addr(address)
@@ -210,18 +214,20 @@ class Admin:
             try:
                 identity = call(address, [b"RAFT", b"IDENTITY"])
                 if isinstance(identity, RespError) or not isinstance(identity, dict):
-                    raise ConnectionError(f"{address} is not a raftkv node waiting to join")
+                    raise _Refused(f"{address} is not a raftkv node waiting to join")
                 theirs = identity[b"cluster_id"].decode()
                 if theirs and theirs != cluster_id:
-                    raise ConnectionError(f"{address} belongs to another cluster ({theirs})")
+                    raise _Refused(f"{address} belongs to another cluster ({theirs})")
                 member = Member(identity[b"id"], address, identity[b"peer_addr"].decode())
                 if not theirs:
                     answer = call(address, [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *founders])
                     if isinstance(answer, RespError):
-                        raise ConnectionError(f"{address} refused to join: {answer.message}")
-            except OSError as exc:
-                reason = str(exc) if isinstance(exc, ConnectionError) else f"cannot reach {address}: {exc}"
-                return lambda: self.d.reply_later(client, seq, proto, err(reason))
+                        raise _Refused(f"{address} refused to join: {answer.message}")
+            except (_Refused, OSError) as exc:
+                # (exc is unbound after the block: the reply is built now.)
+                reason = str(exc) if isinstance(exc, _Refused) else f"cannot reach {address}: {exc.strerror or exc}"
+                reply = err(reason)
+                return lambda: self.d.reply_later(client, seq, proto, reply)
             return lambda: self._add_learner(client, seq, proto, member)
 
         self._in_background(work)

@@ -107,6 +107,8 @@ class Node:
             if self.proc.poll() is not None:
                 raise AssertionError(f"raftkv-server exited with {self.proc.returncode}:\n{self.log()}")
             with self.client(protocol=2) as c:
+                if "--join" in self.extra_args and not self.log().count("joined cluster"):
+                    return bool(c.execute_command("RAFT", "IDENTITY"))  # waiting to be added
                 return c.ping() and c.set("__ready__", "1")
 
         try:

@@ -1,0 +1,202 @@
+"""Membership changes on real nodes while a writer runs: every acknowledged write survives them."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+
+import pytest
+import redis
+
+from tests.integration.conftest import Cluster, Node, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Writer:
+    """Writes unique keys through the cluster's nodes until stopped; remembers which were acknowledged."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = list(nodes)
+        self.acked: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._rng = random.Random(7)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            node = self._rng.choice(self.nodes)
+            try:
+                with node.client(protocol=2, socket_timeout=10) as c:
+                    for _ in range(20):
+                        key = f"w:{i}"
+                        i += 1
+                        if c.set(key, key):
+                            self.acked.append(key)
+            except (redis.RedisError, OSError):
+                continue  # a node being removed, restarted or without a leader: try another
+
+    def wait_for_progress(self, count: int = 50) -> None:
+        target = len(self.acked) + count
+        wait_for(lambda: len(self.acked) >= target, 30, f"{count} more acknowledged writes")
+
+
+def members(node: Node) -> list[dict]:
+    with node.client(protocol=3) as c:
+        return [{(k.decode() if isinstance(k, bytes) else k): v for k, v in m.items()}
+                for m in c.execute_command("RAFT", "MEMBER", "LIST")]
+
+
+def voters(node: Node) -> set[str]:
+    return {m["client_addr"].decode() for m in members(node) if m["role"] == b"voter"}
+
+
+def raft(node: Node, *args: str) -> object:
+    with node.client(protocol=2, socket_timeout=40) as c:
+        return c.execute_command("RAFT", *args)
+
+
+def joining_node(make_node, to: Node) -> Node:
+    return make_node(workers=1, extra_args=["--peer-port", str(free_port()), "--join", to.address], start=True)
+
+
+def all_acked_everywhere(nodes: list[Node], acked: list[str]) -> None:
+    assert acked, "the writer made no progress"
+    cluster = Cluster(nodes)
+    cluster.wait_caught_up()
+    for node in nodes:
+        pipe = node.client(protocol=2).pipeline(transaction=False)
+        for key in acked:
+            pipe.get(key)
+        values = pipe.execute()
+        missing = [k for k, v in zip(acked, values) if v != k.encode()]
+        assert not missing, f"{node.address} lost {len(missing)} acknowledged writes, e.g. {missing[:5]}"
+
+
+def test_grow_from_one_to_three_while_writing(make_node) -> None:
+    first = make_node(workers=1, extra_args=["--peer-port", str(free_port())])
+    b, c = joining_node(make_node, first), joining_node(make_node, first)
+    with b.client(protocol=2) as waiting:
+        with pytest.raises(redis.ResponseError, match="waiting to join a cluster"):
+            waiting.get("x")
+    with Writer([first]) as writer:
+        writer.wait_for_progress()
+        kvsctl = subprocess.run([sys.executable, "-m", "kvsctl", "-a", first.address, "member", "add", b.address],
+                                capture_output=True, text=True, timeout=60)
+        assert kvsctl.returncode == 0 and kvsctl.stdout.strip() == "OK", kvsctl.stderr
+        writer.nodes.append(b)
+        writer.wait_for_progress()
+        assert raft(b, "MEMBER", "ADD", c.address) == b"OK"  # through a follower: relayed to the leader
+        writer.nodes.append(c)
+        wait_for(lambda: voters(first) == {first.address, b.address, c.address}, 30, "both learners promoted")
+        writer.wait_for_progress()
+    listing = subprocess.run([sys.executable, "-m", "kvsctl", "-a", c.address, "member", "list", "--json"],
+                             capture_output=True, text=True, timeout=30)
+    assert listing.returncode == 0, listing.stderr
+    assert {m["client_addr"] for m in json.loads(listing.stdout)} == {first.address, b.address, c.address}
+    all_acked_everywhere([first, b, c], writer.acked)
+
+
+def test_shrink_to_two_and_grow_back_while_writing(make_cluster, make_node) -> None:
+    cluster: Cluster = make_cluster(3)
+    leader = cluster.leader()
+    gone = cluster.followers(leader)[0]
+    with Writer([n for n in cluster.nodes if n is not gone]) as writer:
+        writer.wait_for_progress()
+        assert raft(leader, "MEMBER", "REMOVE", gone.address) == b"OK"
+        assert voters(leader) == {n.address for n in cluster.nodes if n is not gone}
+        with gone.client(protocol=2) as c:
+            wait_for(lambda: _refused(c), 10, "the removed node to refuse clients")
+        writer.wait_for_progress()
+        fresh = joining_node(make_node, leader)
+        assert raft(leader, "MEMBER", "ADD", fresh.address) == b"OK"
+        writer.nodes.append(fresh)
+        wait_for(lambda: fresh.address in voters(leader), 30, "the new node promoted")
+        writer.wait_for_progress()
+    all_acked_everywhere([n for n in cluster.nodes if n is not gone] + [fresh], writer.acked)
+
+
+def _refused(c: redis.Redis) -> bool:
+    try:
+        c.get("k")
+    except redis.ResponseError as exc:
+        return "removed from the cluster" in str(exc)
+    return False
+
+
+def test_replace_a_killed_node(make_cluster, make_node) -> None:
+    cluster: Cluster = make_cluster(3)
+    leader = cluster.leader()
+    dead = cluster.followers(leader)[0]
+    alive = [n for n in cluster.nodes if n is not dead]
+    with Writer(alive) as writer:
+        writer.wait_for_progress()
+        dead.kill_all()
+        writer.wait_for_progress()
+        assert raft(alive[0], "MEMBER", "REMOVE", dead.address) == b"OK"
+        replacement = joining_node(make_node, leader)
+        assert raft(alive[1], "MEMBER", "ADD", replacement.address) == b"OK"
+        writer.nodes.append(replacement)
+        wait_for(lambda: voters(leader) == {n.address for n in alive + [replacement]}, 30, "the replacement")
+        writer.wait_for_progress()
+    all_acked_everywhere(alive + [replacement], writer.acked)
+
+
+def test_remove_the_leader_hands_leadership_over(make_cluster) -> None:
+    cluster: Cluster = make_cluster(3)
+    leader = cluster.leader()
+    rest = cluster.followers(leader)
+    with Writer(rest) as writer:
+        writer.wait_for_progress()
+        assert raft(rest[0], "MEMBER", "REMOVE", leader.address) == b"OK"
+        new = cluster.leader(among=rest)
+        assert voters(new) == {n.address for n in rest}
+        writer.wait_for_progress()
+    with leader.client(protocol=2) as c:
+        wait_for(lambda: _refused(c), 10, "the removed leader to refuse clients")
+    leader.stop()
+    leader.start(wait=False)
+    with leader.client(protocol=2) as c:
+        wait_for(lambda: _refused(c), 30, "the removed node to stay out after a restart")
+    all_acked_everywhere(rest, writer.acked)
+
+
+def test_membership_mistakes_get_clear_errors(make_node) -> None:
+    solo = make_node(workers=1, extra_args=["--peer-port", str(free_port())])
+    other = make_node(workers=1, extra_args=["--peer-port", str(free_port())])
+    cases = [
+        (("MEMBER", "ADD", solo.address), f"{solo.address} is already a member of this cluster"),
+        (("MEMBER", "REMOVE", "127.0.0.1:1"), "no member 127.0.0.1:1 in this cluster"),
+        (("MEMBER", "REMOVE", solo.address), "cannot remove the last voter of the cluster"),
+        (("MEMBER", "ADD", other.address), f"{other.address} belongs to another cluster"),
+        (("MEMBER", "ADD", f"127.0.0.1:{free_port()}"), "cannot reach"),
+        (("MEMBER", "ADD", "nonsense"), "bad address"),
+        (("LEADER", "TRANSFER", "42"), "no member 42 in this cluster"),
+        (("MEMBER", "FROB"), "unknown subcommand"),
+    ]
+    for args, message in cases:
+        with pytest.raises(redis.ResponseError) as exc:
+            raft(solo, *args)
+        assert message in str(exc.value), (args, str(exc.value))
+    assert voters(solo) == {solo.address}
+
+
+def test_leader_transfer_through_kvsctl(make_cluster) -> None:
+    cluster: Cluster = make_cluster(3)
+    leader = cluster.leader()
+    target = cluster.followers(leader)[1]
+    result = subprocess.run([sys.executable, "-m", "kvsctl", "-a", leader.address, "leader", "transfer",
+                             target.address], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "OK", result.stderr
+    assert cluster.leader() is target
