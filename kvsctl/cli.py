@@ -194,6 +194,7 @@ class Settings:
 
     address: str
     timeout: float
+    password: str | None
 
 
 @contextmanager
@@ -233,6 +234,10 @@ def _execute(*argv: bytes | str) -> Any:
         raise Failure(str(exc)) from None
     try:
         with Client(host, port, settings.timeout) as client:
+            if settings.password:
+                reply = client.execute(b"AUTH", _arg(settings.password))
+                if isinstance(reply, RespError):
+                    return reply
             return client.execute(*argv)
     except ClientError as exc:
         raise Failure(str(exc)) from None
@@ -261,13 +266,17 @@ def _arg(text: str) -> bytes:
     "--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
     help="Seconds to wait for the connection and for each reply.",
 )
+@click.option(
+    "--password", envvar="KVSCTL_PASSWORD", default=None,
+    help="Password of a node started with --requirepass (env KVSCTL_PASSWORD keeps it off the command line).",
+)
 @click.pass_context
-def cli(ctx: click.Context, address: str, timeout: float) -> None:
+def cli(ctx: click.Context, address: str, timeout: float, password: str | None) -> None:
     """Talk to a raftkv node: read and write keys, manage cluster membership.
 
     Command names are case-insensitive: `kvsctl GET k` is `kvsctl get k`.
     """
-    ctx.obj = Settings(address, timeout)
+    ctx.obj = Settings(address, timeout, password)
 
 
 @cli.command()

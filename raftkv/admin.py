@@ -42,11 +42,13 @@ class _Refused(Exception):
     """The node asked to join cannot be added; the message says why."""
 
 
-def call(address: str, argv: list[bytes], timeout_s: float = _CALL_TIMEOUT_S) -> object:
-    """One blocking RESP3 request to a node's client port (run on a helper thread, never on the loop)."""
+def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _CALL_TIMEOUT_S) -> object:
+    """One blocking RESP3 request to a node's client port (run on a helper thread, never on the loop).
+    Nodes of one cluster share their client password."""
     host, port = split_addr(address)
+    hello = [b"HELLO", b"3"] + ([b"AUTH", b"default", password] if password else [])
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(encode_command([b"HELLO", b"3"]) + encode_command(argv))
+        sock.sendall(encode_command(hello) + encode_command(argv))
         reader = Reader()
         replies: list[object] = []
         while len(replies) < 2:
@@ -157,7 +159,7 @@ class Admin:
 
         def work() -> Callable[[], None]:
             try:
-                reply = call(leader.client_addr, argv, _CHANGE_TIMEOUT_S)
+                reply = call(leader.client_addr, argv, self.d.config.requirepass, _CHANGE_TIMEOUT_S)
             except OSError as exc:
                 reply = err(f"cannot reach the leader at {leader.client_addr}: {exc}")
             return lambda: self.d.reply_later(client, seq, proto, reply)
@@ -212,7 +214,8 @@ class Admin:
 
         def work() -> Callable[[], None]:
             try:
-                identity = call(address, [b"RAFT", b"IDENTITY"])
+                password = self.d.config.requirepass
+                identity = call(address, [b"RAFT", b"IDENTITY"], password)
                 if isinstance(identity, RespError) or not isinstance(identity, dict):
                     raise _Refused(f"{address} is not a raftkv node waiting to join")
                 theirs = identity[b"cluster_id"].decode()
@@ -220,7 +223,7 @@ class Admin:
                     raise _Refused(f"{address} belongs to another cluster ({theirs})")
                 member = Member(identity[b"id"], address, identity[b"peer_addr"].decode())
                 if not theirs:
-                    answer = call(address, [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *founders])
+                    answer = call(address, [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *founders], password)
                     if isinstance(answer, RespError):
                         raise _Refused(f"{address} refused to join: {answer.message}")
             except (_Refused, OSError) as exc:

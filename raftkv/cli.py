@@ -1,6 +1,7 @@
 """``raftkv-server``: start one node (a supervisor, its Raft process and its workers)."""
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 
@@ -34,12 +35,22 @@ from raftkv.membership import Member, MembershipError, parse_initial_cluster, sp
               help="Minimum election timeout in ticks (randomized up to twice that).")
 @click.option("--max-bulk-len", default=512 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Largest bulk string a client may send (Redis proto-max-bulk-len).")
+@click.option("--requirepass", envvar="RAFTKV_REQUIREPASS", default=None,
+              help="Password clients must AUTH with (env RAFTKV_REQUIREPASS keeps it off the command line).")
+@click.option("--cluster-secret", envvar="RAFTKV_CLUSTER_SECRET", default=None,
+              help="Secret every peer connection must present; the same on every node "
+                   "(env RAFTKV_CLUSTER_SECRET).")
+@click.option("--protected-mode/--no-protected-mode", default=True, show_default=True,
+              help="Refuse to listen on a non-loopback address without --requirepass.")
+@click.option("--maxclients", default=10000, show_default=True, type=click.IntRange(1),
+              help="Most client connections the node accepts at once.")
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, join: str | None,
          workers: int, data_dir: Path, log_level: str, tick_ms: int,
-         election_ticks: int, max_bulk_len: int, client_output_limit: int) -> None:
+         election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
+         protected_mode: bool, maxclients: int, client_output_limit: int) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import setup_logging
     from raftkv.resp import require_compiled
@@ -59,13 +70,17 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
     # something (a proxy, a NAT) stands between, as etcd's listen vs advertise peer URLs.
     peer_host, advertised_peer_port = split_addr(me.peer_addr)
     peer_port = peer_port or advertised_peer_port
+    if protected_mode and not requirepass and not _is_loopback(host):
+        _fail(f"refusing to serve clients on {host} without --requirepass "
+              "(give a password, or --no-protected-mode to accept unauthenticated clients from the network)")
     if join is not None and initial_cluster is not None:
         _fail("--join and --initial-cluster exclude each other: a joining node takes the cluster's list")
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
                         initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
                         advertised_peer_host=peer_host, advertised_peer_port=advertised_peer_port, join=join,
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
-                        max_output_bytes=client_output_limit)
+                        max_output_bytes=client_output_limit, maxclients=maxclients,
+                        requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode())
     try:
         sys.exit(Supervisor(config).run())
     except StartError as exc:
@@ -82,6 +97,13 @@ def _cluster(host: str, port: int, peer_port: int | None, spec: str | None) -> t
     if me is None:
         raise MembershipError(f"this node's address {address} is not in --initial-cluster")
     return members, me
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _fail(message: str) -> None:

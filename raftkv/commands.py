@@ -142,6 +142,8 @@ TABLE: dict[bytes, Command] = _table(
             subcommands=("digest",)),
     # connection and server, answered by the worker
     Command("ping", -1, LOCAL, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response."),
+    Command("auth", -2, LOCAL, ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy"),
+            group="connection", summary="Authenticates the connection.", since="1.0.0"),
     Command("echo", 2, LOCAL, ("fast",), group="connection", summary="Returns the given string."),
     Command("quit", -1, LOCAL, ("fast", "stale", "noscript"), group="connection", summary="Closes the connection."),
     Command("select", 2, LOCAL, ("fast", "stale", "loading"), group="connection",

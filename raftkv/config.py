@@ -38,7 +38,8 @@ class NodeConfig:
     advertised_peer_host: str = "127.0.0.1"
     advertised_peer_port: int = 12317  # where peers reach it (they differ behind a proxy)
     join: str | None = None  # start empty and wait to be added (the address of a member, for messages)
-    cluster_secret: bytes = b""
+    cluster_secret: bytes = b""  # peers must present it (the transport's handshake)
+    requirepass: bytes = b""  # clients must AUTH with it when set, as Redis's requirepass
 
     @property
     def address(self) -> str:

@@ -6,6 +6,7 @@ A handler is ``handler(worker, conn, argv) -> reply value``; argv has passed the
 from __future__ import annotations
 
 import fnmatch
+import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -80,21 +81,30 @@ def hello(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
         if proto not in (2, 3):
             return RespError("NOPROTO unsupported protocol version")
     name = None
+    authenticated = conn.authenticated
     i = 2
     while i < len(argv):
         option = argv[i].lower()
         if option == b"auth" and i + 2 < len(argv):
-            i += 3  # no password is configured: any credentials are accepted, as Redis's nopass user
+            if not _password_ok(worker, argv[i + 1], argv[i + 2]):
+                return _WRONGPASS
+            authenticated = True
+            i += 3
         elif option == b"setname" and i + 1 < len(argv):
             name = argv[i + 1]
             i += 2
         else:
             return err(f"Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
+    if not authenticated:
+        return RespError("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                         "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                         "select the RESP protocol version at the same time")
     if name is not None:
         problem = _bad_name(name)
         if problem:
             return problem
         conn.name = name
+    conn.authenticated = True
     conn.proto = proto
     return {
         b"server": b"redis",
@@ -105,6 +115,29 @@ def hello(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
         b"role": b"master",
         b"modules": [],
     }
+
+
+_WRONGPASS = RespError("WRONGPASS invalid username-password pair or user is disabled.")
+
+
+def _password_ok(worker: Worker, user: bytes, password: bytes) -> bool:
+    """Only Redis's ``default`` user exists; without requirepass it takes any password (nopass)."""
+    required = worker.config.requirepass
+    return user == b"default" and (not required or hmac.compare_digest(password, required))
+
+
+@local("auth")
+def auth(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+    if len(argv) > 3:
+        return err("syntax error")
+    if len(argv) == 2 and not worker.config.requirepass:
+        return err("AUTH <password> called without any password configured for the default user. "
+                   "Are you sure your configuration is correct?")
+    user = argv[1] if len(argv) == 3 else b"default"
+    if not _password_ok(worker, user, argv[-1]):
+        return _WRONGPASS
+    conn.authenticated = True
+    return "OK"
 
 
 def _bad_name(name: bytes) -> RespError | None:

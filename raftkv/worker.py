@@ -26,6 +26,9 @@ from raftkv.resp import RequestParser, encode_command, encode_reply
 log = logging.getLogger("raftkv.worker")
 
 _RECV_BYTES = 64 * 1024
+_NOAUTH = RespError("NOAUTH Authentication required.")
+_WITHOUT_AUTH = frozenset(("auth", "hello", "quit"))
+_MAXCLIENTS = b"-ERR max number of clients reached\r\n"
 # Commands that act on a transaction rather than being queued in it.
 _TRANSACTION_CONTROL = frozenset(("multi", "exec", "discard", "watch", "quit"))
 
@@ -36,7 +39,7 @@ class Connection:
     __slots__ = (
         "sock", "conn_id", "client_id", "addr", "parser", "proto", "name", "lib_name", "lib_ver",
         "next_seq", "next_out", "early", "out", "in_flight", "close_after", "reading", "writing",
-        "registered", "multi", "multi_failed",
+        "registered", "multi", "multi_failed", "authenticated",
     )
 
     def __init__(self, sock: socket.socket, conn_id: int, client_id: int, addr: str, config: NodeConfig):
@@ -60,6 +63,7 @@ class Connection:
         self.registered = True
         self.multi: list[bytes] | None = None  # inside MULTI: the queued commands, RESP-encoded
         self.multi_failed = False  # a queued command was refused: EXEC aborts
+        self.authenticated = not config.requirepass
 
 
 @dataclass
@@ -80,6 +84,8 @@ class Worker:
         self._sel = selectors.DefaultSelector()
         self._conns: dict[int, Connection] = {}
         self._next_conn_id = 1
+        # maxclients is the node's; each worker takes its share of it.
+        self._max_conns = max(1, -(-config.maxclients // config.workers))
         self._pipe_out = bytearray()
         self._pipe_writing = False
         self._replies = ipc.ReplyReader()
@@ -135,6 +141,13 @@ class Worker:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     log.warning("cannot accept a connection: %s", exc.strerror)
                 return
+            if len(self._conns) >= self._max_conns:
+                # As Redis: tell the client why, then close.
+                try:
+                    sock.send(_MAXCLIENTS)
+                finally:
+                    sock.close()
+                continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn_id = self._next_conn_id
@@ -177,6 +190,9 @@ class Worker:
 
     def _dispatch(self, conn: Connection, argv: list[bytes]) -> None:
         cmd = lookup(argv)
+        if not conn.authenticated and cmd.__class__ is Command and cmd.name not in _WITHOUT_AUTH:
+            self._answer(conn, _NOAUTH)
+            return
         if conn.multi is not None and (isinstance(cmd, RespError) or cmd.name not in _TRANSACTION_CONTROL):
             self._queue(conn, argv, cmd)
             return
