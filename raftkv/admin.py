@@ -83,6 +83,7 @@ class Admin:
         self._waiting: dict[int, tuple[_Client, int, int, float]] = {}
         self._transfer: tuple[int, _Client, int, int, float] | None = None  # target, waiter, deadline
         self._remove_self: tuple[_Client, int, int, float] | None = None
+        self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
 
     def close(self) -> None:
         self.wakeup_r.close()
@@ -129,6 +130,8 @@ class Admin:
             return self._identity()
         if sub[:1] == [b"bootstrap"] and len(argv) == 5:
             return self.d.bootstrap_joined(argv[2].decode(), argv[3], argv[4])
+        if sub[:1] == [b"removed"] and len(argv) == 4:
+            return self.d.learn_removed(argv[2].decode(), argv[3])
         if sub in ([b"member", b"add"], [b"member", b"remove"], [b"leader", b"transfer"]) and len(argv) != 4:
             return err(f"wrong number of arguments for 'raft|{sub[0].decode()}|{sub[1].decode()}' command")
         if sub == [b"member", b"list"] and len(argv) != 3:
@@ -279,6 +282,27 @@ class Admin:
         self.d.node.transfer_leadership(member.id)
         self._transfer = (member.id, client, seq, proto, time.monotonic() + 2 * self.d.election_timeout_s)
         return None
+
+    def tell_removed(self, member: Member) -> None:
+        """Best effort: tell a removed member so, on its client port. Once removed it gets no more
+        entries, so it may never apply its own removal; and after a restart it would keep asking for
+        votes. Called when the change applies, and whenever the removed node still sends us messages."""
+        now = time.monotonic()
+        if self._told_removed.get(member.id, 0.0) > now:
+            return
+        self._told_removed[member.id] = now + _CALL_TIMEOUT_S
+        argv = [b"RAFT", b"REMOVED", self.d.cluster_id.encode(), b"%d" % member.id]
+        password = self.d.config.requirepass
+
+        def work() -> Callable[[], None]:
+            try:
+                call(member.client_addr, argv, password)
+            except OSError as exc:
+                reason = str(exc)
+                return lambda: log.info("could not tell %s it was removed: %s", member.client_addr, reason)
+            return lambda: log.info("told %s it was removed from the cluster", member.client_addr)
+
+        self._in_background(work)
 
     # -- events from the loop ---------------------------------------------------------------------
 

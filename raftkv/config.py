@@ -31,6 +31,10 @@ class NodeConfig:
     # A connection with this many commands awaiting replies is not read until some are answered.
     max_in_flight: int = 1024
     maxclients: int = 10000
+    # A snapshot is taken once the log has this many entries past the last one; the log is then
+    # compacted up to catch_up_entries before it, so a briefly lagging follower still gets entries.
+    snapshot_entries: int = 10000
+    catch_up_entries: int = 1000
     # The cluster to bootstrap when the data dir holds none; this node is the member with our address.
     initial_cluster: tuple[Member, ...] = field(default=())
     peer_host: str = "127.0.0.1"

@@ -31,11 +31,12 @@ from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError, err
 from raftkv.raft.config import RaftConfig
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.storage import MemoryStorage
-from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, HardState, MessageType, Ready, Role, SoftState
+from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, Message, Snapshot, SnapshotMeta, EntryKind, HardState, MessageType, Ready, Role, SoftState
 from raftkv.resp import RequestParser, encode_reply
 from raftkv.state_machine import StateMachine
 from raftkv.membership import Member, cluster_id_of, decode_members, encode_members
 from raftkv.process import StartError, bind_listener, prepare_child
+from raftkv.snapshotting import Snapshotter
 from raftkv.transport import Transport
 from raftkv.storage import DiskStorage, StorageError
 
@@ -95,11 +96,21 @@ class Driver:
         self.mem = MemoryStorage()
         self.mem.set_conf_state(self.conf_state)
         self._hard_state = disk.hard_state()
+        self.sm = StateMachine()
+        self._applied_term = 0
+        self.snapshotter = Snapshotter(self)
+        restored = self.snapshotter.restore()
+        if restored is not None:
+            meta, members, sm = restored
+            self.mem.apply_snapshot(Snapshot(meta, b""))
+            self.install_state(sm, meta, decode_members(members), update_peers=False)
+            # The commit index is written without a sync; the snapshot proves this much was committed.
+            if self._hard_state.commit < meta.index:
+                self._hard_state = HardState(self._hard_state.term, self._hard_state.vote, meta.index)
         self.mem.set_hard_state(self._hard_state)
-        self.mem.append(disk.entries())
+        self.mem.append([e for e in disk.entries() if e.index > self.sm.applied_index])
         self.node = self._new_raw_node()
         self.soft_state = SoftState()
-        self.sm = StateMachine()
         self.stats = info.Stats()
         self.election_timeout_s = config.election_ticks * config.tick_ms / 1000.0
 
@@ -112,8 +123,11 @@ class Driver:
         self._control = control
         if control is not None:
             self._sel.register(control, selectors.EVENT_READ, self._on_control)
-        self.transport = Transport(self.node_id, peer_listener, self._sel, lambda m: self.node.step(m),
-                                   lambda peer: self.node.report_unreachable(peer), config.cluster_secret)
+        self._removed_members: dict[int, Member] = {}
+        self.transport = Transport(self.node_id, peer_listener, self._sel, self._step,
+                                   lambda peer: self.node.report_unreachable(peer),
+                                   lambda src, fields: self.snapshotter.on_chunk(src, fields),
+                                   config.cluster_secret)
         self._update_peers()
         self.admin = Admin(self)
         self._sel.register(self.admin.wakeup_r, selectors.EVENT_READ, lambda _s: self.admin.on_wakeup())
@@ -147,9 +161,11 @@ class Driver:
             now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + self._tick_s
-                self.node.tick()
+                if not self.removed:  # a removed node must not campaign
+                    self.node.tick()
                 self._expire(now)
                 self.admin.tick(now)
+                self.snapshotter.tick()
                 self._sweep_expired_keys(now)
             self._hand_batch_to_core()
             self._process_ready()
@@ -158,6 +174,7 @@ class Driver:
             while self._to_propose or self._read_batch:
                 self._hand_batch_to_core()
                 self._process_ready()
+            self.snapshotter.pump()
             self._flush_replies()
 
     def request_stop(self) -> None:
@@ -168,6 +185,7 @@ class Driver:
             pass
 
     def close(self) -> None:
+        self.snapshotter.close()
         self.transport.close()
         self.admin.close()
         self._sel.close()
@@ -361,6 +379,11 @@ class Driver:
         while node.has_ready():
             rd = node.ready()
             after_persist = rd.messages
+            if any(m.type == MessageType.SNAPSHOT for m in rd.messages):
+                for m in rd.messages:
+                    if m.type == MessageType.SNAPSHOT:
+                        self.snapshotter.send(m)  # streamed in chunks by pump()
+                after_persist = rd.messages = [m for m in rd.messages if m.type != MessageType.SNAPSHOT]
             if rd.messages and rd.entries:
                 # A leader may replicate its new entries while writing them (thesis §10.2.1): it
                 # counts its own log for commitment only once persisted. Everything else (votes,
@@ -378,6 +401,7 @@ class Driver:
                 self._on_soft_state(rd.soft_state)
             if rd.committed_entries:
                 self._apply(rd)
+                self.snapshotter.maybe_take(self._applied_term)
             for rs in rd.read_states:
                 round_ = self._read_rounds.pop(rs.context, None)
                 if round_ is not None:
@@ -386,6 +410,8 @@ class Driver:
             node.advance(rd)
 
     def _persist(self, rd: Ready) -> None:
+        if rd.snapshot is not None:
+            self.snapshotter.install(rd.snapshot)
         hs = rd.hard_state
         if hs is None and not rd.entries:
             return
@@ -421,6 +447,7 @@ class Driver:
         me = self.node_id
         for entry in rd.committed_entries:
             sm.applied_index = entry.index  # before executing: it versions the keys the entry changes
+            self._applied_term = entry.term
             if entry.kind == EntryKind.NORMAL:
                 origin, rid, now_ms = proposal.decode_head(entry.data)
                 waiter = waiters.pop(rid, None) if origin == me else None
@@ -441,15 +468,49 @@ class Driver:
         elif change.type == ConfChangeType.REMOVE:
             gone = self.members.pop(change.node_id, None)
             if change.node_id == self.node_id:
-                self.removed = True
-                self.disk.put_meta("removed", b"1")
-                log.warning("this node was removed from the cluster; it serves no more clients")
+                self._mark_removed()
             elif gone is not None:
                 log.info("member %d (%s) removed", gone.id, gone.client_addr)
+                self._removed_members[gone.id] = gone
+                if self.role == Role.LEADER:
+                    self.admin.tell_removed(gone)
         self._update_peers()
         log.info("membership: voters %s, learners %s", list(self.conf_state.voters),
                  list(self.conf_state.learners))
         self.admin.on_applied(origin, rid, change)
+
+    def install_state(self, sm: StateMachine, meta: SnapshotMeta, members: dict[int, Member],
+                      update_peers: bool = True) -> None:
+        """Take the state of a snapshot (at start, or received from the leader)."""
+        self.sm = sm
+        self._applied_term = meta.term
+        self.conf_state = meta.conf_state
+        self.members = members
+        if self.node_id in members:
+            self.me = members[self.node_id]
+        if update_peers:
+            self._update_peers()
+
+    def _mark_removed(self) -> None:
+        if not self.removed:
+            self.removed = True
+            self.disk.put_meta("removed", b"1")
+            log.warning("this node was removed from the cluster; it serves no more clients")
+
+    def learn_removed(self, cluster_id: str, node_id: bytes) -> object:
+        """RAFT REMOVED: a member tells us we were removed (we may never apply it ourselves)."""
+        if cluster_id != self.cluster_id or node_id != b"%d" % self.node_id:
+            return err("not this node")
+        self._mark_removed()
+        self._update_peers()
+        return "OK"
+
+    def _step(self, msg: Message) -> None:
+        gone = self._removed_members.get(msg.src)
+        if gone is not None:
+            self.admin.tell_removed(gone)  # it does not know yet, or it restarted without knowing
+            return
+        self.node.step(msg)
 
     def _update_peers(self) -> None:
         peers = {} if self.removed else {m.id: m.peer_addr for m in self.members.values()}
@@ -571,7 +632,7 @@ class Driver:
         node = RawNode(
             RaftConfig(id=self.node_id, election_ticks=self.config.election_ticks,
                        heartbeat_ticks=self.config.heartbeat_ticks),
-            self.mem, random.Random(),
+            self.mem, random.Random(), applied=self.sm.applied_index,
         )
         if self.conf_state.voters == (self.node_id,) and not self.removed:
             node.campaign()  # a one-voter cluster elects itself at once
@@ -629,7 +690,7 @@ def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: sock
         driver = Driver(config, disk, pipes, peer_listener, control)
         signal.signal(signal.SIGTERM, lambda *_: driver.request_stop())
         control.sendall(b"ok")
-        log.info("node %d serving data dir %s (log %d entries, commit %d)", driver.node_id, config.data_dir,
+        log.info("node %d serving data dir %s (last log index %d, commit %d)", driver.node_id, config.data_dir,
                  disk.last_index, driver.hard_state.commit)
         driver.run()
     finally:

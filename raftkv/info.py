@@ -82,7 +82,13 @@ def _persistence(d: Driver) -> list[tuple[str, object]]:
         ("aof_enabled", 1),
         ("aof_fsync", "always"),
         ("rdb_changes_since_last_save", 0),
+        ("log_first_index", d.mem.first_index()),
         ("log_last_index", d.disk.last_index),
+        ("log_entries", d.disk.last_index - d.mem.first_index() + 1 if d.disk.last_index else 0),
+        ("snapshot_index", d.snapshotter.latest.meta.index if d.snapshotter.latest else 0),
+        ("snapshot_size", d.snapshotter.latest.size if d.snapshotter.latest else 0),
+        ("snapshot_last_duration_ms", int(d.snapshotter.last_duration_s * 1000)),
+        ("snapshot_in_progress", int(d.snapshotter.in_progress)),
         ("log_writes", d.stats.log_writes),
         ("log_syncs", d.stats.log_syncs),
         ("data_dir", d.config.data_dir),
@@ -108,6 +114,7 @@ def _raft(d: Driver) -> list[tuple[str, object]]:
         ("commit_index", status["commit"]),
         ("applied_index", d.sm.applied_index),
         ("last_log_index", status["last_index"]),
+        ("snapshot_index", d.snapshotter.latest.meta.index if d.snapshotter.latest else 0),
     ]
     for peer, progress in sorted(status.get("progress", {}).items()):
         fields.append((f"member_{peer}", f"match={progress['match']},next={progress['next']}"))

@@ -124,6 +124,13 @@ class DiskStorage:
                 return _INDEX.unpack_from(key, len(_LOG))[0]
         return 0
 
+    def delete_log_through(self, index: int) -> None:
+        """Drop the log up to and including ``index`` (covered by a snapshot)."""
+        with self._db.write_batch(sync=True) as batch:
+            for key in self._db.iterator(start=_LOG, stop=_log_key(index + 1), include_value=False):
+                batch.delete(key)
+        self._last_index = self._read_last_index()
+
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
         """Write ``hard_state`` and ``entries`` in one batch. Entries replace any suffix of the log from
         their first index on (a follower's conflicting tail, Raft §5.3)."""

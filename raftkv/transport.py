@@ -24,6 +24,7 @@ from raftkv.resp import RequestParser, encode_command
 log = logging.getLogger("raftkv.transport")
 
 _HANDSHAKE = b"H"
+_CHUNK = b"S"  # a piece of a snapshot file; every other record is a Raft message
 _MAX_PENDING_BYTES = 64 * 1024 * 1024
 _RECONNECT_MIN_S = 0.05
 _RECONNECT_MAX_S = 1.0
@@ -32,7 +33,7 @@ _MAX_FIELD_BYTES = 1 << 30
 
 
 class _Peer:
-    __slots__ = ("id", "addr", "sock", "connected", "out", "retry_at", "backoff_s", "writing")
+    __slots__ = ("id", "addr", "sock", "connected", "out", "retry_at", "backoff_s", "writing", "generation")
 
     def __init__(self, peer_id: int, addr: str) -> None:
         self.id = peer_id
@@ -43,6 +44,7 @@ class _Peer:
         self.retry_at = 0.0
         self.backoff_s = _RECONNECT_MIN_S
         self.writing = False
+        self.generation = 0  # bumped by every new connection: a stream cut by a reconnect is abandoned
 
 
 class _Inbound:
@@ -58,12 +60,13 @@ class _Inbound:
 class Transport:
     def __init__(self, node_id: int, listener: socket.socket, selector: selectors.BaseSelector,
                  deliver: Callable[[Message], None], unreachable: Callable[[int], None],
-                 secret: bytes = b"") -> None:
+                 deliver_chunk: Callable[[int, list[bytes]], None], secret: bytes = b"") -> None:
         self.node_id = node_id
         self._listener = listener
         self._sel = selector
         self._deliver = deliver
         self._unreachable = unreachable
+        self._deliver_chunk = deliver_chunk
         self._secret = secret
         self._peers: dict[int, _Peer] = {}
         self._inbound: set[_Inbound] = set()
@@ -99,6 +102,19 @@ class Transport:
                     continue
             peer.out += encode_message(msg)
 
+    def send_chunk(self, dst: int, fields: list[bytes]) -> bool:
+        """Queue a snapshot chunk for ``dst``; False when it cannot be sent now (no connection)."""
+        peer = self._peers.get(dst)
+        if peer is None or peer.sock is None:
+            return False
+        peer.out += encode_command([_CHUNK, *fields])
+        return True
+
+    def backlog(self, dst: int) -> tuple[int, int]:
+        """(bytes queued for ``dst``, its connection generation), to pace a snapshot stream."""
+        peer = self._peers.get(dst)
+        return (len(peer.out), peer.generation) if peer is not None else (0, -1)
+
     def flush(self) -> None:
         for peer in self._peers.values():
             if peer.out and peer.connected and not peer.writing:
@@ -115,6 +131,7 @@ class Transport:
             self._failed(peer, errno.errorcode.get(code, str(code)))
             return
         peer.sock = sock
+        peer.generation += 1
         peer.connected = False
         peer.out = bytearray(encode_command([_HANDSHAKE, self._secret, b"%d" % self.node_id]))
         peer.writing = True
@@ -202,6 +219,9 @@ class Transport:
             if not conn.peer_id:
                 if not self._accept_handshake(conn, fields):
                     return
+                continue
+            if fields[0] == _CHUNK:
+                self._deliver_chunk(conn.peer_id, fields[1:])
                 continue
             try:
                 msg = decode_message(fields)

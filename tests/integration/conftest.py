@@ -88,6 +88,12 @@ class Node:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def __post_init__(self) -> None:
+        if "--peer-port" not in self.extra_args and "--initial-cluster" not in self.extra_args:
+            # The default (port + 10000) may fall in the kernel's ephemeral range, where outgoing
+            # connections take ports: give every node a port known to be free.
+            self.extra_args = [*self.extra_args, "--peer-port", str(free_port())]
+
     def command(self) -> list[str]:
         return [sys.executable, "-m", "raftkv.cli", "--host", self.host, "--port", str(self.port),
                 "--workers", str(self.workers), "--data-dir", str(self.data_dir), *self.extra_args]
@@ -109,7 +115,9 @@ class Node:
             with self.client(protocol=2) as c:
                 if "--join" in self.extra_args and not self.log().count("joined cluster"):
                     return bool(c.execute_command("RAFT", "IDENTITY"))  # waiting to be added
-                return c.ping() and c.set("__ready__", "1")
+                # A linearizable read needs a leader and an applied log, and writes nothing.
+                c.get("__ready__")
+                return True
 
         try:
             wait_for(ready, START_TIMEOUT_S, f"raftkv-server on {self.address}")

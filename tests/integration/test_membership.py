@@ -68,7 +68,7 @@ def raft(node: Node, *args: str) -> object:
 
 
 def joining_node(make_node, to: Node) -> Node:
-    return make_node(workers=1, extra_args=["--peer-port", str(free_port()), "--join", to.address], start=True)
+    return make_node(workers=1, extra_args=["--join", to.address], start=True)
 
 
 def all_acked_everywhere(nodes: list[Node], acked: list[str]) -> None:
@@ -85,7 +85,7 @@ def all_acked_everywhere(nodes: list[Node], acked: list[str]) -> None:
 
 
 def test_grow_from_one_to_three_while_writing(make_node) -> None:
-    first = make_node(workers=1, extra_args=["--peer-port", str(free_port())])
+    first = make_node(workers=1)
     b, c = joining_node(make_node, first), joining_node(make_node, first)
     with b.client(protocol=2) as waiting:
         with pytest.raises(redis.ResponseError, match="waiting to join a cluster"):
@@ -173,8 +173,8 @@ def test_remove_the_leader_hands_leadership_over(make_cluster) -> None:
 
 
 def test_membership_mistakes_get_clear_errors(make_node) -> None:
-    solo = make_node(workers=1, extra_args=["--peer-port", str(free_port())])
-    other = make_node(workers=1, extra_args=["--peer-port", str(free_port())])
+    solo = make_node(workers=1)
+    other = make_node(workers=1)
     cases = [
         (("MEMBER", "ADD", solo.address), f"{solo.address} is already a member of this cluster"),
         (("MEMBER", "REMOVE", "127.0.0.1:1"), "no member 127.0.0.1:1 in this cluster"),
