@@ -46,13 +46,16 @@ from raftkv.membership import Member, MembershipError, parse_initial_cluster, sp
               help="Most client connections the node accepts at once.")
 @click.option("--snapshot-entries", default=10000, show_default=True, type=click.IntRange(1),
               help="Take a snapshot (and compact the log) every this many applied entries.")
+@click.option("--min-free-disk", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(0),
+              help="Refuse writes while the data dir's file system has less than this many bytes free.")
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, join: str | None,
          workers: int, data_dir: Path, log_level: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
-         protected_mode: bool, maxclients: int, snapshot_entries: int, client_output_limit: int) -> None:
+         protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
+         client_output_limit: int) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import setup_logging
     from raftkv.resp import require_compiled
@@ -83,6 +86,7 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
                         max_output_bytes=client_output_limit, maxclients=maxclients,
                         snapshot_entries=snapshot_entries, catch_up_entries=min(1000, snapshot_entries),
+                        min_free_disk_bytes=min_free_disk,
                         requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode())
     try:
         sys.exit(Supervisor(config).run())

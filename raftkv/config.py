@@ -34,6 +34,9 @@ class NodeConfig:
     # A snapshot is taken once the log has this many entries past the last one; the log is then
     # compacted up to catch_up_entries before it, so a briefly lagging follower still gets entries.
     snapshot_entries: int = 10000
+    # Below this much free space in the data dir's file system, writes are refused (reads go on), so
+    # that LevelDB never fails a write half way; they resume once space returns.
+    min_free_disk_bytes: int = 64 * 1024 * 1024
     catch_up_entries: int = 1000
     # The cluster to bootstrap when the data dir holds none; this node is the member with our address.
     initial_cluster: tuple[Member, ...] = field(default=())

@@ -113,6 +113,8 @@ class Driver:
         self.soft_state = SoftState()
         self.stats = info.Stats()
         self.election_timeout_s = config.election_ticks * config.tick_ms / 1000.0
+        self.disk_full = False
+        self.free_disk_bytes = 0
 
         self._sel = selectors.DefaultSelector()
         self._pipes: dict[int, socket.socket] = {}
@@ -166,6 +168,7 @@ class Driver:
                 self._expire(now)
                 self.admin.tick(now)
                 self.snapshotter.tick()
+                self._check_free_disk()
                 self._sweep_expired_keys(now)
             self._hand_batch_to_core()
             self._process_ready()
@@ -314,6 +317,9 @@ class Driver:
     def _start(self, client: _Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
         where = cmd.where
         if where == WRITE:
+            if self.disk_full:
+                self._reply(client, seq, proto, self._disk_full_error())
+                return
             if cmd.name == "exec":
                 argv = encode_exec(client.watched, argv[1:])
                 client.watched = {}
@@ -490,6 +496,27 @@ class Driver:
             self.me = members[self.node_id]
         if update_peers:
             self._update_peers()
+
+    def _check_free_disk(self) -> None:
+        try:
+            st = os.statvfs(self.config.data_dir)
+        except OSError as exc:
+            log.error("cannot check free space of %s: %s", self.config.data_dir, exc.strerror)
+            return
+        self.free_disk_bytes = st.f_bavail * st.f_frsize
+        full = self.free_disk_bytes < self.config.min_free_disk_bytes
+        if full != self.disk_full:
+            self.disk_full = full
+            if full:
+                log.error("data dir %s has %d bytes free (under --min-free-disk %d): refusing writes",
+                          self.config.data_dir, self.free_disk_bytes, self.config.min_free_disk_bytes)
+            else:
+                log.info("data dir %s has %d bytes free again: accepting writes", self.config.data_dir,
+                         self.free_disk_bytes)
+
+    def _disk_full_error(self) -> RespError:
+        return RespError(f"MISCONF the disk of {self.config.data_dir} is nearly full "
+                         f"({self.free_disk_bytes} bytes free); writes are refused until space returns")
 
     def _mark_removed(self) -> None:
         if not self.removed:

@@ -92,6 +92,8 @@ def _persistence(d: Driver) -> list[tuple[str, object]]:
         ("log_writes", d.stats.log_writes),
         ("log_syncs", d.stats.log_syncs),
         ("data_dir", d.config.data_dir),
+        ("disk_free_bytes", d.free_disk_bytes),
+        ("writes_refused_disk_full", int(d.disk_full)),
     ]
 
 
