@@ -99,6 +99,8 @@ class Snapshotter:
         if os.waitstatus_to_exitcode(status) != 0:
             log.error("snapshot child %d failed (exit status %d); the previous snapshot stays", pid, status)
             return
+        if self.latest is not None and self.latest.meta.index >= meta.index:
+            return  # a newer snapshot was received from the leader meanwhile
         latest = latest_snapshot(self.directory)
         if latest is None or latest.meta.index != meta.index:
             log.error("snapshot at index %d is missing after its child exited", meta.index)
