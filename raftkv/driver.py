@@ -151,6 +151,7 @@ class Driver:
         self._sweep_request_id = 0  # the expiry sweep in flight, if any
         self._sweep_deadline = 0.0
         self._tick_s = config.tick_ms / 1000.0
+        self._request_deadline = 0.0  # when a command started in this loop turn gives up waiting
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -158,9 +159,11 @@ class Driver:
         next_tick = time.monotonic() + self._tick_s
         select = self._sel.select
         while not self._stopping:
-            for key, _mask in select(max(0.0, next_tick - time.monotonic())):
-                key.data(key.fileobj)
+            events = select(max(0.0, next_tick - time.monotonic()))
             now = time.monotonic()
+            self._request_deadline = now + self.config.request_timeout_s  # for commands started this turn
+            for key, _mask in events:
+                key.data(key.fileobj)
             if now >= next_tick:
                 next_tick = now + self._tick_s
                 if not self.removed:  # a removed node must not campaign
@@ -324,12 +327,10 @@ class Driver:
                 argv = encode_exec(client.watched, argv[1:])
                 client.watched = {}
             client.writes_out += 1
-            self._to_propose.append(
-                _Pending(client, seq, proto, argv, cmd, time.monotonic() + self.config.request_timeout_s))
+            self._to_propose.append(_Pending(client, seq, proto, argv, cmd, self._request_deadline))
         elif where == READ:
             client.reads_out += 1
-            self._read_batch.append(
-                _Pending(client, seq, proto, argv, cmd, time.monotonic() + self.config.request_timeout_s))
+            self._read_batch.append(_Pending(client, seq, proto, argv, cmd, self._request_deadline))
         elif where == NODE:
             if cmd.name == "unwatch":
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.
