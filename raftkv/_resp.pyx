@@ -561,6 +561,9 @@ cdef class Reader:
             return PENDING if kind == PIPE else None
         if length == 0:
             return finish(kind, [])
+        if len(self._stack) == MAX_NESTING:
+            # Deeper values would exhaust the C stack when map keys are made hashable.
+            raise ProtocolError("aggregates nested too deep")
         frame = _Frame.__new__(_Frame)
         frame.kind = kind
         frame.size = 2 * length if kind == PERCENT or kind == PIPE else length

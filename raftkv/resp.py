@@ -42,6 +42,9 @@ _CR, _LF = 0x0D, 0x0A
 _STAR, _DOLLAR = ord("*"), ord("$")
 _DQUOTE, _SQUOTE, _BACKSLASH = ord('"'), ord("'"), ord("\\")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+# Deeper aggregates are refused (ProtocolError when read, ValueError when encoded, as are cyclic
+# values) instead of exhausting the stack.
+_MAX_NESTING = 512
 
 # Redis's string2ll: an optional '-', then digits without a leading zero (or a lone "0"), in 64 bits.
 _INT_RE = re.compile(rb"-?[1-9][0-9]*|0")
@@ -442,6 +445,9 @@ class PyReader:
         size = 2 * length if kind in (_MAP, _ATTRIBUTE) else length
         if size == 0:
             return _finish(kind, [])
+        if len(self._stack) == _MAX_NESTING:
+            # Deeper values would exhaust the stack when map keys are made hashable.
+            raise ProtocolError("aggregates nested too deep")
         self._stack.append(_Frame(kind, size))
         return _PENDING
 
@@ -449,7 +455,6 @@ class PyReader:
 # ---------------------------------------------------------------------------------------------------------
 # Encoders
 
-_MAX_NESTING = 512  # deeper replies (or cyclic ones) raise ValueError instead of exhausting the stack
 _NEWLINES_TO_SPACES = bytes.maketrans(b"\r\n", b"  ")
 
 
