@@ -96,7 +96,7 @@ def main() -> int:
         text = log_path.read_text()
         print(f"snapshot written in {written.group(1)}s, {int(written.group(2)):,} bytes")
         started = _when(text, "writing a snapshot")
-        ended = _when(text, "snapshot at index")
+        ended = _when(text, "written in")
         during = [lat for t, lat in samples if started - 0.05 <= _wall(t) <= ended]
         outside = sorted(lat for t, lat in samples if not started - 1 <= _wall(t) <= ended + 1)
         p = lambda q: outside[int(q * (len(outside) - 1))] * 1000  # noqa: E731

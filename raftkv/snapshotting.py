@@ -33,6 +33,7 @@ log = logging.getLogger("raftkv.snapshot")
 
 _STREAM_BACKLOG_BYTES = 4 << 20  # queue more chunks for a peer only below this much unsent data
 _CHUNK_BYTES = 1 << 20
+_DELETE_PER_TICK = 20_000  # compacted log entries deleted from LevelDB per tick, not all at once
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Snapshotter:
         self._streams: dict[int, _Stream] = {}
         self._receivers: dict[int, SnapshotReceiver] = {}
         self.incoming: Installed | None = None
+        self._delete_through = 0  # compacted log entries still on disk up to here
 
     @property
     def in_progress(self) -> bool:
@@ -73,7 +75,9 @@ class Snapshotter:
         """At start: the newest valid snapshot, loaded, or None."""
         if self.latest is None:
             return None
-        return load_snapshot(self.latest.path)
+        restored = load_snapshot(self.latest.path)
+        self._delete_through = restored[0].index  # what a crash left of the compacted log
+        return restored
 
     # -- taking -----------------------------------------------------------------------------------
 
@@ -88,6 +92,8 @@ class Snapshotter:
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
 
     def tick(self) -> None:
+        if self._delete_through and self.d.disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
+            self._delete_through = 0
         if self._child is None:
             return
         pid, meta, started = self._child
@@ -117,7 +123,7 @@ class Snapshotter:
         upto = meta.index - d.config.catch_up_entries
         if upto > d.mem.first_index():
             d.mem.compact(upto)
-            d.disk.delete_log_through(upto)
+            self._delete_through = upto  # deleted from disk over the next ticks
 
     def close(self) -> None:
         if self._child is not None:
@@ -213,6 +219,7 @@ class Snapshotter:
             raise RuntimeError(f"the core installs snapshot {snapshot.meta.index}, which was not received")
         d.mem.apply_snapshot(Snapshot(snapshot.meta, b""))
         d.disk.delete_log_through(d.disk.last_index)
+        self._delete_through = 0
         d.install_state(incoming.sm, snapshot.meta, decode_members(incoming.members))
         prune(self.directory)
         log.info("installed snapshot at index %d", snapshot.meta.index)

@@ -124,12 +124,18 @@ class DiskStorage:
                 return _INDEX.unpack_from(key, len(_LOG))[0]
         return 0
 
-    def delete_log_through(self, index: int) -> None:
-        """Drop the log up to and including ``index`` (covered by a snapshot)."""
-        with self._db.write_batch(sync=True) as batch:
+    def delete_log_through(self, index: int, limit: int | None = None) -> bool:
+        """Drop the log up to and including ``index`` (covered by a snapshot), at most ``limit`` entries
+        per call so that a long log goes in slices; True once nothing up to ``index`` is left."""
+        deleted = 0
+        with self._db.write_batch() as batch:
             for key in self._db.iterator(start=_LOG, stop=_log_key(index + 1), include_value=False):
+                if deleted == limit:
+                    break
                 batch.delete(key)
+                deleted += 1
         self._last_index = self._read_last_index()
+        return deleted != limit
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
         """Write ``hard_state`` and ``entries`` in one batch. Entries replace any suffix of the log from
