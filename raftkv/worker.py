@@ -13,6 +13,7 @@ import os
 import selectors
 import signal
 import socket
+import time
 from dataclasses import dataclass
 
 from raftkv import ipc
@@ -26,6 +27,7 @@ from raftkv.resp import RequestParser, encode_command, encode_reply
 log = logging.getLogger("raftkv.worker")
 
 _RECV_BYTES = 64 * 1024
+_LINGER_S = 2.0  # how long a closing connection's input is drained before it is closed anyway
 _NOAUTH = RespError("NOAUTH Authentication required.")
 _WITHOUT_AUTH = frozenset(("auth", "hello", "quit"))
 _MAXCLIENTS = b"-ERR max number of clients reached\r\n"
@@ -39,7 +41,7 @@ class Connection:
     __slots__ = (
         "sock", "conn_id", "client_id", "addr", "parser", "proto", "name", "lib_name", "lib_ver",
         "next_seq", "next_out", "early", "out", "in_flight", "close_after", "reading", "writing",
-        "registered", "multi", "multi_failed", "authenticated",
+        "registered", "multi", "multi_failed", "authenticated", "closing_deadline",
     )
 
     def __init__(self, sock: socket.socket, conn_id: int, client_id: int, addr: str, config: NodeConfig):
@@ -58,6 +60,7 @@ class Connection:
         self.out = bytearray()
         self.in_flight = 0  # commands forwarded and not yet answered
         self.close_after: int | None = None  # close once the reply with this sequence is written
+        self.closing_deadline = 0.0  # replies all sent and FIN sent: closed at EOF or at this time
         self.reading = True
         self.writing = False
         self.registered = True
@@ -90,6 +93,7 @@ class Worker:
         self._pipe_writing = False
         self._replies = ipc.ReplyReader()
         self._dirty: dict[int, Connection] = {}
+        self._lingering: dict[int, Connection] = {}  # conn id -> connection closing after its replies
         self._stopping = False
         self._wakeup_r, self._wakeup_w = socket.socketpair()
         self._wakeup_w.setblocking(False)
@@ -116,6 +120,8 @@ class Worker:
                 dirty, self._dirty = self._dirty, {}
                 for conn in dirty.values():
                     self._flush(conn)
+            if self._lingering:
+                self._close_lingering()
         for conn in list(self._conns.values()):
             self._close(conn)
 
@@ -176,6 +182,8 @@ class Worker:
         if not data:
             self._close(conn)
             return
+        if conn.close_after is not None:
+            return  # it has had its last reply: what it sends now is read only to be dropped
         parser = conn.parser
         parser.feed(data)
         for argv in parser.pop_commands():
@@ -185,7 +193,7 @@ class Worker:
         if parser.error and conn.close_after is None:
             self._answer(conn, RespError(f"ERR Protocol error: {parser.error}"))
             conn.close_after = conn.next_seq - 1
-        if conn.close_after is not None or conn.in_flight >= self.config.max_in_flight:
+        if conn.in_flight >= self.config.max_in_flight:
             self._set_reading(conn, False)
 
     def _dispatch(self, conn: Connection, argv: list[bytes]) -> None:
@@ -253,7 +261,7 @@ class Worker:
                 continue
             conn.in_flight -= 1
             self._deliver(conn, seq, payload)
-            if not conn.reading and conn.close_after is None and conn.in_flight < self.config.max_in_flight:
+            if not conn.reading and conn.in_flight < self.config.max_in_flight:
                 self._set_reading(conn, True)
 
     def _deliver(self, conn: Connection, seq: int, payload: bytes) -> None:
@@ -284,7 +292,7 @@ class Worker:
                 return
             del out[:sent]
         if conn.close_after is not None and conn.next_out > conn.close_after and not out:
-            self._close(conn)
+            self._linger(conn)
             return
         if len(out) > self.config.max_output_bytes:
             log.warning("client %s closed: %d bytes of unread replies (limit %d)", conn.addr, len(out),
@@ -294,6 +302,28 @@ class Worker:
         if bool(out) != conn.writing:
             conn.writing = bool(out)
             self._update_events(conn)
+
+    def _linger(self, conn: Connection) -> None:
+        """Close after QUIT or a protocol error without losing the replies: closing a socket that still
+        holds unread input resets the connection, and the peer's kernel then drops what it had not yet
+        delivered. So: send FIN after the last reply, drop the client's input until it closes too (or a
+        short deadline passes), then close."""
+        if conn.closing_deadline:
+            return
+        conn.closing_deadline = time.monotonic() + _LINGER_S
+        self._lingering[conn.conn_id] = conn
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        if not conn.reading:
+            self._set_reading(conn, True)
+
+    def _close_lingering(self) -> None:
+        now = time.monotonic()
+        for conn in [c for c in self._lingering.values() if c.closing_deadline <= now]:
+            self._close(conn)
 
     def _flush_pipe(self) -> None:
         try:
@@ -336,6 +366,7 @@ class Worker:
     def _close(self, conn: Connection) -> None:
         if self._conns.pop(conn.conn_id, None) is None:
             return
+        self._lingering.pop(conn.conn_id, None)
         self._dirty.pop(conn.conn_id, None)
         if conn.registered:
             self._sel.unregister(conn.sock)

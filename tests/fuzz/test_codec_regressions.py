@@ -1,11 +1,12 @@
 """Inputs found by tests/fuzz/fuzz_codec.py on which the codec broke its contract, kept as tests.
 
 A map key (RESP3 ``%``) that is an array is turned into a tuple, recursively, and then hashed. Nested
-past Python's recursion limit (about 1000 levels, 4 bytes of input each), the pure ``PyReader`` raises
-``RecursionError`` where the Cython ``Reader`` returns the map: the twins disagree, and neither the
-value nor a ``ProtocolError`` comes out of the oracle. Nested a million levels deep (4 MB from a
-server), the Cython ``Reader`` kills the process with SIGSEGV: its recursive key conversion, and
-CPython's hash of a tuple that deep, run out of C stack.
+past Python's recursion limit (about 1000 levels, 4 bytes of input each), the pure ``PyReader`` raised
+``RecursionError`` where the Cython ``Reader`` returned the map: the twins disagreed, and neither the
+value nor a ``ProtocolError`` came out of the oracle. Nested a million levels deep (4 MB from a
+server), the Cython ``Reader`` killed the process with SIGSEGV: its recursive key conversion, and
+CPython's hash of a tuple that deep, ran out of C stack. Both readers now refuse aggregates nested
+deeper than 512 levels with a ``ProtocolError``.
 """
 from __future__ import annotations
 

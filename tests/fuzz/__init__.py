@@ -1,0 +1,1 @@
+"""Fuzzing: hostile clients against a live node, and the Cython codec against its pure-Python twin."""
