@@ -550,7 +550,6 @@ class Driver:
         while pending and pending[0][0] <= applied:
             _index, batch = pending.popleft()
             now_ms = int(time.time() * 1000)
-            commit_deadline = time.monotonic() + self.config.commit_timeout_s
             for p in batch:
                 reply = self.sm.execute(p.argv, now_ms)
                 if p.cmd.name == "watch":

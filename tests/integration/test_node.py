@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import redis
@@ -277,7 +276,7 @@ def test_corrupted_data_dir_is_refused(make_node) -> None:
             path.write_bytes(b"garbage")
     result = run_server(["--port", str(free_port()), "--data-dir", str(node.data_dir)])
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(f"raftkv-server: ")
+    assert result.stderr.strip().splitlines()[-1].startswith("raftkv-server: ")
     assert str(node.data_dir) in result.stderr and "Traceback" not in result.stderr
 
 
