@@ -97,7 +97,7 @@ class Driver:
         self.mem.set_conf_state(self.conf_state)
         self._hard_state = disk.hard_state()
         self.sm = StateMachine()
-        self._applied_term = 0
+        self.applied_term = 0
         self.snapshotter = Snapshotter(self)
         restored = self.snapshotter.restore()
         if restored is not None:
@@ -408,7 +408,7 @@ class Driver:
                 self._on_soft_state(rd.soft_state)
             if rd.committed_entries:
                 self._apply(rd)
-                self.snapshotter.maybe_take(self._applied_term)
+                self.snapshotter.maybe_take()
             for rs in rd.read_states:
                 round_ = self._read_rounds.pop(rs.context, None)
                 if round_ is not None:
@@ -454,7 +454,7 @@ class Driver:
         me = self.node_id
         for entry in rd.committed_entries:
             sm.applied_index = entry.index  # before executing: it versions the keys the entry changes
-            self._applied_term = entry.term
+            self.applied_term = entry.term
             if entry.kind == EntryKind.NORMAL:
                 origin, rid, now_ms = proposal.decode_head(entry.data)
                 waiter = waiters.pop(rid, None) if origin == me else None
@@ -490,7 +490,7 @@ class Driver:
                       update_peers: bool = True) -> None:
         """Take the state of a snapshot (at start, or received from the leader)."""
         self.sm = sm
-        self._applied_term = meta.term
+        self.applied_term = meta.term
         self.conf_state = meta.conf_state
         self.members = members
         if self.node_id in members:

@@ -81,12 +81,14 @@ class Snapshotter:
 
     # -- taking -----------------------------------------------------------------------------------
 
-    def maybe_take(self, applied_term: int) -> None:
+    def maybe_take(self) -> None:
+        """Start a snapshot if the log has grown enough since the last one (after applying, and on
+        ticks: entries applied while a child was writing must not wait for the next write)."""
         d = self.d
         base = self.latest.meta.index if self.latest else 0
         if self._child is not None or d.sm.applied_index - base < d.config.snapshot_entries:
             return
-        meta = SnapshotMeta(d.sm.applied_index, applied_term, d.conf_state)
+        meta = SnapshotMeta(d.sm.applied_index, d.applied_term, d.conf_state)
         pid = fork_snapshot(self.directory, d.sm, meta, encode_members(d.members))
         self._child = (pid, meta, time.monotonic())
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
@@ -95,6 +97,7 @@ class Snapshotter:
         if self._delete_through and self.d.disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
             self._delete_through = 0
         if self._child is None:
+            self.maybe_take()
             return
         pid, meta, started = self._child
         done, status = os.waitpid(pid, os.WNOHANG)
