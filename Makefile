@@ -8,7 +8,7 @@ STAMP := $(VENV)/.raftkv-installed
 DATA_DIR ?= ./data
 PORT ?= 2317
 
-.PHONY: run test build clean cluster
+.PHONY: run test build clean soak cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf build raftkv/_resp.c raftkv/_resp*.so *.egg-info $(VENV)
+
+# A long run of the fault suite: SOAK_SECONDS more seconds of faults per cluster (3 and 5 nodes).
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	RAFTKV_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest tests/fault -k stay_linearizable -s --timeout 0

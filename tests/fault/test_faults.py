@@ -166,6 +166,10 @@ def run(cluster: FaultCluster, seed: int, clients: int) -> None:
     acknowledged = sum(1 for op in history.ops if op.completed and op.kind != "get")
     assert acknowledged >= MIN_ACKNOWLEDGED_WRITES, f"{context}\nonly {acknowledged} writes acknowledged"
     assert nemesis.played > 0
+    unknown = sum(1 for op in history.ops if not op.completed)
+    print(f"seed {seed}: {len(history.ops)} operations ({acknowledged} acknowledged writes, {unknown} of "
+          f"unknown outcome) under {nemesis.played} faults in {FAULT_SECONDS:.0f}s: linearizable, "
+          f"{len(cluster.nodes)} nodes agree")
 
 
 def play(nemesis: Nemesis, plan: list[Fault]) -> None:
