@@ -36,6 +36,7 @@ from raftkv.resp import RequestParser, encode_reply
 from raftkv.state_machine import StateMachine
 from raftkv.membership import Member, cluster_id_of, decode_members, encode_members
 from raftkv.process import StartError, bind_listener, prepare_child
+from raftkv.snapshot import SnapshotError
 from raftkv.snapshotting import Snapshotter
 from raftkv.transport import Transport
 from raftkv.storage import DiskStorage, StorageError
@@ -706,22 +707,24 @@ def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: sock
     """Entry point of the Raft process. Tells the supervisor ``ok`` or ``error <message>`` on ``control``
     once LevelDB is open, then runs until SIGTERM."""
     prepare_child("raft", config.log_level, close_fds)
+    disk = None
     try:
         peer_listener = bind_listener(config.peer_host, config.peer_port, "listen for peers")
         disk = DiskStorage(config.data_dir)
-    except (StartError, StorageError) as exc:
+        driver = Driver(config, disk, pipes, peer_listener, control)
+    except (StartError, StorageError, SnapshotError) as exc:
+        # The supervisor prints this one line and exits: a damaged data dir is not restarted blindly.
+        if disk is not None:
+            disk.close()
         control.sendall(b"error " + str(exc).encode())
         os._exit(1)
-    driver = None
     try:
-        driver = Driver(config, disk, pipes, peer_listener, control)
         signal.signal(signal.SIGTERM, lambda *_: driver.request_stop())
         control.sendall(b"ok")
         log.info("node %d serving data dir %s (last log index %d, commit %d)", driver.node_id, config.data_dir,
                  disk.last_index, driver.hard_state.commit)
         driver.run()
     finally:
-        if driver is not None:
-            driver.close()
+        driver.close()
         disk.close()
     log.info("raft process stopped, data dir closed")

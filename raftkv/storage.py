@@ -105,14 +105,22 @@ class DiskStorage:
         self._db.put(_CONF_STATE, _encode_conf_state(cs), sync=True)
 
     def entries(self) -> list[Entry]:
-        """Every log entry on disk, in index order."""
+        """Every log entry on disk, in index order; a StorageError if the log is damaged (an entry that
+        does not decode, or a gap), rather than a node that silently starts without some of it."""
+        entries: list[Entry] = []
         try:
-            return [
-                decode_entry(_INDEX.unpack_from(key, len(_LOG))[0], value)
-                for key, value in self._db.iterator(start=_LOG, stop=_LOG_END)
-            ]
+            for key, value in self._db.iterator(start=_LOG, stop=_LOG_END):
+                index = _INDEX.unpack_from(key, len(_LOG))[0]
+                if entries and index != entries[-1].index + 1:
+                    raise StorageError(f"data dir {self.path} is corrupted: log entry {entries[-1].index + 1} "
+                                       f"is missing (the next is {index})")
+                entries.append(decode_entry(index, value))
         except plyvel.CorruptionError as exc:
             raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
+        except (struct.error, ValueError) as exc:
+            raise StorageError(f"data dir {self.path} is corrupted: log entry after "
+                               f"{entries[-1].index if entries else 0} does not decode ({exc})") from None
+        return entries
 
     @property
     def last_index(self) -> int:

@@ -302,3 +302,20 @@ def test_server_refuses_to_start_without_the_compiled_codec(tmp_path) -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert result.stderr.strip().startswith("raftkv-server: the Cython codec raftkv._resp is not built")
+
+
+def test_a_log_with_a_hole_is_refused_at_start(make_node) -> None:
+    import plyvel
+
+    node = make_node()
+    c = node.client(protocol=2)
+    for i in range(5):
+        c.set(f"k{i}", i)
+    node.stop()
+    db = plyvel.DB(str(node.data_dir))
+    db.delete(b"l/" + (3).to_bytes(8, "big"))
+    db.close()
+    result = run_server(["--port", str(free_port()), "--data-dir", str(node.data_dir)])
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"raftkv-server: data dir {node.data_dir} is corrupted: "
+                                     "log entry 3 is missing (the next is 4)")

@@ -67,3 +67,25 @@ def test_a_corrupted_dir_is_refused(tmp_path) -> None:
     (tmp_path / "CURRENT").write_bytes(b"MANIFEST-999999\n")
     with pytest.raises(StorageError, match=str(tmp_path)):
         DiskStorage(tmp_path)
+
+
+def test_a_damaged_log_is_refused_naming_the_data_dir(tmp_path) -> None:
+    import plyvel
+
+    disk = DiskStorage(tmp_path)
+    disk.save(None, entries(1, 5, 1), sync=True)
+    disk.close()
+    db = plyvel.DB(str(tmp_path))
+    db.delete(b"l/" + (3).to_bytes(8, "big"))
+    db.close()
+    disk = DiskStorage(tmp_path)
+    with pytest.raises(StorageError, match=rf"^data dir {tmp_path} is corrupted: log entry 3 is missing"):
+        disk.entries()
+    disk.close()
+    db = plyvel.DB(str(tmp_path))
+    db.put(b"l/" + (3).to_bytes(8, "big"), b"\x01")  # too short to hold a term and a kind
+    db.close()
+    disk = DiskStorage(tmp_path)
+    with pytest.raises(StorageError, match="does not decode"):
+        disk.entries()
+    disk.close()
