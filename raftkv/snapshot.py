@@ -66,7 +66,7 @@ def write_snapshot(directory: Path, sm: StateMachine, meta: SnapshotMeta, member
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-", dir=directory)
-    path = directory / _file_name(meta)
+    path = directory / file_name(meta)
     try:
         with _ChecksumWriter(io.FileIO(fd, "wb"), _BUFFER) as out:
             out.write(_encode_header(meta, members))
@@ -101,7 +101,7 @@ def fork_snapshot(directory: Path, sm: StateMachine, meta: SnapshotMeta, members
         write_snapshot(directory, sm, meta, members)
         status = 0
     except BaseException as exc:
-        line = f"raftkv: background snapshot {_file_name(meta)} in {directory} failed: {exc!r}\n"
+        line = f"raftkv: background snapshot {file_name(meta)} in {directory} failed: {exc!r}\n"
         os.write(2, line.encode())
     finally:
         os._exit(status)
@@ -183,7 +183,7 @@ class SnapshotReceiver:
             os.fsync(self._file.fileno())
             self._file.close()
             received = _verify(self._temp)
-            path = self.directory / _file_name(received.meta)
+            path = self.directory / file_name(received.meta)
             os.replace(self._temp, path)
         except BaseException:
             self.abort()
@@ -207,7 +207,8 @@ class _ChecksumWriter(io.BufferedWriter):
         return super().write(data)
 
 
-def _file_name(meta: SnapshotMeta) -> str:
+def file_name(meta: SnapshotMeta) -> str:
+    """The name of the snapshot file at ``meta``'s index and term."""
     return f"{meta.index:020d}-{meta.term:020d}.snap"
 
 
@@ -267,7 +268,7 @@ def _verify(path: Path) -> SnapshotFile:
         raise SnapshotError(f"cannot read snapshot {path}: {exc.strerror}") from None
     except struct.error:
         raise SnapshotError(f"snapshot {path} has a malformed header") from None
-    if _NAME.fullmatch(path.name) and path.name != _file_name(meta):
+    if _NAME.fullmatch(path.name) and path.name != file_name(meta):
         raise SnapshotError(f"snapshot {path} holds index {meta.index} term {meta.term}, unlike its name")
     return SnapshotFile(path, meta, members, size)
 

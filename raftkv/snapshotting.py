@@ -22,8 +22,8 @@ from raftkv.codec import decode_message, encode_message
 from raftkv.membership import decode_members, encode_members
 from raftkv.raft.types import Message, Snapshot, SnapshotMeta
 from raftkv.resp import RequestParser
-from raftkv.snapshot import (SnapshotError, SnapshotFile, SnapshotReceiver, fork_snapshot, iter_chunks,
-                             latest_snapshot, load_snapshot, prune)
+from raftkv.snapshot import (SnapshotError, SnapshotFile, SnapshotReceiver, file_name, fork_snapshot,
+                             iter_chunks, latest_snapshot, load_snapshot, prune)
 from raftkv.state_machine import StateMachine
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class Snapshotter:
         self.directory.mkdir(exist_ok=True)
         self.latest: SnapshotFile | None = latest_snapshot(self.directory)
         self.last_duration_s = 0.0
-        self._child: tuple[int, SnapshotMeta, float] | None = None  # pid, what it writes, start time
+        self._child: tuple[int, SnapshotMeta, bytes, float] | None = None  # pid, meta, members, start
         self._streams: dict[int, _Stream] = {}
         self._receivers: dict[int, SnapshotReceiver] = {}
         self.incoming: Installed | None = None
@@ -89,8 +89,9 @@ class Snapshotter:
         if self._child is not None or d.sm.applied_index - base < d.config.snapshot_entries:
             return
         meta = SnapshotMeta(d.sm.applied_index, d.applied_term, d.conf_state)
-        pid = fork_snapshot(self.directory, d.sm, meta, encode_members(d.members))
-        self._child = (pid, meta, time.monotonic())
+        members = encode_members(d.members)
+        pid = fork_snapshot(self.directory, d.sm, meta, members)
+        self._child = (pid, meta, members, time.monotonic())
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
 
     def tick(self) -> None:
@@ -99,7 +100,7 @@ class Snapshotter:
         if self._child is None:
             self.maybe_take()
             return
-        pid, meta, started = self._child
+        pid, meta, members, started = self._child
         done, status = os.waitpid(pid, os.WNOHANG)
         if not done:
             return
@@ -110,10 +111,10 @@ class Snapshotter:
             return
         if self.latest is not None and self.latest.meta.index >= meta.index:
             return  # a newer snapshot was received from the leader meanwhile
-        latest = latest_snapshot(self.directory)
-        if latest is None or latest.meta.index != meta.index:
-            log.error("snapshot at index %d is missing after its child exited", meta.index)
-            return
+        # The child exits 0 only after the file is synced and renamed into place: no need to read it all
+        # again on the loop to verify its checksum.
+        path = self.directory / file_name(meta)
+        latest = SnapshotFile(path, meta, members, path.stat().st_size)
         self.latest = latest
         self._compact(meta)
         prune(self.directory)
