@@ -363,9 +363,7 @@ class Driver:
             now_ms = int(time.time() * 1000)
             commit_deadline = time.monotonic() + self.config.commit_timeout_s
             for p in batch:
-                rid = self._next_request_id
-                self._next_request_id = rid + 1
-                p.request_id = rid
+                rid = p.request_id = self.new_request_id()
                 p.payload = proposal.encode(self.node_id, rid, now_ms, p.argv)
                 self._waiters[rid] = p
                 self._write_deadlines.append((commit_deadline, rid))
@@ -571,8 +569,7 @@ class Driver:
         keys = self.sm.expired_keys(now_ms, _SWEEP_KEYS)
         if not keys:
             return
-        rid = self._next_request_id
-        self._next_request_id = rid + 1
+        rid = self.new_request_id()
         if self.node.propose([proposal.encode(self.node_id, rid, now_ms, [b"expired", *keys])]):
             self._sweep_request_id = rid
             self._sweep_deadline = now + self.config.commit_timeout_s
@@ -608,7 +605,6 @@ class Driver:
     @property
     def role(self) -> Role:
         return self.soft_state.role
-
 
     @property
     def leader_member(self) -> Member | None:
