@@ -1,7 +1,8 @@
 """raftkv under faults: concurrent clients and a seeded nemesis, then a linearizability check.
 
 Each run starts a cluster with a proxy on every peer link, runs clients while the nemesis kills,
-pauses, crashes and partitions nodes, heals everything, waits until every node accepts a write again,
+pauses, crashes and partitions nodes (and, in one test, members are added and removed meanwhile), heals
+everything, waits until every node accepts a write again,
 reads every key through every node and checks the whole history, final reads included, so a lost
 acknowledged write shows up as a violation. ``RAFTKV_FAULT_SEED`` reruns one seed;
 ``RAFTKV_SOAK_SECONDS`` lengthens the faulty phase.
@@ -14,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from typing import cast
+from typing import Callable, cast
 
 import pytest
 
@@ -49,6 +50,65 @@ def test_three_nodes_stay_linearizable_under_faults(make_fault_cluster, seed: in
 @pytest.mark.parametrize("seed", seeds([3, 4]))
 def test_five_nodes_stay_linearizable_under_faults(make_fault_cluster, seed: int) -> None:
     run(make_fault_cluster(5), seed, clients=5)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("seed", seeds([5]))
+def test_membership_changes_under_faults_stay_linearizable(make_fault_cluster, make_node, seed: int) -> None:
+    """While the nemesis works on the three founders, a fourth node keeps being added (as a learner,
+    then promoted) and removed again, each time a fresh one."""
+    cluster = make_fault_cluster(3)
+    run(cluster, seed, clients=4, during=functools.partial(change_members, cluster, make_node))
+
+
+def change_members(cluster: FaultCluster, make_node, log: FaultLog, stop: threading.Event) -> None:
+    """Add a fresh node, wait for it to become a voter, remove it; again until stopped. Membership
+    commands are retried through any founder: faults make some of them fail or time out."""
+    while not stop.is_set():
+        joiner = make_node(workers=1, extra_args=["--join", cluster.nodes[0].address])
+        if not member_command(cluster, log, stop, "ADD", joiner.address):
+            return
+        log.log(f"member add {joiner.address}: done")
+        wait_for(lambda: stop.is_set() or _is_voter(cluster, joiner.address), 60, "the new member's promotion")
+        if not member_command(cluster, log, stop, "REMOVE", joiner.address):
+            return
+        log.log(f"member remove {joiner.address}: done")
+        joiner.stop()
+
+
+def member_command(cluster: FaultCluster, log: FaultLog, stop: threading.Event, verb: str, address: str) -> bool:
+    """Run RAFT MEMBER <verb> <address> through the founders until it is applied; False if stopped first."""
+    import redis
+
+    attempt = 0
+    while not stop.is_set():
+        node = cluster.nodes[attempt % len(cluster.nodes)]
+        attempt += 1
+        try:
+            with node.client(protocol=2, socket_timeout=40) as c:
+                c.execute_command("RAFT", "MEMBER", verb, address)
+            return True
+        except redis.ResponseError as exc:
+            done = (verb == "ADD" and "already a member" in str(exc)) or (
+                verb == "REMOVE" and "no member" in str(exc))
+            if done:  # an earlier attempt was applied after all
+                return True
+            log.log(f"member {verb.lower()} {address}: {exc}; retrying")
+        except (redis.RedisError, OSError) as exc:
+            log.log(f"member {verb.lower()} {address}: {type(exc).__name__}; retrying")
+        stop.wait(0.5)
+    return False
+
+
+def _is_voter(cluster: FaultCluster, address: str) -> bool:
+    for node in cluster.nodes:
+        try:
+            with node.client(protocol=3, socket_timeout=5) as c:
+                members = c.execute_command("RAFT", "MEMBER", "LIST")
+        except Exception:  # a node paused or killed by the nemesis: ask another
+            continue
+        return any(m[b"client_addr"] == address.encode() and m[b"role"] == b"voter" for m in members)
+    return False
 
 
 @pytest.mark.integration
@@ -133,7 +193,9 @@ def receive(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def run(cluster: FaultCluster, seed: int, clients: int) -> None:
+def run(cluster: FaultCluster, seed: int, clients: int,
+        during: Callable[[FaultLog, threading.Event], None] | None = None) -> None:
+    """``during``, if given, runs on its own thread alongside the nemesis until the faults stop."""
     history = History()
     log = FaultLog(history.start_ns)
     plan = schedule(seed, len(cluster.nodes), FAULT_SECONDS)
@@ -145,9 +207,25 @@ def run(cluster: FaultCluster, seed: int, clients: int) -> None:
                + ", ".join(str(p) for p in cluster.log_paths()) + f" (copied to {cluster.kept_dir} on failure)")
     print(context)
     workload.start()
+    stop_during = threading.Event()
+    side_errors: list[BaseException] = []
+
+    def side_run() -> None:
+        try:
+            assert during is not None
+            during(log, stop_during)
+        except BaseException as exc:  # reported by the test, not lost with the thread
+            side_errors.append(exc)
+
+    side = threading.Thread(target=side_run, daemon=True) if during else None
+    if side is not None:
+        side.start()
     try:
         try:
             play(nemesis, plan)
+            stop_during.set()
+            if side is not None:
+                side.join(120)
             log.log("healed; waiting for every node to accept a write")
             wait_recovered(cluster)
             log.log("recovered")
@@ -166,6 +244,7 @@ def run(cluster: FaultCluster, seed: int, clients: int) -> None:
     acknowledged = sum(1 for op in history.ops if op.completed and op.kind != "get")
     assert acknowledged >= MIN_ACKNOWLEDGED_WRITES, f"{context}\nonly {acknowledged} writes acknowledged"
     assert nemesis.played > 0
+    assert not side_errors, f"{context}\nthe side task failed: {side_errors[0]!r}"
     unknown = sum(1 for op in history.ops if not op.completed)
     print(f"seed {seed}: {len(history.ops)} operations ({acknowledged} acknowledged writes, {unknown} of "
           f"unknown outcome) under {nemesis.played} faults in {FAULT_SECONDS:.0f}s: linearizable, "
