@@ -165,7 +165,7 @@ class Admin:
                 reply = call(leader.client_addr, argv, self.d.config.requirepass, _CHANGE_TIMEOUT_S)
             except OSError as exc:
                 reply = err(f"cannot reach the leader at {leader.client_addr}: {exc}")
-            return lambda: self.d.reply_later(client, seq, proto, reply)
+            return lambda: self.d.reply(client, seq, proto, reply)
 
         self._in_background(work)
         return None
@@ -233,7 +233,7 @@ class Admin:
                 # (exc is unbound after the block: the reply is built now.)
                 reason = str(exc) if isinstance(exc, _Refused) else f"cannot reach {address}: {exc.strerror or exc}"
                 reply = err(reason)
-                return lambda: self.d.reply_later(client, seq, proto, reply)
+                return lambda: self.d.reply(client, seq, proto, reply)
             return lambda: self._add_learner(client, seq, proto, member)
 
         self._in_background(work)
@@ -241,14 +241,14 @@ class Admin:
 
     def _add_learner(self, client: _Client, seq: int, proto: int, member: Member) -> None:
         if self.d.role != Role.LEADER:
-            self.d.reply_later(client, seq, proto, RespError("TRYAGAIN leadership changed; retry"))
+            self.d.reply(client, seq, proto, RespError("TRYAGAIN leadership changed; retry"))
             return
         if member.id in self.d.members:
-            self.d.reply_later(client, seq, proto, err(f"{member.client_addr} is already a member"))
+            self.d.reply(client, seq, proto, err(f"{member.client_addr} is already a member"))
             return
         reply = self._propose(client, seq, proto, ConfChangeType.ADD_LEARNER, member.id, member)
         if reply is not None:
-            self.d.reply_later(client, seq, proto, reply)
+            self.d.reply(client, seq, proto, reply)
 
     def _remove(self, client: _Client, seq: int, proto: int, target: str) -> object | None:
         member = self._resolve(target)
@@ -312,13 +312,13 @@ class Admin:
         waiting = self._waiting.pop(request_id, None)
         if waiting is not None:
             client, seq, proto, _deadline = waiting
-            self.d.reply_later(client, seq, proto, "OK")
+            self.d.reply(client, seq, proto, "OK")
 
     def on_leader_changed(self, leader: int) -> None:
         if self._transfer is not None and leader == self._transfer[0]:
             _target, client, seq, proto, _deadline = self._transfer
             self._transfer = None
-            self.d.reply_later(client, seq, proto, "OK")
+            self.d.reply(client, seq, proto, "OK")
         if self._remove_self is not None and leader and leader != self.d.node_id:
             client, seq, proto, _deadline = self._remove_self
             self._remove_self = None
@@ -329,16 +329,16 @@ class Admin:
         for rid, (client, seq, proto, deadline) in list(self._waiting.items()):
             if deadline <= now:
                 del self._waiting[rid]
-                self.d.reply_later(client, seq, proto,
+                self.d.reply(client, seq, proto,
                                    RespError("TRYAGAIN the membership change was not applied in time"))
         if self._transfer is not None and self._transfer[4] <= now:
             _target, client, seq, proto, _deadline = self._transfer
             self._transfer = None
-            self.d.reply_later(client, seq, proto, err("leadership transfer did not complete in time"))
+            self.d.reply(client, seq, proto, err("leadership transfer did not complete in time"))
         if self._remove_self is not None and self._remove_self[3] <= now:
             client, seq, proto, _deadline = self._remove_self
             self._remove_self = None
-            self.d.reply_later(client, seq, proto, err("leadership transfer before removal did not complete"))
+            self.d.reply(client, seq, proto, err("leadership transfer before removal did not complete"))
         if self.d.role == Role.LEADER:
             self._promote_caught_up_learners()
 

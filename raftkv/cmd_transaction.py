@@ -10,13 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from raftkv.handlers import Reply, handler
-from raftkv.resp import RequestParser
+from raftkv.resp import decode_command
 
 if TYPE_CHECKING:
     from raftkv.state_machine import StateMachine
-
-_parser = RequestParser()
-
 
 def encode_exec(watched: dict[bytes, int], commands: list[bytes]) -> list[bytes]:
     """The argv of an EXEC entry; ``commands`` are already RESP-encoded."""
@@ -30,10 +27,7 @@ def encode_exec(watched: dict[bytes, int], commands: list[bytes]) -> list[bytes]
 def exec_(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     n = int(argv[1])
     watched = [(argv[2 + 2 * i], int(argv[3 + 2 * i])) for i in range(n)]
-    commands = []
-    for raw in argv[2 + 2 * n:]:
-        _parser.feed(raw)
-        commands.extend(_parser.pop_commands())
+    commands = [decode_command(raw) for raw in argv[2 + 2 * n:]]
     return sm.execute_transaction(commands, watched, now_ms)
 
 

@@ -32,7 +32,7 @@ from raftkv.raft.config import RaftConfig
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.storage import MemoryStorage
 from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, Message, Snapshot, SnapshotMeta, EntryKind, HardState, MessageType, Ready, Role, SoftState
-from raftkv.resp import RequestParser, encode_reply
+from raftkv.resp import RequestParser, decode_command, encode_reply
 from raftkv.state_machine import StateMachine
 from raftkv.membership import Member, cluster_id_of, decode_members, encode_members
 from raftkv.process import StartError, bind_listener, prepare_child
@@ -274,7 +274,8 @@ class Driver:
         if parser.error:
             raise RuntimeError(f"corrupt pipe from worker {worker}: {parser.error}")
 
-    def _reply(self, client: _Client, seq: int, proto: int, value: object) -> None:
+    def reply(self, client: _Client, seq: int, proto: int, value: object) -> None:
+        """Queue the answer to command ``seq`` of ``client`` (also for replies the admin defers)."""
         if not client.closed:
             self._out[client.worker] += ipc.reply(client.conn, seq, encode_reply(value, proto))
 
@@ -305,7 +306,7 @@ class Driver:
         self.stats.commands_processed += 1
         refusal = self._refusal
         if refusal is not None and cmd.name not in ("info", "raft"):
-            self._reply(client, seq, proto, refusal)
+            self.reply(client, seq, proto, refusal)
             return
         if client.held or not self._may_start(client, cmd):
             client.held.append((seq, proto, argv, cmd))
@@ -322,7 +323,7 @@ class Driver:
         where = cmd.where
         if where == WRITE:
             if self.disk_full:
-                self._reply(client, seq, proto, self._disk_full_error())
+                self.reply(client, seq, proto, self._disk_full_error())
                 return
             if cmd.name == "exec":
                 argv = encode_exec(client.watched, argv[1:])
@@ -336,17 +337,17 @@ class Driver:
             if cmd.name == "unwatch":
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.
                 client.watched = {}
-                self._reply(client, seq, proto, RespError(argv[1].decode()) if len(argv) > 1 else "OK")
+                self.reply(client, seq, proto, RespError(argv[1].decode()) if len(argv) > 1 else "OK")
             elif cmd.name == "raft":
                 reply = self.admin.command(client, seq, proto, argv)
                 if reply is not None:
-                    self._reply(client, seq, proto, reply)
+                    self.reply(client, seq, proto, reply)
             else:
-                self._reply(client, seq, proto, info.node_command(self, argv, proto))
+                self.reply(client, seq, proto, info.node_command(self, argv, proto))
 
     def _done(self, p: _Pending, value: object) -> None:
         client = p.client
-        self._reply(client, p.seq, p.proto, value)
+        self.reply(client, p.seq, p.proto, value)
         if p.cmd.where == WRITE:
             client.writes_out -= 1
         else:
@@ -462,7 +463,7 @@ class Driver:
                 else:
                     if rid == self._sweep_request_id and origin == me:
                         self._sweep_request_id = 0
-                    sm.execute(_decode_argv(entry.data), now_ms)
+                    sm.execute(decode_command(entry.data[proposal.HEAD_SIZE:]), now_ms)
             elif entry.kind == EntryKind.CONF_CHANGE:
                 self._apply_conf_change(decode_conf_change(entry.data))
 
@@ -630,10 +631,6 @@ class Driver:
         self._next_request_id = rid + 1
         return rid
 
-    def reply_later(self, client: _Client, seq: int, proto: int, value: object) -> None:
-        """Answer a command whose reply was deferred (RAFT commands)."""
-        self._reply(client, seq, proto, value)
-
     def bootstrap_joined(self, cluster_id: str, voters: bytes, members: bytes) -> object:
         """RAFT BOOTSTRAP: a node waiting to join takes the cluster's founding membership, then replays
         the log it receives from the leader like any member."""
@@ -661,14 +658,6 @@ class Driver:
         if self.conf_state.voters == (self.node_id,) and not self.removed:
             node.campaign()  # a one-voter cluster elects itself at once
         return node
-
-
-_argv_parser = RequestParser()
-
-
-def _decode_argv(data: bytes) -> list[bytes]:
-    _argv_parser.feed(data[proposal.HEAD_SIZE:])
-    return _argv_parser.pop_commands()[0]
 
 
 def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, str, dict[int, Member]]:

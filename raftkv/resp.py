@@ -35,6 +35,7 @@ __all__ = [
     "encode_reply",
     "py_encode_command",
     "py_encode_reply",
+    "decode_command",
     "require_compiled",
 ]
 
@@ -571,6 +572,18 @@ except ImportError:
     encode_reply = py_encode_reply
 else:
     COMPILED = True
+
+
+def decode_command(raw: bytes) -> list[bytes]:
+    """The one command RESP-encoded in ``raw`` (a log entry's payload, a queued transaction command, a
+    framed peer message): trusted bytes this process or a peer encoded, so any error is a ProtocolError.
+    A fresh parser each time, so that bad input cannot leave a shared one broken."""
+    parser = RequestParser(1 << 30, 1 << 24, 64 * 1024)
+    parser.feed(raw)
+    commands = parser.pop_commands()
+    if parser.error or len(commands) != 1:
+        raise ProtocolError(parser.error or f"expected one command, found {len(commands)}")
+    return commands[0]
 
 
 def require_compiled() -> None:

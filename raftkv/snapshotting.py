@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 from raftkv.codec import decode_message, encode_message
 from raftkv.membership import decode_members, encode_members
 from raftkv.raft.types import Message, Snapshot, SnapshotMeta
-from raftkv.resp import RequestParser
+from raftkv.resp import ProtocolError, decode_command
 from raftkv.snapshot import (SnapshotError, SnapshotFile, SnapshotReceiver, file_name, fork_snapshot,
                              iter_chunks, latest_snapshot, load_snapshot, prune)
 from raftkv.state_machine import StateMachine
@@ -206,9 +206,11 @@ class Snapshotter:
             receiver.abort()
             log.warning("dropped a snapshot from %d: %s", src, exc)
             return
-        parser = RequestParser(1 << 30, 1 << 24)
-        parser.feed(final)
-        msg = decode_message(parser.pop_commands()[0])
+        try:
+            msg = decode_message(decode_command(final))
+        except (ProtocolError, ValueError, IndexError) as exc:
+            log.warning("dropped a snapshot from %d: its closing message is malformed (%s)", src, exc)
+            return
         self.incoming = Installed(meta, members, sm)
         self.latest = received
         log.info("received snapshot %d (%d bytes) from %d", meta.index, received.size, src)
