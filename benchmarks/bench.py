@@ -466,7 +466,7 @@ def cluster_servers(args: argparse.Namespace, tmp: Path) -> list[Server]:
         data_dir = tmp / name
         data_dir.mkdir()
         nodes.append(Server(name, port,
-                            [sys.executable, "-m", "raftkv.cli", "--host", "127.0.0.1", "--port", str(port),
+                            [sys.executable, "-m", "raftkv.server_cli", "--host", "127.0.0.1", "--port", str(port),
                              "--peer-port", str(peer), "--initial-cluster", initial_cluster,
                              "--data-dir", str(data_dir), "--workers", str(args.workers)],
                             tmp / f"{name}.log"))

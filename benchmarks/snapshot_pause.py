@@ -45,7 +45,7 @@ def main() -> int:
     log_path = workdir / "node.log"
     # The load's own entries, plus the leader's no-op, reach the threshold right at the end.
     server = subprocess.Popen(
-        [sys.executable, "-m", "raftkv.cli", "--port", str(port), "--peer-port", str(peer_port),
+        [sys.executable, "-m", "raftkv.server_cli", "--port", str(port), "--peer-port", str(peer_port),
          "--data-dir", str(workdir / "data"), "--workers", "2", "--snapshot-entries", str(args.keys)],
         stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), start_new_session=True)
     try:

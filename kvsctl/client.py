@@ -1,6 +1,6 @@
 """A small blocking RESP2 client for kvsctl: one connection, one command at a time.
 
-It owns the socket and nothing else; decoding is the codec's (``raftkv.resp``). Error replies come back as
+It owns the socket and nothing else; decoding is the codec's (``raftkv.wire.resp``). Error replies come back as
 :class:`RespError` values, not exceptions, so a caller can print them the way redis-cli does. Anything
 that keeps a reply from arriving (refused connection, timeout, closed socket, malformed bytes) raises
 :class:`ClientError` with a one-line message meant for the user.
@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from raftkv.errors import ProtocolError
-from raftkv.resp import NEED_MORE, Reader, RespError, encode_command
+from raftkv.wire.resp import NEED_MORE, Reader, RespError, encode_command
 
 __all__ = ["Client", "ClientError", "RespError", "format_address"]
 

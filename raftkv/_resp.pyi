@@ -1,4 +1,4 @@
-"""Type stub of the Cython RESP codec; raftkv.resp documents the behaviour (its Py* twins match it)."""
+"""Type stub of the Cython RESP codec; raftkv.wire.resp documents the behaviour (its Py* twins match it)."""
 from collections.abc import Sequence
 
 from _typeshed import ReadableBuffer

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The fast RESP2/RESP3 codec the server runs: request parsing, reply reading, command and reply encoding.
 
-Owns the byte-level work only; no sockets, no command semantics. raftkv.resp holds a pure-Python twin of
+Owns the byte-level work only; no sockets, no command semantics. raftkv.wire.resp holds a pure-Python twin of
 every name here with the same behaviour, down to error texts; read it first, it is the specification, and
 the tests compare the two. This module parses straight from a C buffer (memchr, hand-rolled integers) and
 encodes into one, so that the per-command cost on the server's hot path stays a few allocations.
@@ -17,7 +17,7 @@ from libc.string cimport memchr, memcpy, memmove
 import re
 
 from raftkv.errors import ProtocolError, RespError
-from raftkv.resp_types import NEED_MORE, NULL_ARRAY, Verbatim
+from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Verbatim
 
 cdef enum:
     TAB = 0x09

@@ -45,7 +45,7 @@ class Node:
 
     def start(self, initial_cluster: str, workers: int) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "raftkv.cli", "--host", HOST, "--port", str(self.port),
+        argv = [sys.executable, "-m", "raftkv.server_cli", "--host", HOST, "--port", str(self.port),
                 "--peer-port", str(self.peer_port), "--data-dir", str(self.data_dir),
                 "--workers", str(workers), "--initial-cluster", initial_cluster]
         # A session of its own: Ctrl-C reaches only this script, which stops the nodes itself.

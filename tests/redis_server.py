@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from raftkv.resp import NEED_MORE, Reader, encode_command
+from raftkv.wire.resp import NEED_MORE, Reader, encode_command
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0

@@ -11,12 +11,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.log import RaftLog
 from raftkv.raft.progress import Progress, ProgressState, ProgressTracker
 from raftkv.raft.quorum import VoteResult, has_majority, vote_result
 from raftkv.raft.readonly import ReadOnly, ReadRequest
-from raftkv.raft.storage import Compacted, LogStorage, RaftError
+from raftkv.raft.log_storage import Compacted, LogStorage, RaftError
 from raftkv.raft.types import (
     NONE,
     ConfChange,
@@ -27,10 +27,12 @@ from raftkv.raft.types import (
     HardState,
     Message,
     MessageType,
+    PeerProgress,
     ReadState,
     Role,
     Snapshot,
     SoftState,
+    Status,
 )
 
 # The context of a vote started by a leadership transfer: it may interrupt a live leader's lease.
@@ -86,28 +88,15 @@ class Raft:
     def soft_state(self) -> SoftState:
         return SoftState(self.leader, self.role)
 
-    def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = {
-            "id": self.id,
-            "term": self.term,
-            "vote": self.vote,
-            "role": self.role,
-            "leader": self.leader,
-            "commit": self.log.committed,
-            "applied": self.log.applied,
-            "last_index": self.log.last_index(),
-        }
+    def status(self) -> Status:
+        progress = {}
         if self.role == _LEADER:
-            status["progress"] = {
-                node_id: {
-                    "match": progress.match,
-                    "next": progress.next,
-                    "state": progress.state.value,
-                    "learner": progress.is_learner,
-                }
-                for node_id, progress in self.tracker.progress.items()
+            progress = {
+                node_id: PeerProgress(p.match, p.next, p.state.value, p.is_learner)
+                for node_id, p in self.tracker.progress.items()
             }
-        return status
+        return Status(self.id, self.term, self.vote, self.role, self.leader, self.log.committed,
+                      self.log.applied, self.log.last_index(), progress)
 
     def _promotable(self) -> bool:
         return self.tracker.is_voter(self.id) and self.log.pending_snapshot is None

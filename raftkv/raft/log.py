@@ -6,7 +6,7 @@ never sends messages and never changes term or vote; the core decides, the log o
 """
 from __future__ import annotations
 
-from raftkv.raft.storage import Compacted, LogStorage, RaftError, StorageError, Unavailable, limit_bytes
+from raftkv.raft.log_storage import Compacted, LogStorage, RaftError, StorageError, Unavailable, limit_bytes
 from raftkv.raft.types import Entry, EntryKind, Snapshot
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import random
 import struct
-from typing import Any
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.core import Raft
-from raftkv.raft.storage import LogStorage, RaftError
-from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, Message, Ready, SoftState
+from raftkv.raft.log_storage import LogStorage, RaftError
+from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, Message, Ready, SoftState, Status
 
 _CONF_CHANGE_HEADER = struct.Struct(">BQ")  # type, node id; the context follows
 
@@ -147,5 +146,5 @@ class RawNode:
             log.applied_to(rd.committed_entries[-1].index)
         raft.on_persisted()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         return self._raft.status()

@@ -143,3 +143,34 @@ class Ready:
     committed_entries: list[Entry] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     read_states: list[ReadState] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerProgress:
+    """What a leader knows of one peer's log (Raft figure 2): ``state`` is probe, replicate or snapshot."""
+
+    match: int
+    next: int
+    state: str
+    learner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A frozen view of one node for reports (INFO, member list); ``progress`` is empty unless leader."""
+
+    id: int
+    term: int
+    vote: int
+    role: Role
+    leader: int
+    commit: int
+    applied: int
+    last_index: int
+    progress: dict[int, PeerProgress] = field(default_factory=dict)
+
+    def match_of(self, node_id: int) -> int:
+        """The peer's match index as the leader knows it (0 when unknown or not leader)."""
+        peer = self.progress.get(node_id)
+        return peer.match if peer is not None else 0
+

@@ -19,7 +19,7 @@ from typing import Callable, cast
 
 import pytest
 
-from raftkv.resp import encode_command
+from raftkv.wire.resp import encode_command
 from tests.fault.checker import check
 from tests.fault.conftest import FaultCluster
 from tests.fault.history import History, Outcome, Workload, connect

@@ -1,4 +1,4 @@
-"""Differential fuzz target for the RESP codec: raftkv._resp (Cython) against raftkv.resp (pure Python).
+"""Differential fuzz target for the RESP codec: raftkv._resp (Cython) against raftkv.wire.resp (pure Python).
 
 Not a pytest module (its name does not start with ``test_``); run it directly:
 
@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from raftkv import resp
+from raftkv.wire import resp
 
 try:
     import atheris

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from raftkv import resp
-from raftkv.resp import NEED_MORE, ProtocolError
+from raftkv.wire import resp
+from raftkv.wire.resp import NEED_MORE, ProtocolError
 
 
 def deep_map_key(depth: int) -> bytes:
@@ -53,8 +53,9 @@ def test_readers_agree_on_a_map_key_nested_past_the_recursion_limit() -> None:
 
 _CHILD = """
 import sys
-from raftkv import _resp, resp
-from raftkv.resp import ProtocolError
+from raftkv import _resp
+from raftkv.wire import resp
+from raftkv.wire.resp import ProtocolError
 reader = getattr(_resp if sys.argv[1] == "Reader" else resp, sys.argv[1])()
 reader.feed(b"%1\\r\\n" + b"*1\\r\\n" * int(sys.argv[2]) + b":1\\r\\n:2\\r\\n")
 try:

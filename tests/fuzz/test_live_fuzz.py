@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from raftkv.commands import LOCAL, NODE, READ, TABLE, Command
+from raftkv.kv.table import LOCAL, NODE, READ, TABLE, Command
 from raftkv.config import NodeConfig
-from raftkv.resp import NEED_MORE, ProtocolError, PyReader, PyRequestParser, RespError, py_encode_command
+from raftkv.wire.resp import NEED_MORE, ProtocolError, PyReader, PyRequestParser, RespError, py_encode_command
 from tests.integration.conftest import Node, is_alive
 
 pytestmark = pytest.mark.integration

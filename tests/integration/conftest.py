@@ -97,7 +97,7 @@ class Node:
             self.extra_args = [*self.extra_args, "--peer-port", str(free_port())]
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "raftkv.cli", "--host", self.host, "--port", str(self.port),
+        return [sys.executable, "-m", "raftkv.server_cli", "--host", self.host, "--port", str(self.port),
                 "--workers", str(self.workers), "--data-dir", str(self.data_dir), *self.extra_args]
 
     def start(self, wait: bool = True) -> None:

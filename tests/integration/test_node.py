@@ -240,7 +240,7 @@ def _comm(pid: int) -> str:
 
 def run_server(args: list[str], timeout_s: float = 30) -> subprocess.CompletedProcess:
     """Run raftkv-server to completion (for start-up errors), on a peer port known to be free."""
-    return subprocess.run([sys.executable, "-m", "raftkv.cli", "--peer-port", str(free_port()), *args],
+    return subprocess.run([sys.executable, "-m", "raftkv.server_cli", "--peer-port", str(free_port()), *args],
                           capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
 
 
@@ -297,7 +297,7 @@ def test_clean_shutdown_on_signals(make_node, sig: signal.Signals) -> None:
 
 def test_server_refuses_to_start_without_the_compiled_codec(tmp_path) -> None:
     code = ("import sys; sys.modules['raftkv._resp'] = None; "
-            "from raftkv.cli import main; main()")
+            "from raftkv.server_cli import main; main()")
     result = subprocess.run([sys.executable, "-c", code, "--data-dir", str(tmp_path / "d")],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1

@@ -10,7 +10,7 @@ import redis
 
 from tests.integration.conftest import Cluster, Node, wait_for
 from tests.redis_server import RedisConnection, redis_server  # noqa: F401  (fixture)
-from tests.unit.test_differential import CASES
+from tests.kv.test_differential import CASES
 
 pytestmark = pytest.mark.integration
 

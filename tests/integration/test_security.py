@@ -9,7 +9,7 @@ import sys
 import pytest
 import redis
 
-from raftkv.resp import encode_command
+from raftkv.wire.resp import encode_command
 from tests.integration.conftest import Cluster, free_port, wait_for
 from tests.integration.test_node import raw, run_server
 

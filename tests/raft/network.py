@@ -1,16 +1,17 @@
 """A tiny in-test cluster for the Raft core: RawNodes over MemoryStorage, a lossless network that delivers
-everything until quiet, and switches to cut links. It plays the driver exactly as the Ready contract says:
-persist, send, apply, serve reads, advance."""
+everything until quiet, and switches to cut links. It works off each Ready with the node's own routine
+(:func:`raftkv.raft.ready.handle_ready`)."""
 from __future__ import annotations
 
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.rawnode import RawNode, decode_conf_change
-from raftkv.raft.storage import MemoryStorage
-from raftkv.raft.types import ConfState, Entry, EntryKind, Message, MessageType, ReadState, Role
+from raftkv.raft.ready import handle_ready
+from raftkv.raft.log_storage import MemoryStorage
+from raftkv.raft.types import ConfState, Entry, EntryKind, Message, MessageType, Ready, ReadState, Role, Status
 
 
 class Network:
@@ -59,27 +60,7 @@ class Network:
 
     def process(self, node_id: int) -> bool:
         """Run one node's Ready cycle(s); returns whether there was anything to do."""
-        node = self.nodes[node_id]
-        storage = self.storages[node_id]
-        worked = False
-        while node.has_ready():
-            worked = True
-            rd = node.ready()
-            if rd.snapshot is not None:
-                storage.apply_snapshot(rd.snapshot)
-                meta = rd.snapshot.meta
-                self.applied[node_id] = [Entry(meta.index, meta.term, EntryKind.NOOP, rd.snapshot.data)]
-            storage.append(rd.entries)
-            if rd.hard_state is not None:
-                storage.set_hard_state(rd.hard_state)
-            self.queue.extend(rd.messages)
-            for entry in rd.committed_entries:
-                if entry.kind == EntryKind.CONF_CHANGE:
-                    node.apply_conf_change(decode_conf_change(entry.data))
-                self.applied[node_id].append(entry)
-            self.read_states[node_id].extend(rd.read_states)
-            node.advance(rd)
-        return worked
+        return handle_ready(self.nodes[node_id], _NodeIO(self, node_id))
 
     def deliver(self, m: Message) -> None:
         if (m.src, m.dst) in self.cut or m.dst not in self.nodes:
@@ -130,14 +111,14 @@ class Network:
         self.stabilize()
         assert self.role(node_id) == Role.LEADER, self.status(node_id)
 
-    def status(self, node_id: int) -> dict:
+    def status(self, node_id: int) -> Status:
         return self.nodes[node_id].status()
 
     def role(self, node_id: int) -> Role:
-        return self.status(node_id)["role"]
+        return self.status(node_id).role
 
     def term(self, node_id: int) -> int:
-        return self.status(node_id)["term"]
+        return self.status(node_id).term
 
     def leaders(self) -> list[int]:
         return [n for n in self.nodes if self.role(n) == Role.LEADER]
@@ -149,3 +130,32 @@ class Network:
 
     def applied_data(self, node_id: int) -> list[bytes]:
         return [e.data for e in self.applied[node_id] if e.kind == EntryKind.NORMAL]
+
+
+class _NodeIO:
+    """One node's disk (its MemoryStorage), its outbox (the network's queue) and its applied list."""
+
+    def __init__(self, net: Network, node_id: int) -> None:
+        self.net = net
+        self.node_id = node_id
+
+    def send(self, messages: list[Message]) -> None:
+        self.net.queue.extend(messages)
+
+    def persist(self, rd: Ready) -> None:
+        storage = self.net.storages[self.node_id]
+        if rd.snapshot is not None:
+            storage.apply_snapshot(rd.snapshot)
+            meta = rd.snapshot.meta
+            self.net.applied[self.node_id] = [Entry(meta.index, meta.term, EntryKind.NOOP, rd.snapshot.data)]
+        storage.append(rd.entries)
+        if rd.hard_state is not None:
+            storage.set_hard_state(rd.hard_state)
+
+    def apply(self, rd: Ready) -> None:
+        node = self.net.nodes[self.node_id]
+        for entry in rd.committed_entries:
+            if entry.kind == EntryKind.CONF_CHANGE:
+                node.apply_conf_change(decode_conf_change(entry.data))
+            self.net.applied[self.node_id].append(entry)
+        self.net.read_states[self.node_id].extend(rd.read_states)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.storage import MemoryStorage
+from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.types import ConfState, Entry, HardState, Message, MessageType, Role
 from tests.raft.network import Network
 
@@ -29,8 +29,8 @@ def test_5_2_election_safety_at_most_one_leader_per_term() -> None:
                 net.deliver(m)
             for node_id in net.nodes:
                 status = net.status(node_id)
-                if status["role"] == Role.LEADER:
-                    leaders_by_term.setdefault(status["term"], set()).add(node_id)
+                if status.role == Role.LEADER:
+                    leaders_by_term.setdefault(status.term, set()).add(node_id)
         assert leaders_by_term, "no leader was ever elected"
         assert all(len(leaders) == 1 for leaders in leaders_by_term.values()), leaders_by_term
 
@@ -38,7 +38,7 @@ def test_5_2_election_safety_at_most_one_leader_per_term() -> None:
 def test_5_2_candidate_wins_with_majority_and_followers_learn_the_leader() -> None:
     net = Network([1, 2, 3])
     net.elect(2)
-    assert [net.status(n)["leader"] for n in (1, 2, 3)] == [2, 2, 2]
+    assert [net.status(n).leader for n in (1, 2, 3)] == [2, 2, 2]
     assert {net.term(n) for n in (1, 2, 3)} == {1}
 
 
@@ -155,7 +155,7 @@ def test_4_2_3_followers_ignore_votes_while_their_leader_is_live() -> None:
     net.nodes[3].campaign()
     net.stabilize()
     assert net.role(3) == Role.CANDIDATE
-    assert net.term(2) == 1 and net.status(2)["leader"] == 1
+    assert net.term(2) == 1 and net.status(2).leader == 1
     assert net.leaders() == [1]
 
 

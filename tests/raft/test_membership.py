@@ -27,7 +27,7 @@ def test_4_2_1_learner_catches_up_but_does_not_count_for_the_majority() -> None:
     # A joining node starts from the founders' membership (or a snapshot) and learns the rest from the log.
     net.add_node(4, FOUNDERS)
     change(net, 1, ConfChangeType.ADD_LEARNER, 4)
-    assert net.status(1)["progress"][4]["learner"] is True
+    assert net.status(1).progress[4].learner is True
     assert net.applied_data(4) == [b"a"]
     assert net.log(4) == net.log(1)
     net.isolate(2)
@@ -35,7 +35,7 @@ def test_4_2_1_learner_catches_up_but_does_not_count_for_the_majority() -> None:
     net.nodes[1].propose([b"b"])
     net.stabilize()
     assert net.log(4)[-1][2] == b"b"
-    assert net.status(1)["commit"] < net.status(1)["last_index"]  # 1 + learner is no majority of 3
+    assert net.status(1).commit < net.status(1).last_index  # 1 + learner is no majority of 3
     net.heal()
     net.tick_all(1)
     assert net.applied_data(4) == [b"a", b"b"]
@@ -47,7 +47,7 @@ def test_4_2_learner_promoted_to_voter_then_counts() -> None:
     net.add_node(4, FOUNDERS)
     change(net, 1, ConfChangeType.ADD_LEARNER, 4)
     change(net, 1, ConfChangeType.PROMOTE, 4)
-    assert net.status(1)["progress"][4]["learner"] is False
+    assert net.status(1).progress[4].learner is False
     # Four voters: 1, 2 and 4 are a majority without 3.
     net.isolate(3)
     net.nodes[1].propose([b"c"])
@@ -64,7 +64,7 @@ def test_4_1_removed_voter_no_longer_counts() -> None:
     net = Network([1, 2, 3])
     net.elect(1)
     change(net, 1, ConfChangeType.REMOVE, 3)
-    assert 3 not in net.status(1)["progress"]
+    assert 3 not in net.status(1).progress
     net.isolate(3)
     net.nodes[1].propose([b"d"])
     net.stabilize()
@@ -120,4 +120,4 @@ def test_follower_forwards_a_conf_change_to_the_leader() -> None:
     net.add_node(4, FOUNDERS)
     assert net.nodes[2].propose_conf_change(ConfChange(ConfChangeType.ADD_LEARNER, 4))
     net.stabilize()
-    assert net.status(1)["progress"][4]["learner"] is True
+    assert net.status(1).progress[4].learner is True

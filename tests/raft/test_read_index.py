@@ -64,7 +64,7 @@ def test_6_4_read_is_deferred_until_the_leader_commits_in_its_term() -> None:
     net.filter = lambda m: m.type != MessageType.APPEND_RESP
     net.nodes[1].transfer_leadership(2)
     net.stabilize()
-    assert net.status(2)["role"].name == "LEADER" and net.term(2) == 2
+    assert net.status(2).role.name == "LEADER" and net.term(2) == 2
     net.nodes[2].read_index(b"early")
     net.nodes[3].read_index(b"early-follower")
     net.tick_all(3)

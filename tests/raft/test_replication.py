@@ -49,7 +49,7 @@ def build_conflicting_tail(tail: int) -> Network:
     net.nodes[3].propose([b"newer%d" % i for i in range(5)])
     net.stabilize()
     assert net.role(2) == Role.LEADER and net.term(2) == 1
-    assert net.status(3)["progress"][2]["next"] > tail + 1  # past the end of 2's log
+    assert net.status(3).progress[2].next > tail + 1  # past the end of 2's log
     return net
 
 
@@ -103,7 +103,7 @@ def figure8_cluster() -> Network:
         net.cut |= {(1, other), (other, 1), (2, other), (other, 2)}
     net.nodes[1].propose([b"x"])
     net.stabilize()
-    assert net.status(1)["commit"] == 1 and net.log(2)[-1] == (2, 1, b"x")
+    assert net.status(1).commit == 1 and net.log(2)[-1] == (2, 1, b"x")
 
     net.filter = lambda m: not (m.src == 5 and m.type == MessageType.APPEND)
     net.elect(5)
@@ -127,8 +127,8 @@ def figure8_cluster() -> Network:
 
 def test_5_4_2_figure8_entry_of_older_term_is_not_committed_by_counting() -> None:
     net = figure8_cluster()
-    assert net.status(1)["progress"][3]["match"] == 2
-    assert net.status(1)["commit"] == 1  # on a majority, but of term 1: not committed (§5.4.2)
+    assert net.status(1).progress[3].match == 2
+    assert net.status(1).commit == 1  # on a majority, but of term 1: not committed (§5.4.2)
     # (d) Were it counted as committed, this would lose it: 5 wins term 4 and overwrites index 2.
     net.heal()
     net.isolate(1)
@@ -148,7 +148,7 @@ def test_5_4_2_figure8_entry_of_current_term_commits_everything_before_it() -> N
     # (e) Once the term-3 entry reaches a majority, it and "x" before it are committed.
     net.filter = None
     net.tick_all(1)
-    assert net.status(1)["commit"] == 3
+    assert net.status(1).commit == 3
     assert committed_data(net, 1) == [b"x"]
     # 5 can no longer win: a majority holds a log more up-to-date than its (2, term 2).
     net.heal()
@@ -169,12 +169,12 @@ def test_stale_leader_in_a_minority_cannot_commit() -> None:
             net.cut |= {(a, b), (b, a)}
     assert net.nodes[1].propose([b"lost"])
     net.stabilize()
-    assert net.status(1)["commit"] == 1 and committed_data(net, 1) == []
+    assert net.status(1).commit == 1 and committed_data(net, 1) == []
     net.elect(3)
     net.nodes[3].propose([b"kept"])
     net.stabilize()
     assert net.role(1) == Role.LEADER  # still believes it leads, yet commits nothing
-    assert net.status(1)["commit"] == 1
+    assert net.status(1).commit == 1
     net.heal()
     net.tick_all(2)
     assert net.role(1) == Role.FOLLOWER and net.leaders() == [3]
@@ -230,10 +230,10 @@ def test_replication_is_pipelined_up_to_max_inflight() -> None:
 def test_unreachable_follower_drops_from_pipelining_to_probing() -> None:
     net = Network([1, 2, 3])
     net.elect(1)
-    assert net.status(1)["progress"][2]["state"] == "replicate"
+    assert net.status(1).progress[2].state == "replicate"
     net.nodes[1].report_unreachable(2)
-    assert net.status(1)["progress"][2]["state"] == "probe"
+    assert net.status(1).progress[2].state == "probe"
     net.nodes[1].propose([b"a"])
     net.stabilize()
-    assert net.status(1)["progress"][2]["state"] == "replicate"
+    assert net.status(1).progress[2].state == "replicate"
     assert net.applied_data(2) == [b"a"]

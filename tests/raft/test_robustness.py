@@ -29,12 +29,12 @@ def test_stale_unknown_and_local_only_messages_never_raise(role: Role, msg_type:
     net = cluster_in(role)
     node = net.nodes[1]
     before = net.status(1)
-    term = before["term"]
+    term = before.term
     node.step(Message(msg_type, src=9, dst=1, term=term - 1, index=5, log_term=term - 1, commit=1))
     node.step(Message(msg_type, src=2, dst=7, term=term + 5, index=5))  # not addressed to us
     node.step(Message(msg_type, src=1, dst=1, term=term + 5, index=5))  # claims to come from us
     after = net.status(1)
-    assert (after["term"], after["role"], after["commit"]) == (term, role, before["commit"])
+    assert (after.term, after.role, after.commit) == (term, role, before.commit)
     # From an unknown node at the current term: handled or ignored, but never an exception.
     node.step(Message(msg_type, src=9, dst=1, term=term, index=0, log_term=0, commit=0))
     net.stabilize()

@@ -4,10 +4,10 @@ from __future__ import annotations
 import random
 import time
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.storage import MemoryStorage
-from raftkv.raft.types import ConfState, EntryKind, HardState, ReadState, Ready, Role
+from raftkv.raft.log_storage import MemoryStorage
+from raftkv.raft.types import ConfState, EntryKind, HardState, PeerProgress, ReadState, Ready, Role
 
 
 def make_node(storage: MemoryStorage | None = None, applied: int = 0) -> tuple[RawNode, MemoryStorage]:
@@ -38,7 +38,7 @@ def drain(node: RawNode, storage: MemoryStorage) -> list[Ready]:
 def test_campaign_makes_single_voter_leader_with_noop() -> None:
     node, storage = make_node()
     node.campaign()
-    assert node.status()["role"] == Role.LEADER
+    assert node.status().role == Role.LEADER
     rd = node.ready()
     assert rd.soft_state is not None and rd.soft_state.leader == 1 and rd.soft_state.role == Role.LEADER
     assert rd.hard_state == HardState(term=1, vote=1, commit=0)
@@ -54,7 +54,7 @@ def test_campaign_makes_single_voter_leader_with_noop() -> None:
     persist(storage, rd)
     node.advance(rd)
     assert not node.has_ready()
-    assert node.status()["applied"] == 1
+    assert node.status().applied == 1
 
 
 def test_propose_batch_commits_in_order_after_advance() -> None:
@@ -77,8 +77,8 @@ def test_propose_batch_commits_in_order_after_advance() -> None:
     node.advance(rd)
     assert not node.has_ready()
     status = node.status()
-    assert (status["commit"], status["applied"], status["last_index"]) == (51, 51, 51)
-    assert status["progress"][1] == {"match": 51, "next": 52, "state": "replicate", "learner": False}
+    assert (status.commit, status.applied, status.last_index) == (51, 51, 51)
+    assert status.progress[1] == PeerProgress(match=51, next=52, state="replicate", learner=False)
 
 
 def test_propose_without_leader_is_dropped() -> None:
@@ -113,13 +113,13 @@ def test_restart_from_memory_storage_keeps_term_vote_and_log() -> None:
     before = node.status()
     restarted, _ = make_node(storage, applied=2)
     after = restarted.status()
-    assert (after["term"], after["vote"], after["commit"], after["last_index"]) == (
-        before["term"],
-        before["vote"],
-        before["commit"],
-        before["last_index"],
+    assert (after.term, after.vote, after.commit, after.last_index) == (
+        before.term,
+        before.vote,
+        before.commit,
+        before.last_index,
     )
-    assert after["role"] == Role.FOLLOWER
+    assert after.role == Role.FOLLOWER
     # Entries after ``applied`` are handed out again for the state machine to catch up.
     rd = restarted.ready()
     assert [e.data for e in rd.committed_entries] == [b"b", b"c"]
@@ -128,8 +128,8 @@ def test_restart_from_memory_storage_keeps_term_vote_and_log() -> None:
     restarted.campaign()
     drain(restarted, storage)
     status = restarted.status()
-    assert status["role"] == Role.LEADER and status["term"] == before["term"] + 1
-    assert status["commit"] == before["last_index"] + 1  # the new term's no-op
+    assert status.role == Role.LEADER and status.term == before.term + 1
+    assert status.commit == before.last_index + 1  # the new term's no-op
 
 
 def test_single_node_fast_path_cost_per_entry() -> None:

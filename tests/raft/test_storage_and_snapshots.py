@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.storage import Compacted, MemoryStorage, RaftError, SnapshotOutOfDate, Unavailable
+from raftkv.raft.log_storage import Compacted, MemoryStorage, RaftError, SnapshotOutOfDate, Unavailable
 from raftkv.raft.types import ConfState, Entry, HardState, MessageType, Role
 from tests.raft.network import Network
 
@@ -75,10 +75,10 @@ def test_restart_of_a_three_node_cluster_keeps_term_vote_and_log() -> None:
     net.elect(1)
     net.nodes[1].propose([b"a", b"b"])
     net.stabilize()
-    before = {n: (net.term(n), net.status(n)["vote"], net.log(n)) for n in net.nodes}
+    before = {n: (net.term(n), net.status(n).vote, net.log(n)) for n in net.nodes}
     for n in list(net.nodes):
         net.start(n)
-    after = {n: (net.term(n), net.status(n)["vote"], net.log(n)) for n in net.nodes}
+    after = {n: (net.term(n), net.status(n).vote, net.log(n)) for n in net.nodes}
     assert after == before
     net.stabilize()
     assert all(net.applied_data(n) == [b"a", b"b"] for n in net.nodes)  # replayed from the log
@@ -103,7 +103,7 @@ def compacting_cluster() -> Network:
         net.nodes[1].propose([b"v%d" % i])
     net.stabilize()
     storage = net.storages[1]
-    applied = net.status(1)["applied"]
+    applied = net.status(1).applied
     storage.create_snapshot(applied, ConfState(voters=(1, 2, 3)), b"snapshot@%d" % applied)
     storage.compact(applied)
     return net
@@ -120,7 +120,7 @@ def test_7_lagging_follower_is_caught_up_with_a_snapshot() -> None:
     assert storage.first_index() == 22
     assert net.log(3) == net.log(1)[-1:]
     assert net.applied_data(3) == [b"after"]  # entries after the snapshot are applied normally
-    assert net.status(1)["progress"][3]["state"] == "replicate"
+    assert net.status(1).progress[3].state == "replicate"
 
 
 def test_7_follower_ready_carries_the_snapshot_and_no_committed_entries() -> None:
@@ -140,7 +140,7 @@ def test_7_follower_ready_carries_the_snapshot_and_no_committed_entries() -> Non
     assert (reply.type, reply.index, reply.reject) == (MessageType.APPEND_RESP, 21, False)
     net.storages[3].apply_snapshot(rd.snapshot)
     follower.advance(rd)
-    assert follower.status()["applied"] == 21
+    assert follower.status().applied == 21
 
 
 def test_7_failed_snapshot_is_retried_after_report_snapshot() -> None:
@@ -148,9 +148,9 @@ def test_7_failed_snapshot_is_retried_after_report_snapshot() -> None:
     net.heal()
     net.filter = lambda m: m.type != MessageType.SNAPSHOT
     net.tick_all(2)
-    assert net.status(1)["progress"][3]["state"] == "snapshot"
+    assert net.status(1).progress[3].state == "snapshot"
     net.nodes[1].report_snapshot(3, ok=False)
-    assert net.status(1)["progress"][3]["state"] == "probe"
+    assert net.status(1).progress[3].state == "probe"
     net.filter = None
     net.tick_all(2)
     assert net.storages[3].snapshot().meta.index == 21

@@ -25,10 +25,10 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from raftkv.raft.config import RaftConfig
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.core import Raft
 from raftkv.raft.rawnode import RawNode, decode_conf_change
-from raftkv.raft.storage import MemoryStorage
+from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.types import (
     ConfChange,
     ConfChangeType,

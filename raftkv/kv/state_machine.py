@@ -1,0 +1,298 @@
+"""The applied key space: a SortedDict of bytes -> bytes, its expiry times and its per-key versions.
+
+Only committed log entries change it. Applying the same entries in the same order gives the same state
+on every node, so nothing here reads a clock or an unseeded random source: a command that needs the
+time gets ``now_ms``, the proposing leader's clock carried in its entry (for a read, the serving
+process's clock; reads never change anything).
+
+Expiry: ``expires`` holds absolute times in ms beside the map, mirrored in a list sorted by time. A key
+whose time is <= now_ms is absent for every command. Reads just skip it; writes delete it first (lazily,
+and deterministically since now_ms comes from the entry). The leader also sweeps: it asks
+:meth:`StateMachine.expired_keys` for due keys and proposes the internal ``expired`` command
+(:mod:`raftkv.kv.commands.expire`), which deletes each given key only if it is still due at the entry's time, so
+a key set again in the meantime survives.
+
+Versions (for WATCH): a key's version is ``applied_index`` when it last changed (the driver sets
+``applied_index`` to an entry's index before applying it). A key that has expired reports ``~version``
+(a negative number), before and after its deletion, since the deletion changes nothing a client can
+see. Deleted keys keep their version as a tombstone; the oldest tombstones are dropped past a bound, and
+FLUSHDB drops them all, by raising ``version_floor``, the version of every key with none. That can
+only make a watched key look changed when it was not, which aborts an EXEC needlessly but never lets a
+change through.
+
+Handlers live in the ``cmd_*`` modules and register in :data:`raftkv.handlers.HANDLERS`.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import struct
+from itertools import accumulate, islice
+from typing import BinaryIO
+
+from sortedcontainers import SortedDict, SortedList
+
+from raftkv.kv.registry import HANDLERS, Handler, Reply, handler
+from raftkv.wire.values import NULL_ARRAY
+
+__all__ = ["HANDLERS", "Handler", "Reply", "StateMachine", "handler"]
+
+MAX_TOMBSTONES = 100_000
+_NUMBERS = struct.Struct(">qq")
+
+
+class StateMachine:
+    def __init__(self) -> None:
+        self.data: SortedDict = SortedDict()
+        self.expires: dict[bytes, int] = {}
+        self.applied_index = 0
+        self.version_floor = 0
+        # Used by the few commands that pick at random (RANDOMKEY). Reads use this unseeded one; inside a
+        # transaction, which every node applies, it is replaced by one seeded from the entry.
+        self.rng: random.Random = random.Random()
+        self._deadlines: SortedList = SortedList()  # (when, key) for every key in `expires`
+        self._deadline_sum = 0  # sum of `expires` values, for the average TTL
+        self._versions: dict[bytes, int] = {}  # every key in `data`
+        self._tombstones: dict[bytes, int] = {}  # deleted keys, oldest deletion first
+
+    # -- applying commands ------------------------------------------------------------------------
+
+    def execute(self, argv: list[bytes], now_ms: int) -> Reply:
+        """Run one command (already validated by the command table) and return its reply value."""
+        return HANDLERS[argv[0].lower()](self, argv, now_ms)
+
+    def execute_transaction(self, commands: list[list[bytes]], watched: list[tuple[bytes, int]],
+                            now_ms: int) -> Reply:
+        """EXEC: NULL_ARRAY if a watched key changed since its version was read, else every command's reply.
+
+        The commands were validated when queued; an error while running one is that command's reply and
+        the others still run, as in Redis.
+        """
+        for key, version in watched:
+            if self.key_version(key, now_ms) != version:
+                return NULL_ARRAY
+        read_rng = self.rng
+        self.rng = random.Random(f"{self.applied_index}:{now_ms}")
+        try:
+            return [self.execute(argv, now_ms) for argv in commands]
+        finally:
+            self.rng = read_rng
+
+    # -- reading (never changes anything) ---------------------------------------------------------
+
+    def value(self, key: bytes, now_ms: int) -> bytes | None:
+        """The value of `key`, or None if it is missing or has expired."""
+        value = self.data.get(key)
+        if value is not None and self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= now_ms:
+                return None
+        return value
+
+    def is_live(self, key: bytes, now_ms: int) -> bool:
+        return self.value(key, now_ms) is not None
+
+    def expiry(self, key: bytes) -> int | None:
+        """The absolute expiry time of `key` in ms, or None if it has none."""
+        return self.expires.get(key)
+
+    def live_count(self, now_ms: int) -> int:
+        return len(self.data) - self._due_count(now_ms)
+
+    def key_version(self, key: bytes, now_ms: int | None = None) -> int:
+        """The version to remember for WATCH; it differs later if the key has changed in between.
+
+        Pass the serving clock as `now_ms` so that a key which has already expired reports the version
+        its deletion will keep; without it, an expired key still reports its live version, and EXEC
+        then sees a change when the key is finally deleted.
+        """
+        version = self._versions.get(key)
+        if version is None:
+            return self._tombstones.get(key, self.version_floor)
+        if now_ms is not None and not self.is_live(key, now_ms):
+            return ~version
+        return version
+
+    def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
+        """Up to `limit` keys due for deletion at now_ms, soonest first (for the leader's sweep)."""
+        stop = min(self._due_count(now_ms), limit)
+        return [key for _when, key in self._deadlines.islice(0, stop)]
+
+    def keyspace_info(self, now_ms: int) -> tuple[int, int, int]:
+        """INFO keyspace's numbers: live keys, live keys with an expiry, their average TTL in ms."""
+        due = self._due_count(now_ms)
+        expiring = len(self._deadlines) - due
+        if not expiring:
+            return len(self.data) - due, 0, 0
+        due_sum = sum(when for when, _key in self._deadlines.islice(0, due))
+        return len(self.data) - due, expiring, (self._deadline_sum - due_sum) // expiring - now_ms
+
+    def digest(self) -> str:
+        """A hash of the whole state (map, expiry times, versions), to compare nodes."""
+        h = hashlib.sha256()
+        expires, versions = self.expires, self._versions
+        for key, value in self.data.items():
+            h.update(len(key).to_bytes(8, "big") + key + len(value).to_bytes(8, "big") + value)
+            h.update(_NUMBERS.pack(expires.get(key, -1), versions[key]))
+        for key in sorted(self._tombstones):
+            h.update(len(key).to_bytes(8, "big") + key + _NUMBERS.pack(self._tombstones[key], 0))
+        h.update(_NUMBERS.pack(self.version_floor, 0))
+        return h.hexdigest()
+
+    def _due_count(self, now_ms: int) -> int:
+        return self._deadlines.bisect_left((now_ms + 1,)) if self.expires else 0
+
+    # -- snapshots --------------------------------------------------------------------------------
+
+    def dump(self, out: BinaryIO) -> None:
+        """Writes everything :meth:`load` needs to rebuild an equal state machine (a snapshot's body).
+
+        Every piece is a count and that many little-endian int64s; a list of bytes is its lengths so
+        encoded, then the bytes joined. First applied_index, version_floor and the number of keys; then
+        the keys in sorted order, in batches of keys, values, versions, and the positions in the batch
+        and times of those with an expiry; last the tombstones' keys and versions, oldest first. Whole
+        batches go through ``struct`` and ``join``, so a million keys take about a second.
+        """
+        def ints(numbers: list[int]) -> None:
+            out.write(struct.pack(f"<Q{len(numbers)}q", len(numbers), *numbers))
+
+        def blobs(items: list[bytes]) -> None:
+            ints(list(map(len, items)))
+            out.write(b"".join(items))
+
+        data, expires, versions = self.data, self.expires, self._versions
+        ints([self.applied_index, self.version_floor, len(data)])
+        keys_in_order = iter(data)
+        while keys := list(islice(keys_in_order, 1 << 16)):
+            blobs(keys)
+            blobs(list(map(data.__getitem__, keys)))
+            ints(list(map(versions.__getitem__, keys)))
+            timed = [i for i, key in enumerate(keys) if key in expires] if expires else []
+            ints(timed)
+            ints([expires[keys[i]] for i in timed])
+        blobs(list(self._tombstones))
+        ints(list(self._tombstones.values()))
+
+    @classmethod
+    def load(cls, inp: BinaryIO) -> StateMachine:
+        """Reads what :meth:`dump` wrote; ValueError if it ends early."""
+        def exactly(size: int) -> bytes:
+            raw = inp.read(size)
+            if len(raw) != size:
+                raise ValueError("state machine dump ends early")
+            return raw
+
+        def ints() -> tuple[int, ...]:
+            (count,) = struct.unpack("<Q", exactly(8))
+            return struct.unpack(f"<{count}q", exactly(8 * count))
+
+        def blobs() -> list[bytes]:
+            ends = list(accumulate(ints()))
+            raw = exactly(ends[-1] if ends else 0)
+            return [raw[start:end] for start, end in zip([0, *ends], ends)]
+
+        sm = cls()
+        sm.applied_index, sm.version_floor, count = ints()
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        while len(keys) < count:
+            batch = blobs()
+            keys += batch
+            values += blobs()
+            sm._versions.update(zip(batch, ints()))
+            timed, times = ints(), ints()
+            sm.expires.update((batch[i], when) for i, when in zip(timed, times))
+        sm.data = SortedDict(zip(keys, values))
+        sm._deadlines = SortedList(zip(sm.expires.values(), sm.expires.keys()))
+        sm._deadline_sum = sum(sm.expires.values())
+        sm._tombstones = dict(zip(blobs(), ints()))
+        return sm
+
+    # -- writing (only while applying an entry) ---------------------------------------------------
+
+    def value_for_write(self, key: bytes, now_ms: int) -> bytes | None:
+        """Like :meth:`value`, but first deletes `key` if it has expired."""
+        value = self.data.get(key)
+        if value is not None and self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= now_ms:
+                self.drop_expired(key)
+                return None
+        return value
+
+    def put(self, key: bytes, value: bytes, keep_ttl: bool = False) -> None:
+        """Sets `key`, dropping its expiry time unless `keep_ttl`."""
+        self.data[key] = value
+        if not keep_ttl and key in self.expires:
+            self._forget_deadline(key)
+        self._changed(key)
+
+    def delete(self, key: bytes) -> bool:
+        """Deletes `key` if present (callers first go through :meth:`value_for_write`)."""
+        if key not in self.data:
+            return False
+        self._remove(key, self.applied_index)
+        return True
+
+    def drop_expired(self, key: bytes) -> None:
+        """Deletes a key that has expired; as far as WATCH can tell, it went when it expired."""
+        self._remove(key, ~self._versions[key])
+
+    def set_expiry(self, key: bytes, when: int, now_ms: int) -> None:
+        """Gives the present `key` the absolute expiry `when`; a time already past deletes it."""
+        if when <= now_ms:
+            self.delete(key)
+            return
+        if key in self.expires:
+            self._forget_deadline(key)
+        self.expires[key] = when
+        self._deadlines.add((when, key))
+        self._deadline_sum += when
+        self._changed(key)
+
+    def persist(self, key: bytes) -> bool:
+        """Removes the expiry time of the present `key`; False if it had none."""
+        if key not in self.expires:
+            return False
+        self._forget_deadline(key)
+        self._changed(key)
+        return True
+
+    def flush(self) -> None:
+        """Deletes every key. Every version moves past all earlier ones (see the module's docstring)."""
+        self.data.clear()
+        self.expires.clear()
+        self._deadlines.clear()
+        self._deadline_sum = 0
+        self._versions.clear()
+        self._tombstones.clear()
+        self.version_floor = self.applied_index
+
+    def _changed(self, key: bytes) -> None:
+        self._versions[key] = self.applied_index
+        if self._tombstones:
+            self._tombstones.pop(key, None)
+
+    def _remove(self, key: bytes, version: int) -> None:
+        del self.data[key]
+        if key in self.expires:
+            self._forget_deadline(key)
+        del self._versions[key]
+        tombstones = self._tombstones
+        tombstones.pop(key, None)  # re-insert, so that the dict stays ordered by deletion
+        tombstones[key] = version
+        if len(tombstones) > MAX_TOMBSTONES:
+            del tombstones[next(iter(tombstones))]
+            self.version_floor = self.applied_index
+
+    def _forget_deadline(self, key: bytes) -> None:
+        when = self.expires.pop(key)
+        self._deadlines.remove((when, key))
+        self._deadline_sum -= when
+
+
+# Importing the command modules registers their handlers.
+from raftkv.kv.commands import expire as cmd_expire
+from raftkv.kv.commands import keys as cmd_keys
+from raftkv.kv.commands import strings as cmd_strings
+from raftkv.kv.commands import transaction as cmd_transaction  # noqa: E402,F401

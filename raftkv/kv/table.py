@@ -1,0 +1,231 @@
+"""The command table: every command's arity, where it runs and how it is executed.
+
+Where a command runs is part of its spec:
+- ``LOCAL``: in the worker that owns the connection (connection state, static answers), never forwarded;
+- ``READ``: in the Raft process, once a linearizable read index has been applied (Raft thesis §6.4);
+- ``WRITE``: through the Raft log; the reply is computed when the entry is applied;
+- ``NODE``: in the Raft process, on its own state, without touching the log (INFO).
+
+Arity follows Redis: a positive number is exact, a negative one is a minimum, both counting the name.
+Data handlers live with the state machine (:mod:`raftkv.kv.state_machine`); this module only declares them, so
+that workers can validate a command without importing anything that holds data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from raftkv.errors import RespError, err
+
+
+class Where(Enum):
+    """Where a command runs (see the module docstring)."""
+
+    LOCAL = "local"
+    READ = "read"
+    WRITE = "write"
+    NODE = "node"
+
+
+LOCAL, READ, WRITE, NODE = Where.LOCAL, Where.READ, Where.WRITE, Where.NODE
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # lower case, as COMMAND reports it
+    arity: int
+    where: Where
+    flags: tuple[str, ...]  # Redis's COMMAND flags, for COMMAND INFO
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
+    group: str = "generic"
+    summary: str = ""
+    since: str = "1.0.0"
+    subcommands: tuple[str, ...] = field(default=())
+
+
+def _table(*commands: Command) -> dict[bytes, Command]:
+    return {c.name.encode(): c for c in commands}
+
+
+TABLE: dict[bytes, Command] = _table(
+    # strings
+    Command("get", 2, READ, ("readonly", "fast"), 1, 1, 1, "string", "Returns the string value of a key."),
+    Command("set", -3, WRITE, ("write", "denyoom"), 1, 1, 1, "string",
+            "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    Command("setnx", 3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Sets the string value of a key only when the key doesn't exist."),
+    Command("setex", 4, WRITE, ("write", "denyoom"), 1, 1, 1, "string",
+            "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+            "2.0.0"),
+    Command("psetex", 4, WRITE, ("write", "denyoom"), 1, 1, 1, "string",
+            "Sets both string value and expiration time in milliseconds of a key. The key is created if it "
+            "doesn't exist.", "2.6.0"),
+    Command("getset", 3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Returns the previous string value of a key after setting it to a new value."),
+    Command("getdel", 2, WRITE, ("write", "fast"), 1, 1, 1, "string",
+            "Returns the string value of a key after deleting the key.", "6.2.0"),
+    Command("getex", -2, WRITE, ("write", "fast"), 1, 1, 1, "string",
+            "Returns the string value of a key after setting its expiration time.", "6.2.0"),
+    Command("mget", -2, READ, ("readonly", "fast"), 1, -1, 1, "string",
+            "Atomically returns the string values of one or more keys."),
+    Command("mset", -3, WRITE, ("write", "denyoom"), 1, -1, 2, "string",
+            "Atomically creates or modifies the string values of one or more keys.", "1.0.1"),
+    Command("msetnx", -3, WRITE, ("write", "denyoom"), 1, -1, 2, "string",
+            "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+            "1.0.1"),
+    Command("incr", 2, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    Command("decr", 2, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    Command("incrby", 3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't "
+            "exist."),
+    Command("decrby", 3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't "
+            "exist."),
+    Command("incrbyfloat", 3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Increment the floating point value of a key by a number. Uses 0 as initial value if the key "
+            "doesn't exist.", "2.6.0"),
+    Command("append", 3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "string",
+            "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0"),
+    Command("strlen", 2, READ, ("readonly", "fast"), 1, 1, 1, "string",
+            "Returns the length of a string value.", "2.2.0"),
+    Command("getrange", 4, READ, ("readonly",), 1, 1, 1, "string",
+            "Returns a substring of the string stored at a key.", "2.4.0"),
+    Command("setrange", 4, WRITE, ("write", "denyoom"), 1, 1, 1, "string",
+            "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't "
+            "exist.", "2.2.0"),
+    # keyspace
+    Command("del", -2, WRITE, ("write",), 1, -1, 1, "generic", "Deletes one or more keys."),
+    Command("unlink", -2, WRITE, ("write", "fast"), 1, -1, 1, "generic",
+            "Asynchronously deletes one or more keys.", "4.0.0"),
+    Command("exists", -2, READ, ("readonly", "fast"), 1, -1, 1, "generic",
+            "Determines whether one or more keys exist.", "1.0.0"),
+    Command("type", 2, READ, ("readonly", "fast"), 1, 1, 1, "generic",
+            "Determines the type of value stored at a key."),
+    Command("rename", 3, WRITE, ("write",), 1, 2, 1, "generic",
+            "Renames a key and overwrites the destination."),
+    Command("renamenx", 3, WRITE, ("write", "fast"), 1, 2, 1, "generic",
+            "Renames a key only when the target key name doesn't exist."),
+    Command("copy", -3, WRITE, ("write", "denyoom"), 1, 2, 1, "generic", "Copies the value of a key to a new key.",
+            "6.2.0"),
+    Command("randomkey", 1, READ, ("readonly",), group="generic",
+            summary="Returns a random key name from the database."),
+    Command("keys", 2, READ, ("readonly",), group="generic", summary="Returns all key names that match a pattern."),
+    Command("scan", -2, READ, ("readonly",), group="generic",
+            summary="Iterates over the key names in the database.", since="2.8.0"),
+    Command("dbsize", 1, READ, ("readonly", "fast"), group="server",
+            summary="Returns the number of keys in the database."),
+    Command("flushdb", -1, WRITE, ("write",), group="server", summary="Removes all keys from the current database."),
+    Command("flushall", -1, WRITE, ("write",), group="server", summary="Removes all keys from all databases."),
+    # expiry
+    Command("expire", -3, WRITE, ("write", "fast"), 1, 1, 1, "generic",
+            "Sets the expiration time of a key in seconds."),
+    Command("pexpire", -3, WRITE, ("write", "fast"), 1, 1, 1, "generic",
+            "Sets the expiration time of a key in milliseconds.", "2.6.0"),
+    Command("expireat", -3, WRITE, ("write", "fast"), 1, 1, 1, "generic",
+            "Sets the expiration time of a key to a Unix timestamp.", "1.2.0"),
+    Command("pexpireat", -3, WRITE, ("write", "fast"), 1, 1, 1, "generic",
+            "Sets the expiration time of a key to a Unix milliseconds timestamp.", "2.6.0"),
+    Command("ttl", 2, READ, ("readonly", "fast"), 1, 1, 1, "generic",
+            "Returns the expiration time in seconds of a key."),
+    Command("pttl", 2, READ, ("readonly", "fast"), 1, 1, 1, "generic",
+            "Returns the expiration time in milliseconds of a key.", "2.6.0"),
+    Command("expiretime", 2, READ, ("readonly", "fast"), 1, 1, 1, "generic",
+            "Returns the expiration time of a key as a Unix timestamp.", "7.0.0"),
+    Command("pexpiretime", 2, READ, ("readonly", "fast"), 1, 1, 1, "generic",
+            "Returns the expiration time of a key as a Unix milliseconds timestamp.", "7.0.0"),
+    Command("persist", 2, WRITE, ("write", "fast"), 1, 1, 1, "generic",
+            "Removes the expiration time of a key.", "2.2.0"),
+    # node
+    Command("info", -1, NODE, ("loading", "stale"), group="server",
+            summary="Returns information and statistics about the server."),
+    Command("raft", -2, NODE, ("admin", "noscript", "loading", "stale"), group="cluster",
+            summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER: membership and leadership.",
+            since="0.1.0", subcommands=("member", "leader", "identity", "bootstrap")),
+    Command("debug", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
+            summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",
+            subcommands=("digest",)),
+    # connection and server, answered by the worker
+    Command("ping", -1, LOCAL, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response."),
+    Command("auth", -2, LOCAL, ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy"),
+            group="connection", summary="Authenticates the connection.", since="1.0.0"),
+    Command("echo", 2, LOCAL, ("fast",), group="connection", summary="Returns the given string."),
+    Command("quit", -1, LOCAL, ("fast", "stale", "noscript"), group="connection", summary="Closes the connection."),
+    Command("select", 2, LOCAL, ("fast", "stale", "loading"), group="connection",
+            summary="Changes the selected database."),
+    Command("hello", -1, LOCAL, ("noscript", "fast", "stale", "loading"), group="connection",
+            summary="Handshakes with the Redis server.", since="6.0.0"),
+    Command("client", -2, LOCAL, ("stale", "loading"), group="connection",
+            summary="A container for client connection commands.", since="2.4.0",
+            subcommands=("id", "getname", "setname", "setinfo", "info", "list", "help")),
+    Command("command", -1, LOCAL, ("loading", "stale"), group="server",
+            summary="Returns detailed information about all commands.", since="2.8.13",
+            subcommands=("count", "docs", "info", "list", "help")),
+    Command("config", -2, LOCAL, ("stale", "loading"), group="server",
+            summary="A container for server configuration commands.", since="2.0.0",
+            subcommands=("get", "set", "resetstat", "help")),
+    # transactions: MULTI queues in the worker, EXEC goes through the log as one entry, and the Raft
+    # process keeps each connection's watched keys (their versions at a linearizable read)
+    Command("multi", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",
+            summary="Starts a transaction.", since="1.2.0"),
+    Command("exec", 1, WRITE, ("noscript", "loading", "stale", "skip_slowlog"), group="transactions",
+            summary="Executes all commands in a transaction.", since="1.2.0"),
+    Command("discard", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"),
+            group="transactions", summary="Discards a transaction.", since="2.0.0"),
+    Command("watch", -2, READ, ("noscript", "loading", "stale", "fast", "allow_busy"), 1, -1, 1,
+            "transactions", "Monitors changes to keys to determine the execution of a transaction.",
+            "2.2.0"),
+    Command("unwatch", 1, NODE, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",
+            summary="Forgets about watched keys of a transaction.", since="2.2.0"),
+)
+
+
+# Commands the node itself proposes through the log; clients cannot send them (lookup() does not know them).
+INTERNAL: dict[bytes, Command] = _table(
+    Command("expired", -2, WRITE, ("write",), 1, -1, 1, "generic",
+            "Deletes the given keys that have expired by the entry's time (the leader's expiry sweep).",
+            "0.1.0"),
+)
+
+
+def lookup(argv: list[bytes]) -> Command | RespError:
+    """The spec for ``argv``, or the exact error Redis 7 gives for an unknown command or a bad arity."""
+    cmd = TABLE.get(argv[0].lower())
+    if cmd is None:
+        return unknown_command(argv)
+    n = len(argv)
+    if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
+        return wrong_arity(cmd.name)
+    return cmd
+
+
+def _quoted(raw: bytes, limit: int) -> str:
+    return raw.decode("utf-8", "replace")[:limit]
+
+
+def unknown_command(argv: list[bytes]) -> RespError:
+    # Redis quotes the arguments until 128 characters of them have been shown.
+    shown = ""
+    for arg in argv[1:]:
+        if len(shown) >= 128:
+            break
+        shown += f"'{_quoted(arg, 128 - len(shown))}' "
+    name = _quoted(argv[0], 128)
+    return _one_line(f"ERR unknown command '{name}', with args beginning with: {shown}")
+
+
+def unknown_subcommand(argv: list[bytes]) -> RespError:
+    return _one_line(
+        f"ERR unknown subcommand '{_quoted(argv[1], 128)}'. Try {argv[0].decode('utf-8', 'replace').upper()} HELP."
+    )
+
+
+def wrong_arity(name: str) -> RespError:
+    return err(f"wrong number of arguments for '{name}' command")
+
+
+def _one_line(message: str) -> RespError:
+    return RespError(message.replace("\r", " ").replace("\n", " "))

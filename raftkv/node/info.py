@@ -1,0 +1,138 @@
+"""INFO: the node's state in Redis's ``# Section`` / ``field:value`` format, built in the Raft process."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from raftkv import __version__
+from raftkv.kv.table import unknown_subcommand
+from raftkv.wire.resp import Verbatim
+
+if TYPE_CHECKING:
+    from raftkv.node.loop import Driver
+
+# The Redis version whose commands and replies raftkv follows; clients gate features on it.
+REDIS_VERSION = "7.2.0"
+
+DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "raft", "keyspace")
+
+
+@dataclass
+class Stats:
+    connections_received: int = 0
+    commands_processed: int = 0
+    log_writes: int = 0
+    log_syncs: int = 0
+
+
+def node_command(driver: Driver, argv: list[bytes], proto: int) -> object:
+    """Commands answered from the Raft process's own state (flag NODE in the command table)."""
+    name = argv[0].lower()
+    if name == b"info":
+        return info(driver, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto)
+    if name == b"debug" and argv[1].lower() == b"digest" and len(argv) == 2:
+        return driver.sm.digest().encode()
+    return unknown_subcommand(argv)
+
+
+def info(driver: Driver, wanted: list[str], proto: int) -> object:
+    if not wanted or "default" in wanted or "all" in wanted or "everything" in wanted:
+        sections = list(DEFAULT_SECTIONS)
+    else:
+        sections = [s for s in DEFAULT_SECTIONS if s in wanted]
+    text = "\r\n".join(
+        "\r\n".join([f"# {name.capitalize()}", *(f"{k}:{v}" for k, v in _SECTIONS[name](driver))]) + "\r\n"
+        for name in sections
+    )
+    data = text.encode()
+    return Verbatim("txt", data) if proto == 3 else data
+
+
+def _server(d: Driver) -> list[tuple[str, object]]:
+    uptime = int(time.time() - d.started_at)
+    return [
+        ("redis_version", REDIS_VERSION),
+        ("raftkv_version", __version__),
+        ("redis_mode", "standalone"),
+        ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+        ("multiplexing_api", "epoll"),
+        ("python_version", platform.python_version()),
+        ("process_id", os.getpid()),
+        ("tcp_port", d.config.port),
+        ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400),
+        ("cluster_enabled", 0),
+        ("io_threads_active", 0),
+        ("workers", d.config.workers),
+    ]
+
+
+def _clients(d: Driver) -> list[tuple[str, object]]:
+    return [("connected_clients", d.connected_clients), ("maxclients", d.config.maxclients)]
+
+
+def _persistence(d: Driver) -> list[tuple[str, object]]:
+    return [
+        ("loading", 0),
+        ("aof_enabled", 1),
+        ("aof_fsync", "always"),
+        ("rdb_changes_since_last_save", 0),
+        ("log_first_index", d.mem.first_index()),
+        ("log_last_index", d.disk.last_index),
+        ("log_entries", d.disk.last_index - d.mem.first_index() + 1 if d.disk.last_index else 0),
+        ("snapshot_index", d.snapshotter.latest.meta.index if d.snapshotter.latest else 0),
+        ("snapshot_size", d.snapshotter.latest.size if d.snapshotter.latest else 0),
+        ("snapshot_last_duration_ms", int(d.snapshotter.last_duration_s * 1000)),
+        ("snapshot_in_progress", int(d.snapshotter.in_progress)),
+        ("log_writes", d.stats.log_writes),
+        ("log_syncs", d.stats.log_syncs),
+        ("data_dir", d.config.data_dir),
+        ("disk_free_bytes", d.free_disk_bytes),
+        ("writes_refused_disk_full", int(d.disk_full)),
+    ]
+
+
+def _stats(d: Driver) -> list[tuple[str, object]]:
+    return [
+        ("total_connections_received", d.stats.connections_received),
+        ("total_commands_processed", d.stats.commands_processed),
+    ]
+
+
+def _raft(d: Driver) -> list[tuple[str, object]]:
+    status = d.node.status()
+    fields: list[tuple[str, object]] = [
+        ("node_id", d.node_id),
+        ("role", d.role.name.lower()),
+        ("term", d.hard_state.term),
+        ("leader_id", d.soft_state.leader),
+        ("leader_addr", d.leader_member.client_addr if d.leader_member else ""),
+        ("members", len(d.members)),
+        ("commit_index", status.commit),
+        ("applied_index", d.sm.applied_index),
+        ("last_log_index", status.last_index),
+        ("snapshot_index", d.snapshotter.latest.meta.index if d.snapshotter.latest else 0),
+    ]
+    for peer, progress in sorted(status.progress.items()):
+        fields.append((f"member_{peer}", f"match={progress.match},next={progress.next}"))
+    return fields
+
+
+def _keyspace(d: Driver) -> list[tuple[str, object]]:
+    keys, expires, avg_ttl = d.sm.keyspace_info(int(time.time() * 1000))
+    return [("db0", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")] if keys else []
+
+
+_SECTIONS = {
+    "server": _server,
+    "clients": _clients,
+    "persistence": _persistence,
+    "stats": _stats,
+    "raft": _raft,
+    "keyspace": _keyspace,
+}

@@ -1,0 +1,231 @@
+"""When and how the Raft process takes, sends, receives and installs snapshots.
+
+- Taking: once the log has grown ``snapshot_entries`` past the last snapshot, a forked child writes the
+  state machine (:func:`raftkv.snapshot.fork_snapshot`); the loop reaps it on a tick, then compacts the log
+  up to ``catch_up_entries`` before the snapshot, so a briefly lagging follower still gets entries.
+- Sending: a SNAPSHOT message from the core carries only the snapshot's metadata; the file streams to the
+  follower in chunks, a few per loop turn while that peer's send buffer is small, so the leader never
+  stalls. The last chunk carries the original message; a reconnect in the middle abandons the stream and
+  tells the core (``report_snapshot``), which tries again later.
+- Receiving: chunks go to a :class:`~raftkv.snapshot.SnapshotReceiver`; once the file verifies, it is
+  loaded and the original message is stepped into the core, whose Ready then installs it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from raftkv.wire.raft_messages import decode_message, encode_message
+from raftkv.node.cluster import decode_members, encode_members
+from raftkv.raft.types import Message, Snapshot, SnapshotMeta
+from raftkv.wire.resp import ProtocolError, decode_command
+from raftkv.node.snapshots.snapshot_file import (SnapshotError, SnapshotFile, SnapshotReceiver, file_name, fork_snapshot,
+                             iter_chunks, latest_snapshot, load_snapshot, prune)
+from raftkv.kv.state_machine import StateMachine
+
+if TYPE_CHECKING:
+    from raftkv.node.loop import Driver
+
+log = logging.getLogger("raftkv.node.snapshots.snapshot_file")
+
+_STREAM_BACKLOG_BYTES = 4 << 20  # queue more chunks for a peer only below this much unsent data
+_CHUNK_BYTES = 1 << 20
+_DELETE_PER_TICK = 20_000  # compacted log entries deleted from LevelDB per tick, not all at once
+
+
+@dataclass
+class _Stream:
+    msg: Message
+    chunks: Iterator[bytes]
+    size: int
+    offset: int
+    generation: int
+
+
+@dataclass
+class Installed:
+    """A received snapshot, loaded and waiting for the core to install it."""
+
+    meta: SnapshotMeta
+    members: bytes
+    sm: StateMachine
+
+
+class Snapshotter:
+    def __init__(self, driver: Driver) -> None:
+        self.d = driver
+        self.directory = driver.config.data_dir / "snapshots"
+        self.directory.mkdir(exist_ok=True)
+        self.latest: SnapshotFile | None = latest_snapshot(self.directory)
+        self.last_duration_s = 0.0
+        self._child: tuple[int, SnapshotMeta, bytes, float] | None = None  # pid, meta, members, start
+        self._streams: dict[int, _Stream] = {}
+        self._receivers: dict[int, SnapshotReceiver] = {}
+        self.incoming: Installed | None = None
+        self._delete_through = 0  # compacted log entries still on disk up to here
+
+    @property
+    def in_progress(self) -> bool:
+        return self._child is not None
+
+    def restore(self) -> tuple[SnapshotMeta, bytes, StateMachine] | None:
+        """At start: the newest valid snapshot, loaded, or None."""
+        if self.latest is None:
+            return None
+        restored = load_snapshot(self.latest.path)
+        self._delete_through = restored[0].index  # what a crash left of the compacted log
+        return restored
+
+    # -- taking -----------------------------------------------------------------------------------
+
+    def maybe_take(self) -> None:
+        """Start a snapshot if the log has grown enough since the last one (after applying, and on
+        ticks: entries applied while a child was writing must not wait for the next write)."""
+        d = self.d
+        base = self.latest.meta.index if self.latest else 0
+        if self._child is not None or d.sm.applied_index - base < d.config.snapshot_entries:
+            return
+        meta = SnapshotMeta(d.sm.applied_index, d.applied_term, d.conf_state)
+        members = encode_members(d.members)
+        pid = fork_snapshot(self.directory, d.sm, meta, members)
+        self._child = (pid, meta, members, time.monotonic())
+        log.info("writing a snapshot at index %d in child %d", meta.index, pid)
+
+    def tick(self) -> None:
+        if self._delete_through and self.d.disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
+            self._delete_through = 0
+        if self._child is None:
+            self.maybe_take()
+            return
+        pid, meta, members, started = self._child
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            return
+        self._child = None
+        self.last_duration_s = time.monotonic() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("snapshot child %d failed (exit status %d); the previous snapshot stays", pid, status)
+            return
+        if self.latest is not None and self.latest.meta.index >= meta.index:
+            return  # a newer snapshot was received from the leader meanwhile
+        # The child exits 0 only after the file is synced and renamed into place: no need to read it all
+        # again on the loop to verify its checksum.
+        path = self.directory / file_name(meta)
+        latest = SnapshotFile(path, meta, members, path.stat().st_size)
+        self.latest = latest
+        self._compact(meta)
+        prune(self.directory)
+        log.info("snapshot at index %d written in %.2fs (%d bytes)", meta.index, self.last_duration_s,
+                 latest.size)
+
+    def _compact(self, meta: SnapshotMeta) -> None:
+        d = self.d
+        d.mem.create_snapshot(meta.index, meta.conf_state, b"")
+        upto = meta.index - d.config.catch_up_entries
+        if upto > d.mem.first_index():
+            d.mem.compact(upto)
+            self._delete_through = upto  # deleted from disk over the next ticks
+
+    def close(self) -> None:
+        if self._child is not None:
+            os.waitpid(self._child[0], 0)  # let the write finish: it is the next start's snapshot
+            self._child = None
+        for receiver in self._receivers.values():
+            receiver.abort()
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def send(self, msg: Message) -> None:
+        """A SNAPSHOT message from the core: stream the latest snapshot file to ``msg.dst``."""
+        latest = self.latest
+        if latest is None:
+            self.d.node.report_snapshot(msg.dst, False)
+            return
+        old = self._streams.pop(msg.dst, None)
+        if old is not None:
+            self.d.node.report_snapshot(msg.dst, False)
+        generation = self.d.transport.backlog(msg.dst)[1]
+        self._streams[msg.dst] = _Stream(msg, iter_chunks(latest.path, _CHUNK_BYTES), latest.size, 0, generation)
+        log.info("sending snapshot %d (%d bytes) to %d", latest.meta.index, latest.size, msg.dst)
+
+    def pump(self) -> None:
+        """Queue the next chunks of every stream whose peer has room for them."""
+        transport = self.d.transport
+        for dst, stream in list(self._streams.items()):
+            backlog, generation = transport.backlog(dst)
+            if generation != stream.generation:
+                self._end_stream(dst, ok=False)
+                continue
+            while backlog < _STREAM_BACKLOG_BYTES:
+                chunk = next(stream.chunks, None)
+                if chunk is None:
+                    self._end_stream(dst, ok=True)
+                    break
+                end = stream.offset + len(chunk)
+                final = encode_message(stream.msg) if end == stream.size else b""
+                if not transport.send_chunk(dst, [b"%d" % stream.offset, b"%d" % stream.size, chunk, final]):
+                    self._end_stream(dst, ok=False)
+                    break
+                stream.offset = end
+                backlog += len(chunk)
+        transport.flush()
+
+    def _end_stream(self, dst: int, ok: bool) -> None:
+        self._streams.pop(dst)
+        self.d.node.report_snapshot(dst, ok)
+        if not ok:
+            log.warning("snapshot stream to %d interrupted; it will be retried", dst)
+
+    # -- receiving --------------------------------------------------------------------------------
+
+    def on_chunk(self, src: int, fields: list[bytes]) -> None:
+        try:
+            offset, size, chunk, final = int(fields[0]), int(fields[1]), fields[2], fields[3]
+        except (IndexError, ValueError):
+            log.warning("malformed snapshot chunk from %d", src)
+            return
+        receiver = self._receivers.get(src)
+        if offset == 0:
+            if receiver is not None:
+                receiver.abort()
+            receiver = self._receivers[src] = SnapshotReceiver(self.directory)
+        if receiver is None:
+            return  # the start of this stream was lost; the leader will send it again
+        try:
+            receiver.write(offset, chunk)
+            if offset + len(chunk) < size:
+                return
+            del self._receivers[src]
+            received = receiver.finish()
+            meta, members, sm = load_snapshot(received.path)
+        except SnapshotError as exc:
+            self._receivers.pop(src, None)
+            receiver.abort()
+            log.warning("dropped a snapshot from %d: %s", src, exc)
+            return
+        try:
+            msg = decode_message(decode_command(final))
+        except (ProtocolError, ValueError, IndexError) as exc:
+            log.warning("dropped a snapshot from %d: its closing message is malformed (%s)", src, exc)
+            return
+        self.incoming = Installed(meta, members, sm)
+        self.latest = received
+        log.info("received snapshot %d (%d bytes) from %d", meta.index, received.size, src)
+        msg.snapshot = Snapshot(meta, b"")
+        self.d.node.step(msg)
+
+    def install(self, snapshot: Snapshot) -> None:
+        """The core accepted a snapshot (a Ready carries it): replace the state and the log."""
+        d = self.d
+        incoming, self.incoming = self.incoming, None
+        if incoming is None or incoming.meta.index != snapshot.meta.index:
+            raise RuntimeError(f"the core installs snapshot {snapshot.meta.index}, which was not received")
+        d.mem.apply_snapshot(Snapshot(snapshot.meta, b""))
+        d.disk.delete_log_through(d.disk.last_index)
+        self._delete_through = 0
+        d.install_state(incoming.sm, snapshot.meta, decode_members(incoming.members))
+        prune(self.directory)
+        log.info("installed snapshot at index %d", snapshot.meta.index)

@@ -1,0 +1,69 @@
+"""The one routine that works off a node's Ready: the Raft process's loop, the test network and the
+seeded simulation all call :func:`handle_ready`, so what the tests prove is what the node does.
+
+For each Ready, in this order:
+
+1. a leader's appends and heartbeats, when the Ready also holds new entries: a leader may replicate
+   entries while it writes them (thesis §10.2.1). The core counts the leader's own log towards
+   commitment only up to what ``advance`` reports as persisted, so sending early promises nothing
+   that is not on disk;
+2. ``persist``: hard state, snapshot and entries in one write, synced when it holds entries or a new
+   term or vote (Raft figure 2: persistent state is stable before responding to RPCs);
+3. every other message (votes, append responses, ...), which promise what is now on disk;
+4. ``apply``: the soft state, committed entries and read states;
+5. ``RawNode.advance``.
+
+A handler that raises (a crash in the simulation, a failed disk write in the node) leaves the Ready
+un-advanced: nothing after the failure happened.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from raftkv.raft.rawnode import RawNode
+from raftkv.raft.types import Message, MessageType, Ready
+
+# Messages only a leader sends, that carry no promise about the sender's own disk.
+LEADER_MESSAGES = frozenset((MessageType.APPEND, MessageType.HEARTBEAT))
+
+
+class ReadyHandler(Protocol):
+    def send(self, messages: list[Message]) -> None:
+        """Hand ``messages`` to the network (never empty)."""
+
+    def persist(self, rd: Ready) -> None:
+        """Make ``rd.hard_state``, ``rd.snapshot`` and ``rd.entries`` durable, and visible to the core's
+        storage."""
+
+    def apply(self, rd: Ready) -> None:
+        """Take ``rd.soft_state``, apply ``rd.committed_entries`` and serve ``rd.read_states``."""
+
+
+def split_messages(rd: Ready) -> tuple[list[Message], list[Message]]:
+    """The messages that may leave before the write (step 1), and those that must wait for it (step 3)."""
+    if not rd.entries:
+        return [], rd.messages
+    early = [m for m in rd.messages if m.type in LEADER_MESSAGES]
+    if not early:
+        return [], rd.messages
+    return early, [m for m in rd.messages if m.type not in LEADER_MESSAGES]
+
+
+def handle_ready(node: RawNode, handler: ReadyHandler, max_rounds: int = 0) -> bool:
+    """Work off ``node``'s Ready until it has none (or ``max_rounds`` of them, if set); returns whether
+    there was one."""
+    rounds = 0
+    while node.has_ready():
+        rd = node.ready()
+        early, late = split_messages(rd)
+        if early:
+            handler.send(early)
+        handler.persist(rd)
+        if late:
+            handler.send(late)
+        handler.apply(rd)
+        node.advance(rd)
+        rounds += 1
+        if rounds == max_rounds:
+            break
+    return rounds > 0

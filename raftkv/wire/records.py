@@ -1,0 +1,66 @@
+"""Records on the pipes between a worker and the Raft process (a socketpair per worker).
+
+Worker -> Raft: RESP arrays, so the Raft process parses a whole recv of them with one call of the Cython
+parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn]`` (a connection opened),
+``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal.
+
+Raft -> worker: binary frames ``<conn u32><seq u32><len u32><reply>``, where reply is the final RESP
+encoding of the answer, written to the client as it is.
+"""
+from __future__ import annotations
+
+import struct
+
+from raftkv.wire.resp import encode_command
+
+REQUEST = b"R"
+OPEN = b"O"
+CLOSE = b"C"
+
+REPLY_HEAD = struct.Struct("<III")
+_PROTO = {2: b"2", 3: b"3"}
+
+# A pipe record may carry a maximal client request plus its header.
+MAX_RECORD_ARGS = 1024 * 1024 + 4
+
+
+def request(conn_id: int, seq: int, proto: int, argv: list[bytes]) -> bytes:
+    return encode_command([REQUEST, b"%d" % conn_id, b"%d" % seq, _PROTO[proto], *argv])
+
+
+def opened(conn_id: int) -> bytes:
+    return encode_command([OPEN, b"%d" % conn_id])
+
+
+def closed(conn_id: int) -> bytes:
+    return encode_command([CLOSE, b"%d" % conn_id])
+
+
+def reply(conn_id: int, seq: int, payload: bytes) -> bytes:
+    return REPLY_HEAD.pack(conn_id, seq, len(payload)) + payload
+
+
+class ReplyReader:
+    """Splits the Raft -> worker byte stream into (conn, seq, payload) frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
+        buf = self._buf
+        buf += data
+        frames = []
+        pos = 0
+        end = len(buf)
+        head = REPLY_HEAD.size
+        unpack = REPLY_HEAD.unpack_from
+        while end - pos >= head:
+            conn_id, seq, size = unpack(buf, pos)
+            if end - pos - head < size:
+                break
+            start = pos + head
+            frames.append((conn_id, seq, bytes(buf[start:start + size])))
+            pos = start + size
+        if pos:
+            del buf[:pos]
+        return frames
