@@ -1,27 +1,31 @@
-"""The registry of state-machine command handlers, filled by the ``cmd_*`` modules as they are imported.
+"""Every state-machine command's handler, by lower-case name: the command modules' tables merged.
 
-A handler is ``handler(sm, argv, now_ms) -> reply value`` (see :func:`raftkv.resp.encode_reply` for the
-values). It lives apart from :mod:`raftkv.kv.state_machine` so that the command modules can register
-themselves without importing the class they serve.
+Each module of :mod:`raftkv.kv.commands` exports its handlers as a plain ``HANDLERS`` dict; this module
+imports each of them explicitly and merges them, refusing a name that two modules define. Importing a
+command module has no other effect. A new command module is added to ``_MODULES`` here, and its commands
+to :mod:`raftkv.kv.table` (tests/kv check that the two agree).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from types import ModuleType
 
-if TYPE_CHECKING:
-    from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.commands import expire, keys, strings, transaction
+from raftkv.kv.keyspace import Handler
 
-Reply = object
-Handler = Callable[["StateMachine", list[bytes], int], Reply]
-
-HANDLERS: dict[bytes, Handler] = {}
+_MODULES: tuple[ModuleType, ...] = (strings, keys, expire, transaction)
 
 
-def handler(name: str) -> Callable[[Handler], Handler]:
-    """Registers the decorated function as the handler of command `name` (lower case)."""
+def merge(tables: dict[str, dict[bytes, Handler]]) -> dict[bytes, Handler]:
+    """One table from several, keyed by where they come from; ValueError if a name is in two of them."""
+    merged: dict[bytes, Handler] = {}
+    owner: dict[bytes, str] = {}
+    for source, table in tables.items():
+        for name, fn in table.items():
+            if name in merged:
+                raise ValueError(f"command {name.decode()!r} has handlers in both {owner[name]} and {source}")
+            merged[name] = fn
+            owner[name] = source
+    return merged
 
-    def register(fn: Handler) -> Handler:
-        HANDLERS[name.encode()] = fn
-        return fn
 
-    return register
+HANDLERS: dict[bytes, Handler] = merge({module.__name__: module.HANDLERS for module in _MODULES})

@@ -20,7 +20,8 @@ FLUSHDB drops them all, by raising ``version_floor``, the version of every key w
 only make a watched key look changed when it was not, which aborts an EXEC needlessly but never lets a
 change through.
 
-Handlers live in the ``cmd_*`` modules and register in :data:`raftkv.handlers.HANDLERS`.
+The command handlers live in :mod:`raftkv.kv.commands`, written against :class:`raftkv.kv.keyspace.Keyspace`
+(which this class implements); :data:`raftkv.kv.registry.HANDLERS` maps names to them.
 """
 from __future__ import annotations
 
@@ -32,10 +33,9 @@ from typing import BinaryIO
 
 from sortedcontainers import SortedDict, SortedList
 
-from raftkv.kv.registry import HANDLERS, Handler, Reply, handler
+from raftkv.kv.keyspace import Reply
+from raftkv.kv.registry import HANDLERS
 from raftkv.wire.values import NULL_ARRAY
-
-__all__ = ["HANDLERS", "Handler", "Reply", "StateMachine", "handler"]
 
 MAX_TOMBSTONES = 100_000
 _NUMBERS = struct.Struct(">qq")
@@ -290,9 +290,3 @@ class StateMachine:
         self._deadlines.remove((when, key))
         self._deadline_sum -= when
 
-
-# Importing the command modules registers their handlers.
-from raftkv.kv.commands import expire as cmd_expire
-from raftkv.kv.commands import keys as cmd_keys
-from raftkv.kv.commands import strings as cmd_strings
-from raftkv.kv.commands import transaction as cmd_transaction  # noqa: E402,F401

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from raftkv.node import info
 from raftkv.wire import records
 from raftkv.wire import proposal
-from raftkv.kv.commands.transaction import encode_exec
+from raftkv.wire.proposal import encode_exec
 from raftkv.kv.table import NODE, READ, TABLE, WRITE, Command
 from raftkv.config import NodeConfig
 from raftkv.node.admin import Admin, decode_context

@@ -3,12 +3,16 @@
 ``<origin node id u64><request id u64><leader time ms u64><RESP-encoded argv>``. The origin node answers
 its client when it applies the entry with its own id (request ids are unique per node across restarts);
 the time is the proposer's clock, so that applying never reads one.
+
+The argv of an EXEC entry carries a whole transaction: ``exec <n> <key1> <version1> ... <keyn>
+<versionn> <command1> <command2> ...``, the connection's watched keys with the versions it read, then
+each queued command RESP-encoded (see :func:`encode_exec` and :func:`decode_exec`).
 """
 from __future__ import annotations
 
 import struct
 
-from raftkv.wire.resp import encode_command
+from raftkv.wire.resp import decode_command, encode_command
 
 _HEAD = struct.Struct(">QQQ")
 HEAD_SIZE = _HEAD.size
@@ -24,3 +28,18 @@ def encode_head(origin: int, request_id: int, time_ms: int) -> bytes:
 
 def decode_head(data: bytes) -> tuple[int, int, int]:
     return _HEAD.unpack_from(data)
+
+
+def encode_exec(watched: dict[bytes, int], commands: list[bytes]) -> list[bytes]:
+    """The argv of an EXEC entry; ``commands`` are already RESP-encoded."""
+    argv = [b"exec", b"%d" % len(watched)]
+    for key, version in watched.items():
+        argv += (key, b"%d" % version)
+    return argv + commands
+
+
+def decode_exec(argv: list[bytes]) -> tuple[list[tuple[bytes, int]], list[list[bytes]]]:
+    """What :func:`encode_exec` took: the watched keys with their versions, and the decoded commands."""
+    n = int(argv[1])
+    watched = [(argv[2 + 2 * i], int(argv[3 + 2 * i])) for i in range(n)]
+    return watched, [decode_command(raw) for raw in argv[2 + 2 * n:]]

@@ -10,7 +10,7 @@ from raftkv.kv.commands.keys import decode_cursor, encode_cursor
 from raftkv.kv.table import INTERNAL, READ, TABLE, WRITE, lookup
 from raftkv.errors import RespError
 from raftkv.kv.glob import Pattern
-from raftkv.kv.state_machine import HANDLERS, StateMachine
+from raftkv.kv.state_machine import StateMachine
 
 
 def test_unknown_command_text_is_redis_7s() -> None:
@@ -27,13 +27,6 @@ def test_arity_errors() -> None:
     assert lookup([b"get", b"a", b"b"]) == RespError("ERR wrong number of arguments for 'get' command")
     assert lookup([b"DEL"]) == RespError("ERR wrong number of arguments for 'del' command")
     assert lookup([b"del", b"a", b"b", b"c"]) is TABLE[b"del"]
-
-
-def test_every_data_command_has_a_handler() -> None:
-    data = {name for name, cmd in TABLE.items() if cmd.where in (READ, WRITE)}
-    assert data | set(INTERNAL) == set(HANDLERS)
-    assert not set(INTERNAL) & set(TABLE)
-    assert all(cmd.where == WRITE for cmd in INTERNAL.values())
 
 
 def test_write_commands_are_flagged_write_and_reads_readonly() -> None:

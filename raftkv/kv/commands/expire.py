@@ -8,21 +8,16 @@ given a later expiry, or persisted) in between survives. The reply is the number
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from raftkv.kv.args import INT64_MAX, INT64_MIN, NOT_AN_INTEGER, invalid_expire_time, option_text, parse_int
 from raftkv.errors import err
-from raftkv.kv.registry import Reply, handler
-
-if TYPE_CHECKING:
-    from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.keyspace import Handler, Keyspace, Reply
 
 _CONDITIONS = (b"nx", b"xx", b"gt", b"lt")
 # C's LLONG_MIN / 1000 rounds toward zero.
 _MIN_SECONDS = -(-INT64_MIN // 1000)
 
 
-def _expire(sm: StateMachine, argv: list[bytes], now_ms: int, command: str, seconds: bool,
+def _expire(sm: Keyspace, argv: list[bytes], now_ms: int, command: str, seconds: bool,
             relative: bool) -> Reply:
     given = set()
     for raw in argv[3:]:
@@ -61,27 +56,23 @@ def _expire(sm: StateMachine, argv: list[bytes], now_ms: int, command: str, seco
     return 1
 
 
-@handler("expire")
-def expire(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def expire(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _expire(sm, argv, now_ms, "expire", seconds=True, relative=True)
 
 
-@handler("pexpire")
-def pexpire(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def pexpire(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _expire(sm, argv, now_ms, "pexpire", seconds=False, relative=True)
 
 
-@handler("expireat")
-def expireat(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def expireat(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _expire(sm, argv, now_ms, "expireat", seconds=True, relative=False)
 
 
-@handler("pexpireat")
-def pexpireat(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def pexpireat(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _expire(sm, argv, now_ms, "pexpireat", seconds=False, relative=False)
 
 
-def _time_left(sm: StateMachine, key: bytes, now_ms: int, ms: bool, absolute: bool) -> Reply:
+def _time_left(sm: Keyspace, key: bytes, now_ms: int, ms: bool, absolute: bool) -> Reply:
     if not sm.is_live(key, now_ms):
         return -2
     when = sm.expiry(key)
@@ -91,35 +82,29 @@ def _time_left(sm: StateMachine, key: bytes, now_ms: int, ms: bool, absolute: bo
     return left if ms else (left + 500) // 1000  # Redis rounds seconds to the nearest
 
 
-@handler("ttl")
-def ttl(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def ttl(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _time_left(sm, argv[1], now_ms, ms=False, absolute=False)
 
 
-@handler("pttl")
-def pttl(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def pttl(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _time_left(sm, argv[1], now_ms, ms=True, absolute=False)
 
 
-@handler("expiretime")
-def expiretime(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def expiretime(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _time_left(sm, argv[1], now_ms, ms=False, absolute=True)
 
 
-@handler("pexpiretime")
-def pexpiretime(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def pexpiretime(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _time_left(sm, argv[1], now_ms, ms=True, absolute=True)
 
 
-@handler("persist")
-def persist(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def persist(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if sm.value_for_write(argv[1], now_ms) is None:
         return 0
     return int(sm.persist(argv[1]))
 
 
-@handler("expired")
-def expired(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def expired(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     removed = 0
     for key in argv[1:]:
         when = sm.expiry(key)
@@ -127,3 +112,17 @@ def expired(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
             sm.drop_expired(key)
             removed += 1
     return removed
+
+
+HANDLERS: dict[bytes, Handler] = {
+    b"expire": expire,
+    b"pexpire": pexpire,
+    b"expireat": expireat,
+    b"pexpireat": pexpireat,
+    b"ttl": ttl,
+    b"pttl": pttl,
+    b"expiretime": expiretime,
+    b"pexpiretime": pexpiretime,
+    b"persist": persist,
+    b"expired": expired,
+}

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
 from raftkv.errors import err
 from raftkv.kv.glob import Pattern
-from raftkv.kv.registry import Reply, handler
-
-if TYPE_CHECKING:
-    from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.keyspace import Handler, Keyspace, Reply
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _DIGITS = re.compile(rb"[0-9]*")  # as strtoul, Redis reads "" as 0
@@ -28,12 +24,11 @@ _SCAN_COUNT = 10  # Redis's default COUNT
 _EVERY_KEY = Pattern(b"*")
 
 
-@handler("exists")
-def exists(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def exists(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return sum(1 for key in argv[1:] if sm.is_live(key, now_ms))
 
 
-def _delete(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def _delete(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     removed = 0
     for key in argv[1:]:
         if sm.value_for_write(key, now_ms) is not None:
@@ -42,16 +37,13 @@ def _delete(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return removed
 
 
-handler("del")(_delete)
-handler("unlink")(_delete)  # nothing is freed in the background here, so UNLINK is DEL
 
 
-@handler("type")
-def type_(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def type_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return "string" if sm.is_live(argv[1], now_ms) else "none"
 
 
-def _rename(sm: StateMachine, argv: list[bytes], now_ms: int, nx: bool) -> Reply:
+def _rename(sm: Keyspace, argv: list[bytes], now_ms: int, nx: bool) -> Reply:
     src, dst = argv[1], argv[2]
     value = sm.value_for_write(src, now_ms)
     if value is None:
@@ -68,18 +60,15 @@ def _rename(sm: StateMachine, argv: list[bytes], now_ms: int, nx: bool) -> Reply
     return 1 if nx else "OK"
 
 
-@handler("rename")
-def rename(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def rename(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _rename(sm, argv, now_ms, nx=False)
 
 
-@handler("renamenx")
-def renamenx(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def renamenx(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _rename(sm, argv, now_ms, nx=True)
 
 
-@handler("copy")
-def copy(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def copy(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     replace = False
     i = 3
     while i < len(argv):
@@ -113,8 +102,7 @@ def copy(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return 1
 
 
-@handler("randomkey")
-def randomkey(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def randomkey(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     data = sm.data
     if not data:
         return None
@@ -128,7 +116,7 @@ def randomkey(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return None
 
 
-def _candidates(sm: StateMachine, pattern: Pattern, start: int = 0) -> Iterator[bytes]:
+def _candidates(sm: Keyspace, pattern: Pattern, start: int = 0) -> Iterator[bytes]:
     """Keys from index `start` on that may match `pattern`: it skips to, and stops after, its prefix."""
     data, prefix = sm.data, pattern.prefix
     if prefix:
@@ -139,8 +127,7 @@ def _candidates(sm: StateMachine, pattern: Pattern, start: int = 0) -> Iterator[
         yield key
 
 
-@handler("keys")
-def keys(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def keys(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     pattern = Pattern(argv[1])
     return [key for key in _candidates(sm, pattern) if pattern.match(key) and sm.is_live(key, now_ms)]
 
@@ -161,8 +148,7 @@ def decode_cursor(cursor: bytes) -> bytes | None:
     return bytes(int(digits[i:i + 3]) for i in range(1, len(digits), 3))  # >255 raises ValueError
 
 
-@handler("scan")
-def scan(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def scan(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     try:
         after = decode_cursor(argv[1])
     except ValueError:
@@ -204,17 +190,29 @@ def scan(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return [b"0" if last is None else encode_cursor(last), found]
 
 
-@handler("dbsize")
-def dbsize(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def dbsize(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return sm.live_count(now_ms)
 
 
-def _flush(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def _flush(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"sync", b"async")):
         return SYNTAX_ERROR
     sm.flush()
     return "OK"
 
 
-handler("flushdb")(_flush)
-handler("flushall")(_flush)  # one database: FLUSHALL is FLUSHDB
+HANDLERS: dict[bytes, Handler] = {
+    b"exists": exists,
+    b"del": _delete,
+    b"unlink": _delete,  # nothing is freed in the background here, so UNLINK is DEL
+    b"type": type_,
+    b"rename": rename,
+    b"renamenx": renamenx,
+    b"copy": copy,
+    b"randomkey": randomkey,
+    b"keys": keys,
+    b"scan": scan,
+    b"dbsize": dbsize,
+    b"flushdb": _flush,
+    b"flushall": _flush,  # one database: FLUSHALL is FLUSHDB
+}

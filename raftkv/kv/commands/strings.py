@@ -5,17 +5,13 @@ All values are strings here, so Redis's WRONGTYPE paths never arise.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 from raftkv.kv import longdouble
 from raftkv.kv.args import (INT64_MAX, INT64_MIN, NOT_A_FLOAT, NOT_AN_INTEGER, SYNTAX_ERROR,
                          invalid_expire_time, parse_int)
 from raftkv.kv.table import wrong_arity
 from raftkv.errors import RespError, err
-from raftkv.kv.registry import Reply, handler
-
-if TYPE_CHECKING:
-    from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.keyspace import Handler, Keyspace, Reply
 
 MAX_STRING = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 _TOO_BIG = err("string exceeds maximum allowed size (proto-max-bulk-len)")
@@ -83,13 +79,11 @@ def expire_at(raw: bytes, unit: bytes, now_ms: int, command: str) -> int | RespE
     return when
 
 
-@handler("get")
-def get(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def get(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return sm.value(argv[1], now_ms)
 
 
-@handler("set")
-def set_(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def set_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     key, value = argv[1], argv[2]
     if len(argv) == 3:
         sm.put(key, value)
@@ -112,15 +106,14 @@ def set_(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return old if o.get else "OK"
 
 
-@handler("setnx")
-def setnx(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def setnx(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if sm.value_for_write(argv[1], now_ms) is not None:
         return 0
     sm.put(argv[1], argv[2])
     return 1
 
 
-def _set_with_expiry(sm: StateMachine, argv: list[bytes], now_ms: int, unit: bytes, command: str) -> Reply:
+def _set_with_expiry(sm: Keyspace, argv: list[bytes], now_ms: int, unit: bytes, command: str) -> Reply:
     when = expire_at(argv[2], unit, now_ms, command)
     if isinstance(when, RespError):
         return when
@@ -129,33 +122,28 @@ def _set_with_expiry(sm: StateMachine, argv: list[bytes], now_ms: int, unit: byt
     return "OK"
 
 
-@handler("setex")
-def setex(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def setex(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _set_with_expiry(sm, argv, now_ms, b"ex", "setex")
 
 
-@handler("psetex")
-def psetex(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def psetex(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _set_with_expiry(sm, argv, now_ms, b"px", "psetex")
 
 
-@handler("getset")
-def getset(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def getset(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     old = sm.value_for_write(argv[1], now_ms)
     sm.put(argv[1], argv[2])
     return old
 
 
-@handler("getdel")
-def getdel(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def getdel(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     old = sm.value_for_write(argv[1], now_ms)
     if old is not None:
         sm.delete(argv[1])
     return old
 
 
-@handler("getex")
-def getex(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def getex(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     o = _parse_options(argv, 2, for_set=False)
     if isinstance(o, RespError):
         return o
@@ -173,14 +161,12 @@ def getex(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return value
 
 
-@handler("mget")
-def mget(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def mget(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     value = sm.value
     return [value(key, now_ms) for key in argv[1:]]
 
 
-@handler("mset")
-def mset(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def mset(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if len(argv) % 2 == 0:
         return wrong_arity("mset")
     for i in range(1, len(argv), 2):
@@ -188,8 +174,7 @@ def mset(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return "OK"
 
 
-@handler("msetnx")
-def msetnx(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def msetnx(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if len(argv) % 2 == 0:
         return wrong_arity("msetnx")
     for i in range(1, len(argv), 2):
@@ -200,7 +185,7 @@ def msetnx(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return 1
 
 
-def _increment(sm: StateMachine, key: bytes, delta: int, now_ms: int) -> Reply:
+def _increment(sm: Keyspace, key: bytes, delta: int, now_ms: int) -> Reply:
     old = sm.value_for_write(key, now_ms)
     current = 0 if old is None else parse_int(old)
     if current is None:
@@ -212,26 +197,22 @@ def _increment(sm: StateMachine, key: bytes, delta: int, now_ms: int) -> Reply:
     return new
 
 
-@handler("incr")
-def incr(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def incr(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _increment(sm, argv[1], 1, now_ms)
 
 
-@handler("decr")
-def decr(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def decr(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _increment(sm, argv[1], -1, now_ms)
 
 
-@handler("incrby")
-def incrby(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def incrby(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     delta = parse_int(argv[2])
     if delta is None:
         return NOT_AN_INTEGER
     return _increment(sm, argv[1], delta, now_ms)
 
 
-@handler("decrby")
-def decrby(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def decrby(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     delta = parse_int(argv[2])
     if delta is None:
         return NOT_AN_INTEGER
@@ -240,8 +221,7 @@ def decrby(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return _increment(sm, argv[1], -delta, now_ms)
 
 
-@handler("incrbyfloat")
-def incrbyfloat(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def incrbyfloat(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     key = argv[1]
     old = sm.value_for_write(key, now_ms)
     current = longdouble.parse(old) if old is not None else Fraction(0)
@@ -258,8 +238,7 @@ def incrbyfloat(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return text
 
 
-@handler("append")
-def append(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def append(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     key, suffix = argv[1], argv[2]
     old = sm.value_for_write(key, now_ms)
     if old is None:
@@ -271,14 +250,12 @@ def append(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return len(old) + len(suffix)
 
 
-@handler("strlen")
-def strlen(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def strlen(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     value = sm.value(argv[1], now_ms)
     return 0 if value is None else len(value)
 
 
-@handler("getrange")
-def getrange(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def getrange(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     start, end = parse_int(argv[2]), parse_int(argv[3])
     if start is None or end is None:
         return NOT_AN_INTEGER
@@ -298,8 +275,7 @@ def getrange(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     return value[start:end + 1]
 
 
-@handler("setrange")
-def setrange(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def setrange(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     key, patch = argv[1], argv[3]
     offset = parse_int(argv[2])
     if offset is None:
@@ -317,3 +293,27 @@ def setrange(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
     new = base[:offset] + patch + base[offset + len(patch):]
     sm.put(key, new, keep_ttl=True)
     return len(new)
+
+
+HANDLERS: dict[bytes, Handler] = {
+    b"get": get,
+    b"set": set_,
+    b"setnx": setnx,
+    b"setex": setex,
+    b"psetex": psetex,
+    b"getset": getset,
+    b"getdel": getdel,
+    b"getex": getex,
+    b"mget": mget,
+    b"mset": mset,
+    b"msetnx": msetnx,
+    b"incr": incr,
+    b"decr": decr,
+    b"incrby": incrby,
+    b"decrby": decrby,
+    b"incrbyfloat": incrbyfloat,
+    b"append": append,
+    b"strlen": strlen,
+    b"getrange": getrange,
+    b"setrange": setrange,
+}

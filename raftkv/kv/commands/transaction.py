@@ -1,36 +1,26 @@
-"""EXEC as the state machine applies it: one log entry holding a whole transaction.
+"""EXEC and WATCH as the state machine serves them.
 
-WATCH is a read: it answers the versions of its keys, which the Raft process keeps for the connection
-(and answers ``OK`` to the client). The entry's argv is ``exec <n> <key1> <version1> ... <keyn> <versionn> <command1> <command2> ...``: the
-connection's watched keys with the versions it read, then each queued command RESP-encoded. Every node
-applies the entry at the same point of the log, so the transaction is atomic on all of them.
+EXEC is one log entry holding a whole transaction (its argv is laid out by
+:func:`raftkv.wire.proposal.encode_exec`); every node applies it at the same point of the log, so the
+transaction is atomic on all of them. WATCH is a read: it answers the versions of its keys, which the
+Raft process keeps for the connection (and answers ``OK`` to the client).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from raftkv.kv.registry import Reply, handler
-from raftkv.wire.resp import decode_command
-
-if TYPE_CHECKING:
-    from raftkv.kv.state_machine import StateMachine
-
-def encode_exec(watched: dict[bytes, int], commands: list[bytes]) -> list[bytes]:
-    """The argv of an EXEC entry; ``commands`` are already RESP-encoded."""
-    argv = [b"exec", b"%d" % len(watched)]
-    for key, version in watched.items():
-        argv += (key, b"%d" % version)
-    return argv + commands
+from raftkv.kv.keyspace import Handler, Keyspace, Reply
+from raftkv.wire.proposal import decode_exec
 
 
-@handler("exec")
-def exec_(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
-    n = int(argv[1])
-    watched = [(argv[2 + 2 * i], int(argv[3 + 2 * i])) for i in range(n)]
-    commands = [decode_command(raw) for raw in argv[2 + 2 * n:]]
+def exec_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
+    watched, commands = decode_exec(argv)
     return sm.execute_transaction(commands, watched, now_ms)
 
 
-@handler("watch")
-def watch(sm: StateMachine, argv: list[bytes], now_ms: int) -> Reply:
+def watch(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return [sm.key_version(key, now_ms) for key in argv[1:]]
+
+
+HANDLERS: dict[bytes, Handler] = {
+    b"exec": exec_,
+    b"watch": watch,
+}
