@@ -7,8 +7,11 @@ Where a command runs is part of its spec:
 - ``NODE``: in the Raft process, on its own state, without touching the log (INFO).
 
 Arity follows Redis: a positive number is exact, a negative one is a minimum, both counting the name.
-Data handlers live with the state machine (:mod:`raftkv.kv.state_machine`); this module only declares them, so
-that workers can validate a command without importing anything that holds data.
+The other rules a command obeys are fields of its row too: whether it is allowed before AUTH (``no_auth``),
+whether MULTI queues it or runs it at once (``runs_in_multi``, ``queueable``), whether a node that refuses
+clients still serves it (``served_while_removed``). This module is data only: the handlers are in
+:mod:`raftkv.kv.commands` (data commands) and :mod:`raftkv.worker.local` (LOCAL ones), so that workers can
+validate a command without importing anything that holds data.
 """
 from __future__ import annotations
 
@@ -32,10 +35,13 @@ LOCAL, READ, WRITE, NODE = Where.LOCAL, Where.READ, Where.WRITE, Where.NODE
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One command's spec. The rules the worker and the node apply to a command are read from here, never
+    from its name, so that adding a command means adding a row (and its handler)."""
+
     name: str  # lower case, as COMMAND reports it
     arity: int
     where: Where
-    flags: tuple[str, ...]  # Redis's COMMAND flags, for COMMAND INFO
+    flags: tuple[str, ...]  # Redis's COMMAND flags, for COMMAND INFO (``no_auth`` among them)
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
@@ -43,6 +49,21 @@ class Command:
     summary: str = ""
     since: str = "1.0.0"
     subcommands: tuple[str, ...] = field(default=())
+    # Inside MULTI, run at once rather than being queued: the commands that act on the transaction itself
+    # (MULTI, EXEC, DISCARD, WATCH) and QUIT, as in Redis.
+    runs_in_multi: bool = False
+    # Also served while the node refuses clients (removed from the cluster, or waiting to join one).
+    served_while_removed: bool = False
+
+    @property
+    def no_auth(self) -> bool:
+        """Allowed before the connection has authenticated (Redis's ``no_auth`` flag)."""
+        return "no_auth" in self.flags
+
+    @property
+    def queueable(self) -> bool:
+        """May be queued by MULTI: EXEC runs it in the state machine, so it must be a data command."""
+        return self.where is READ or self.where is WRITE
 
 
 def _table(*commands: Command) -> dict[bytes, Command]:
@@ -141,10 +162,11 @@ TABLE: dict[bytes, Command] = _table(
             "Removes the expiration time of a key.", "2.2.0"),
     # node
     Command("info", -1, NODE, ("loading", "stale"), group="server",
-            summary="Returns information and statistics about the server."),
+            summary="Returns information and statistics about the server.", served_while_removed=True),
     Command("raft", -2, NODE, ("admin", "noscript", "loading", "stale"), group="cluster",
             summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER: membership and leadership.",
-            since="0.1.0", subcommands=("member", "leader", "identity", "bootstrap")),
+            since="0.1.0", subcommands=("member", "leader", "identity", "bootstrap"),
+            served_while_removed=True),
     Command("debug", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
             summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",
             subcommands=("digest",)),
@@ -153,11 +175,12 @@ TABLE: dict[bytes, Command] = _table(
     Command("auth", -2, LOCAL, ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy"),
             group="connection", summary="Authenticates the connection.", since="1.0.0"),
     Command("echo", 2, LOCAL, ("fast",), group="connection", summary="Returns the given string."),
-    Command("quit", -1, LOCAL, ("fast", "stale", "noscript"), group="connection", summary="Closes the connection."),
+    Command("quit", -1, LOCAL, ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy"),
+            group="connection", summary="Closes the connection.", runs_in_multi=True),
     Command("select", 2, LOCAL, ("fast", "stale", "loading"), group="connection",
             summary="Changes the selected database."),
-    Command("hello", -1, LOCAL, ("noscript", "fast", "stale", "loading"), group="connection",
-            summary="Handshakes with the Redis server.", since="6.0.0"),
+    Command("hello", -1, LOCAL, ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy"),
+            group="connection", summary="Handshakes with the Redis server.", since="6.0.0"),
     Command("client", -2, LOCAL, ("stale", "loading"), group="connection",
             summary="A container for client connection commands.", since="2.4.0",
             subcommands=("id", "getname", "setname", "setinfo", "info", "list", "help")),
@@ -170,14 +193,14 @@ TABLE: dict[bytes, Command] = _table(
     # transactions: MULTI queues in the worker, EXEC goes through the log as one entry, and the Raft
     # process keeps each connection's watched keys (their versions at a linearizable read)
     Command("multi", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",
-            summary="Starts a transaction.", since="1.2.0"),
+            summary="Starts a transaction.", since="1.2.0", runs_in_multi=True),
     Command("exec", 1, WRITE, ("noscript", "loading", "stale", "skip_slowlog"), group="transactions",
-            summary="Executes all commands in a transaction.", since="1.2.0"),
+            summary="Executes all commands in a transaction.", since="1.2.0", runs_in_multi=True),
     Command("discard", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"),
-            group="transactions", summary="Discards a transaction.", since="2.0.0"),
+            group="transactions", summary="Discards a transaction.", since="2.0.0", runs_in_multi=True),
     Command("watch", -2, READ, ("noscript", "loading", "stale", "fast", "allow_busy"), 1, -1, 1,
             "transactions", "Monitors changes to keys to determine the execution of a transaction.",
-            "2.2.0"),
+            "2.2.0", runs_in_multi=True),
     Command("unwatch", 1, NODE, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",
             summary="Forgets about watched keys of a transaction.", since="2.2.0"),
 )

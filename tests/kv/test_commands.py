@@ -7,7 +7,7 @@ import pytest
 
 from raftkv.kv import longdouble
 from raftkv.kv.commands.keys import decode_cursor, encode_cursor
-from raftkv.kv.table import INTERNAL, READ, TABLE, WRITE, lookup
+from raftkv.kv.table import READ, TABLE, WRITE, lookup
 from raftkv.errors import RespError
 from raftkv.kv.glob import Pattern
 from raftkv.kv.state_machine import StateMachine
@@ -157,3 +157,9 @@ def test_long_double_sums_print_as_redis_does() -> None:
     assert add(b"1e20") == b"100000000000000000000"
     largest = longdouble.parse(b"1e4932")
     assert isinstance(largest, Fraction) and longdouble.round_to_long_double(largest * 2) is None
+
+
+def test_rules_read_from_the_table() -> None:
+    assert {name for name, cmd in TABLE.items() if cmd.served_while_removed} == {b"info", b"raft"}
+    assert {name for name, cmd in TABLE.items() if cmd.queueable} == {
+        name for name, cmd in TABLE.items() if cmd.where in (READ, WRITE)}

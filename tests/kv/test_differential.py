@@ -355,6 +355,16 @@ def test_command_info_matches_redis(conn: RedisConnection) -> None:
             assert ("write" in real[2]) == (spec.where == WRITE), name
 
 
+def test_the_commands_allowed_before_auth_are_redis_s(conn: RedisConnection) -> None:
+    for name, spec in TABLE.items():
+        _raw, info = conn.call([b"COMMAND", b"INFO", name])
+        if info[0] is None:
+            continue  # ours only (RAFT)
+        assert spec.no_auth == ("no_auth" in info[0][2]), name
+        if spec.no_auth:
+            assert spec.flags == tuple(info[0][2]), name
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Generated sequences over a small keyspace.
 
