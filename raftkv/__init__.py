@@ -20,3 +20,6 @@ Layout:
 """
 
 __version__ = "0.1.0"
+
+# The Redis version whose commands and replies raftkv follows; clients gate features on it.
+REDIS_VERSION = "7.2.0"

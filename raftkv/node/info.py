@@ -8,15 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from raftkv import __version__
+from raftkv import REDIS_VERSION, __version__
 from raftkv.kv.table import unknown_subcommand
 from raftkv.wire.resp import Verbatim
 
 if TYPE_CHECKING:
     from raftkv.node.loop import Driver
-
-# The Redis version whose commands and replies raftkv follows; clients gate features on it.
-REDIS_VERSION = "7.2.0"
 
 DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "raft", "keyspace")
 

@@ -19,7 +19,7 @@ from multiprocessing.connection import wait
 from raftkv.config import NodeConfig
 from raftkv.node.loop import raft_main
 from raftkv.process import StartError, bind_listener
-from raftkv.worker.server import worker_main
+from raftkv.worker.worker_process import worker_main
 
 log = logging.getLogger("raftkv.supervisor.supervisor")
 

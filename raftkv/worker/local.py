@@ -1,21 +1,39 @@
-"""Commands a worker answers itself: connection state (HELLO, CLIENT, SELECT, QUIT) and static facts
-(PING, ECHO, COMMAND, CONFIG). None of them touches the key space, so none goes through Raft.
+"""Commands a worker answers itself, and the gate every command passes in the worker.
 
-A handler is ``handler(worker, conn, argv) -> reply value``; argv has passed the table's arity check.
+The LOCAL commands are connection state (HELLO, AUTH, CLIENT, SELECT, QUIT), static facts (PING, ECHO,
+COMMAND, CONFIG) and the worker's half of transactions (MULTI queueing). None of them touches the key
+space, so none goes through Raft. :func:`dispatch` applies the rules of the command table (arity,
+``no_auth``, ``runs_in_multi``, ``queueable``) and either answers a command on its session or returns the
+argv to forward to the Raft process. This module does no I/O: it changes sessions and appends replies to
+them; :mod:`raftkv.worker.server` reads, writes and forwards.
+
+A handler is ``handler(session, worker_info, argv) -> reply value``, or :class:`Forward` to send an argv
+to the Raft process in the command's place; argv has passed the table's arity check.
 """
 from __future__ import annotations
 
 import fnmatch
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from raftkv.kv.table import TABLE, Command, unknown_subcommand, wrong_arity
+from raftkv import REDIS_VERSION
+from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
-from raftkv.node.info import REDIS_VERSION
+from raftkv.kv.table import TABLE, Command, lookup, unknown_subcommand, wrong_arity
+from raftkv.wire.resp import encode_command
+from raftkv.worker.session import Session
 
-if TYPE_CHECKING:
-    from raftkv.worker.server import Connection, Worker
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What connection commands may know of their worker (CLIENT LIST, CONFIG GET, passwords)."""
+
+    worker_id: int
+    config: NodeConfig
+    sessions: Mapping[int, Session]  # the worker's open sessions by connection id (a live view)
+
 
 @dataclass(frozen=True, slots=True)
 class Forward:
@@ -24,18 +42,53 @@ class Forward:
     argv: list[bytes]
 
 
-LocalHandler = Callable[["Worker", "Connection", list[bytes]], object]
-LOCAL_HANDLERS: dict[str, LocalHandler] = {}
+LocalHandler = Callable[[Session, WorkerInfo, list[bytes]], object]
 
 _NOT_AN_INTEGER = err("value is not an integer or out of range")
+_NOAUTH = RespError("NOAUTH Authentication required.")
+_NOT_IN_MULTI = err("Command not allowed inside a transaction")
 
 
-def local(name: str) -> Callable[[LocalHandler], LocalHandler]:
-    def register(fn: LocalHandler) -> LocalHandler:
-        LOCAL_HANDLERS[name] = fn
-        return fn
+def dispatch(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[bytes] | None:
+    """Takes one command read from ``session``: answers it there (and returns None), or returns the argv
+    to forward to the Raft process, for which the caller takes the session's next sequence number.
 
-    return register
+    In order, as Redis: an unknown command or a bad arity is refused, a command without ``no_auth`` on a
+    connection that has not authenticated is refused, inside MULTI a command is queued unless it
+    ``runs_in_multi``; then a LOCAL handler answers it (or rewrites what is forwarded), or it goes as is.
+    """
+    cmd = lookup(argv)
+    if not session.authenticated and cmd.__class__ is Command and not cmd.no_auth:
+        session.answer(_NOAUTH)
+        return None
+    if session.multi is not None and (cmd.__class__ is not Command or not cmd.runs_in_multi):
+        _queue(session, argv, cmd)
+        return None
+    if cmd.__class__ is not Command:
+        session.answer(cmd)
+        return None
+    local = LOCAL_HANDLERS.get(cmd.name)
+    if local is not None:
+        result = local(session, info, argv)
+        if result.__class__ is not Forward:
+            session.answer(result)
+            return None
+        return result.argv
+    return argv
+
+
+def _queue(session: Session, argv: list[bytes], cmd: Command | RespError) -> None:
+    """Inside MULTI: queue a valid command; refuse (and doom the EXEC) an invalid one, as Redis."""
+    assert session.multi is not None
+    if isinstance(cmd, RespError):
+        session.multi_failed = True
+        session.answer(cmd)
+    elif not cmd.queueable:
+        session.multi_failed = True
+        session.answer(_NOT_IN_MULTI)
+    else:
+        session.multi.append(encode_command(argv))
+        session.answer("QUEUED")
 
 
 def _int(raw: bytes) -> int | None:
@@ -45,35 +98,30 @@ def _int(raw: bytes) -> int | None:
         return None
 
 
-@local("ping")
-def ping(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def ping(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     if len(argv) > 2:
         return wrong_arity("ping")
     return argv[1] if len(argv) == 2 else "PONG"
 
 
-@local("echo")
-def echo(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def echo(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     return argv[1]
 
 
-@local("quit")
-def quit_(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
-    conn.close_after = conn.next_seq  # the sequence number this reply is about to get
+def quit_(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    session.close_after = session.next_seq  # the sequence number this reply is about to get
     return "OK"
 
 
-@local("select")
-def select(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def select(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     index = _int(argv[1])
     if index is None:
         return _NOT_AN_INTEGER
     return "OK" if index == 0 else err("DB index is out of range")
 
 
-@local("hello")
-def hello(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
-    proto = conn.proto
+def hello(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    proto = session.proto
     if len(argv) > 1:
         proto = _int(argv[1])
         if proto is None:
@@ -81,12 +129,12 @@ def hello(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
         if proto not in (2, 3):
             return RespError("NOPROTO unsupported protocol version")
     name = None
-    authenticated = conn.authenticated
+    authenticated = session.authenticated
     i = 2
     while i < len(argv):
         option = argv[i].lower()
         if option == b"auth" and i + 2 < len(argv):
-            if not _password_ok(worker, argv[i + 1], argv[i + 2]):
+            if not _password_ok(info, argv[i + 1], argv[i + 2]):
                 return _WRONGPASS
             authenticated = True
             i += 3
@@ -103,14 +151,14 @@ def hello(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
         problem = _bad_name(name)
         if problem:
             return problem
-        conn.name = name
-    conn.authenticated = True
-    conn.proto = proto
+        session.name = name
+    session.authenticated = True
+    session.proto = proto
     return {
         b"server": b"redis",
         b"version": REDIS_VERSION.encode(),
         b"proto": proto,
-        b"id": conn.client_id,
+        b"id": session.client_id,
         b"mode": b"standalone",
         b"role": b"master",
         b"modules": [],
@@ -120,23 +168,22 @@ def hello(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
 _WRONGPASS = RespError("WRONGPASS invalid username-password pair or user is disabled.")
 
 
-def _password_ok(worker: Worker, user: bytes, password: bytes) -> bool:
+def _password_ok(info: WorkerInfo, user: bytes, password: bytes) -> bool:
     """Only Redis's ``default`` user exists; without requirepass it takes any password (nopass)."""
-    required = worker.config.requirepass
+    required = info.config.requirepass
     return user == b"default" and (not required or hmac.compare_digest(password, required))
 
 
-@local("auth")
-def auth(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def auth(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     if len(argv) > 3:
         return err("syntax error")
-    if len(argv) == 2 and not worker.config.requirepass:
+    if len(argv) == 2 and not info.config.requirepass:
         return err("AUTH <password> called without any password configured for the default user. "
                    "Are you sure your configuration is correct?")
     user = argv[1] if len(argv) == 3 else b"default"
-    if not _password_ok(worker, user, argv[-1]):
+    if not _password_ok(info, user, argv[-1]):
         return _WRONGPASS
-    conn.authenticated = True
+    session.authenticated = True
     return "OK"
 
 
@@ -148,12 +195,12 @@ def _bad_name(name: bytes) -> RespError | None:
 
 # -- CLIENT ---------------------------------------------------------------------------------------
 
-def _client_line(worker: Worker, conn: Connection) -> str:
+def _client_line(session: Session, info: WorkerInfo) -> str:
     return (
-        f"id={conn.client_id} addr={conn.addr} laddr={worker.config.address} fd={conn.sock.fileno()} "
-        f"name={conn.name.decode('utf-8', 'replace')} db=0 resp={conn.proto} "
-        f"lib-name={conn.lib_name.decode('utf-8', 'replace')} lib-ver={conn.lib_ver.decode('utf-8', 'replace')} "
-        f"worker={worker.info.worker_id}\n"
+        f"id={session.client_id} addr={session.addr} laddr={info.config.address} fd={session.sock.fileno()} "
+        f"name={session.name.decode('utf-8', 'replace')} db=0 resp={session.proto} "
+        f"lib-name={session.lib_name.decode('utf-8', 'replace')} lib-ver={session.lib_ver.decode('utf-8', 'replace')} "
+        f"worker={info.worker_id}\n"
     )
 
 
@@ -169,33 +216,32 @@ _CLIENT_HELP = [
 ]
 
 
-@local("client")
-def client(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     sub = argv[1].lower()
     n = len(argv)
     if sub == b"id" and n == 2:
-        return conn.client_id
+        return session.client_id
     if sub == b"getname" and n == 2:
-        return conn.name or None
+        return session.name or None
     if sub == b"setname" and n == 3:
         problem = _bad_name(argv[2])
         if problem:
             return problem
-        conn.name = argv[2]
+        session.name = argv[2]
         return "OK"
     if sub == b"setinfo" and n == 4:
         attr = argv[2].lower()
         if attr == b"lib-name":
-            conn.lib_name = argv[3]
+            session.lib_name = argv[3]
         elif attr == b"lib-ver":
-            conn.lib_ver = argv[3]
+            session.lib_ver = argv[3]
         else:
             return err(f"Unrecognized option '{argv[2].decode('utf-8', 'replace')}'")
         return "OK"
     if sub == b"info" and n == 2:
-        return _client_line(worker, conn).encode()
+        return _client_line(session, info).encode()
     if sub == b"list" and n == 2:
-        return "".join(_client_line(worker, c) for c in worker.connections).encode()
+        return "".join(_client_line(s, info) for s in info.sessions.values()).encode()
     if sub == b"help" and n == 2:
         return _CLIENT_HELP
     if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"list", b"help"):
@@ -217,8 +263,7 @@ def _command_doc(cmd: Command) -> dict[bytes, object]:
     return {b"summary": cmd.summary.encode(), b"since": cmd.since.encode(), b"group": cmd.group.encode()}
 
 
-@local("command")
-def command(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     if len(argv) == 1:
         return [_command_info(c) for c in TABLE.values()]
     sub = argv[1].lower()
@@ -240,8 +285,8 @@ def command(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
 
 # -- CONFIG ---------------------------------------------------------------------------------------
 
-def _config_values(worker: Worker) -> dict[str, str]:
-    config = worker.config
+def _config_values(info: WorkerInfo) -> dict[str, str]:
+    config = info.config
     return {
         # Every write is synced to the Raft log before it is answered: the equivalent of an
         # append-only file with fsync always, and no RDB snapshots.
@@ -261,8 +306,7 @@ def _config_values(worker: Worker) -> dict[str, str]:
     }
 
 
-@local("config")
-def config_command(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
+def config_command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     sub = argv[1].lower()
     if sub == b"get":
         if len(argv) < 3:
@@ -270,7 +314,7 @@ def config_command(worker: Worker, conn: Connection, argv: list[bytes]) -> objec
         patterns = [a.decode("utf-8", "replace").lower() for a in argv[2:]]
         return {
             name.encode(): value.encode()
-            for name, value in _config_values(worker).items()
+            for name, value in _config_values(info).items()
             if any(fnmatch.fnmatchcase(name, p) for p in patterns)
         }
     if sub == b"set":
@@ -291,36 +335,49 @@ def config_command(worker: Worker, conn: Connection, argv: list[bytes]) -> objec
 _EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
 
 
-@local("multi")
-def multi(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
-    if conn.multi is not None:
+def multi(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    if session.multi is not None:
         return err("MULTI calls can not be nested")
-    conn.multi = []
-    conn.multi_failed = False
+    session.multi = []
+    session.multi_failed = False
     return "OK"
 
 
-@local("exec")
-def exec_(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
-    if conn.multi is None:
+def exec_(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    if session.multi is None:
         return err("EXEC without MULTI")
-    queued, failed = conn.multi, conn.multi_failed
-    conn.multi = None
+    queued, failed = session.multi, session.multi_failed
+    session.multi = None
     if failed:
         return Forward([b"UNWATCH", _EXECABORT])
     return Forward([b"EXEC", *queued])
 
 
-@local("discard")
-def discard(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
-    if conn.multi is None:
+def discard(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    if session.multi is None:
         return err("DISCARD without MULTI")
-    conn.multi = None
+    session.multi = None
     return Forward([b"UNWATCH"])
 
 
-@local("watch")
-def watch(worker: Worker, conn: Connection, argv: list[bytes]) -> object:
-    if conn.multi is not None:
+def watch(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    if session.multi is not None:
         return err("WATCH inside MULTI is not allowed")
     return Forward(argv)
+
+
+LOCAL_HANDLERS: dict[str, LocalHandler] = {
+    "ping": ping,
+    "echo": echo,
+    "quit": quit_,
+    "select": select,
+    "hello": hello,
+    "auth": auth,
+    "client": client,
+    "command": command,
+    "config": config_command,
+    "multi": multi,
+    "exec": exec_,
+    "discard": discard,
+    "watch": watch,
+}

@@ -1,0 +1,25 @@
+"""The entry point of a worker process, as the supervisor starts it.
+
+It only prepares the process (name, logging, inherited descriptors it must not keep), installs the
+SIGTERM handler and runs a :class:`raftkv.worker.server.Worker` until it stops; it must not hold any
+logic of the worker itself.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+from raftkv.config import NodeConfig
+from raftkv.process import prepare_child
+from raftkv.worker.server import Worker
+
+
+def worker_main(worker_id: int, config: NodeConfig, listener: socket.socket, pipe: socket.socket,
+                close_fds: list[socket.socket]) -> None:
+    """Entry point of a worker process: serves until SIGTERM or until the Raft process goes away."""
+    prepare_child(f"worker{worker_id}", config.log_level, close_fds)
+    worker = Worker(worker_id, config, listener, pipe)
+    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+    worker.run()
+    os._exit(0)
