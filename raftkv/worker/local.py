@@ -21,6 +21,7 @@ from typing import Callable
 from raftkv import REDIS_VERSION
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
+from raftkv.kv.args import NOT_AN_INTEGER
 from raftkv.kv.table import TABLE, Command, lookup, unknown_subcommand, wrong_arity
 from raftkv.wire.resp import encode_command
 from raftkv.worker.session import Session
@@ -44,7 +45,6 @@ class Forward:
 
 LocalHandler = Callable[[Session, WorkerInfo, list[bytes]], object]
 
-_NOT_AN_INTEGER = err("value is not an integer or out of range")
 _NOAUTH = RespError("NOAUTH Authentication required.")
 _NOT_IN_MULTI = err("Command not allowed inside a transaction")
 
@@ -116,7 +116,7 @@ def quit_(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
 def select(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     index = _int(argv[1])
     if index is None:
-        return _NOT_AN_INTEGER
+        return NOT_AN_INTEGER
     return "OK" if index == 0 else err("DB index is out of range")
 
 
