@@ -41,7 +41,10 @@ class RawNode:
     def __init__(self, config: RaftConfig, storage: LogStorage, rng: random.Random, applied: int = 0) -> None:
         """Restore term, vote, commit index, membership and log from ``storage``. ``applied`` is the
         index the driver's state machine already reflects (committed entries after it are handed out
-        again)."""
+        again); it must not exceed what storage shows committed, the hard state's commit or the index
+        before the first entry (RaftError). A driver that writes the commit index without a sync may
+        find it behind its snapshot after a power loss: it raises the commit index to the snapshot's
+        index before starting, since the snapshot proves that much committed."""
         self._raft = Raft(config, storage, rng, applied)
         self._prev_soft = self._raft.soft_state()
         hard = self._raft.hard_state()
