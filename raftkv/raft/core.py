@@ -9,7 +9,7 @@ through the ``become_*`` methods; an illegal transition raises :class:`RaftError
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Collection
 
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.log import RaftLog
@@ -502,7 +502,7 @@ class Raft:
             for request in self._read_only.acknowledge(m.context, m.src, self._has_voter_majority):
                 self._answer_read(request)
 
-    def _has_voter_majority(self, nodes: Any) -> bool:
+    def _has_voter_majority(self, nodes: Collection[int]) -> bool:
         return has_majority(self.tracker.voters, nodes)
 
     def _maybe_commit(self) -> bool:

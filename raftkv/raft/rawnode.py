@@ -1,12 +1,17 @@
 """RawNode: the driver's handle on the Raft core — inputs in, Ready out, advance when done.
 
-The driver loop (see types.Ready): feed ticks, peer messages and client requests; when ``has_ready()``,
-take ``ready()``, persist its hard state, snapshot and entries with one synced write and mirror them into
-the MemoryStorage the core reads, send its messages, apply its committed entries (calling
-``apply_conf_change`` for membership changes), serve its read states, then call ``advance(rd)``.
-Because every message of a Ready is sent after that write, votes and append acknowledgements never
-promise anything that isn't on disk (Raft figure 2, "Persistent state ... updated on stable storage
-before responding to RPCs").
+The driver loop is ``raftkv.raft.ready.handle_ready``: feed ticks, peer messages and client requests;
+when ``has_ready()``, take ``ready()``; if it holds entries, send a leader's APPENDs and HEARTBEATs at
+once; persist its hard state, snapshot and entries with one write (mirrored into the MemoryStorage the
+core reads); send the other messages; apply its committed entries (calling ``apply_conf_change`` for
+membership changes) and serve its read states; then call ``advance(rd)``.
+
+Votes and append acknowledgements leave only after the write, so they never promise anything that
+isn't on disk (Raft figure 2, "Persistent state ... updated on stable storage before responding to
+RPCs"). A leader's appends may leave before its own write (thesis §10.2.1) because they promise
+nothing about the leader's disk: the leader counts its own log towards commitment only up to what
+``advance`` reports as persisted, so no entry is committed on the strength of a write that a crash
+could still undo.
 """
 from __future__ import annotations
 
@@ -36,7 +41,10 @@ class RawNode:
     def __init__(self, config: RaftConfig, storage: LogStorage, rng: random.Random, applied: int = 0) -> None:
         """Restore term, vote, commit index, membership and log from ``storage``. ``applied`` is the
         index the driver's state machine already reflects (committed entries after it are handed out
-        again)."""
+        again); it must not exceed what storage shows committed, the hard state's commit or the index
+        before the first entry (RaftError). A driver that writes the commit index without a sync may
+        find it behind its snapshot after a power loss: it raises the commit index to the snapshot's
+        index before starting, since the snapshot proves that much committed."""
         self._raft = Raft(config, storage, rng, applied)
         self._prev_soft = self._raft.soft_state()
         hard = self._raft.hard_state()

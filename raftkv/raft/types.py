@@ -1,7 +1,7 @@
 """Values exchanged with the pure Raft core: entries, messages, hard state, Ready.
 
-Nothing here does I/O. The driver persists what a :class:`Ready` asks for, sends its messages, applies its
-committed entries, then calls ``RawNode.advance``. Node ids are positive ints; ``NONE`` (0) means nobody.
+Nothing here does I/O. The driver works off a :class:`Ready` as ``raftkv.raft.ready.handle_ready`` does
+(persist, send, apply, then ``RawNode.advance``; see Ready for the one early send). Node ids are positive ints; ``NONE`` (0) means nobody.
 """
 from __future__ import annotations
 
@@ -133,8 +133,14 @@ class ReadState:
 
 @dataclass(slots=True)
 class Ready:
-    """Work for the driver, in this order: persist ``hard_state``, ``snapshot`` and ``entries`` (one synced
-    write), send ``messages``, apply ``committed_entries``, serve ``read_states``, then ``advance``."""
+    """Work for the driver, in this order: persist ``hard_state``, ``snapshot`` and ``entries`` (one write,
+    synced when it holds entries, a snapshot or a new term/vote), send ``messages``, apply
+    ``committed_entries``, serve ``read_states``, then ``advance``.
+
+    One exception: when there are ``entries``, a leader's APPEND and HEARTBEAT messages may be sent
+    before the write (thesis §10.2.1). That is safe because they promise nothing about the leader's
+    disk: the leader counts its own log for commitment only through what ``advance`` reports as
+    persisted. Every other message (votes, append responses) waits for the write."""
 
     soft_state: SoftState | None = None
     hard_state: HardState | None = None
