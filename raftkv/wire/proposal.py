@@ -3,11 +3,17 @@
 ``<origin node id u64><request id u64><leader time ms u64><RESP-encoded argv>``. The origin node answers
 its client when it applies the entry with its own id (request ids are unique per node across restarts);
 the time is the proposer's clock, so that applying never reads one.
+
+The context of a configuration-change entry has the same head (time 0) followed by the JSON of the
+member being added, if any: the address table travels through the log with the change.
 """
 from __future__ import annotations
 
+import json
 import struct
+from dataclasses import asdict
 
+from raftkv.node.cluster import Member
 from raftkv.wire.resp import encode_command
 
 _HEAD = struct.Struct(">QQQ")
@@ -24,3 +30,15 @@ def encode_head(origin: int, request_id: int, time_ms: int) -> bytes:
 
 def decode_head(data: bytes) -> tuple[int, int, int]:
     return _HEAD.unpack_from(data)
+
+
+def encode_context(origin: int, request_id: int, member: Member | None) -> bytes:
+    """The context of a conf-change entry proposed by ``origin`` (``member``: the server being added)."""
+    body = json.dumps(asdict(member)).encode() if member else b""
+    return encode_head(origin, request_id, 0) + body
+
+
+def decode_context(context: bytes) -> tuple[int, int, Member | None]:
+    origin, request_id, _ = decode_head(context)
+    body = context[HEAD_SIZE:]
+    return origin, request_id, Member(**json.loads(body)) if body else None
