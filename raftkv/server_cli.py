@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from raftkv.config import NodeConfig
-from raftkv.node.cluster import Member, MembershipError, parse_initial_cluster, split_addr
+from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, split_addr
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -17,7 +17,7 @@ import time
 from typing import Callable
 
 from raftkv.wire.raft_messages import decode_message, encode_message
-from raftkv.node.cluster import split_addr
+from raftkv.wire.members import split_addr
 from raftkv.raft.types import Message
 from raftkv.wire.resp import RequestParser, encode_command
 

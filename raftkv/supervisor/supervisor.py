@@ -17,7 +17,7 @@ import time
 from multiprocessing.connection import wait
 
 from raftkv.config import NodeConfig
-from raftkv.node.loop import raft_main
+from raftkv.node.raft_process import raft_main
 from raftkv.process import StartError, bind_listener
 from raftkv.worker.worker_process import worker_main
 

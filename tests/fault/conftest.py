@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from raftkv.node.cluster import bootstrap_id
+from raftkv.wire.members import bootstrap_id
 from tests.fault.proxy import HOST, Network, PeerProxy
 from tests.integration.conftest import Node, free_port, make_node  # noqa: F401 (a fixture, made visible here)
 

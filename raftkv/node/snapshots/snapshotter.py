@@ -1,14 +1,17 @@
 """When and how the Raft process takes, sends, receives and installs snapshots.
 
 - Taking: once the log has grown ``snapshot_entries`` past the last snapshot, a forked child writes the
-  state machine (:func:`raftkv.snapshot.fork_snapshot`); the loop reaps it on a tick, then compacts the log
+  state machine (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`); the loop reaps it on a tick, then compacts the log
   up to ``catch_up_entries`` before the snapshot, so a briefly lagging follower still gets entries.
 - Sending: a SNAPSHOT message from the core carries only the snapshot's metadata; the file streams to the
   follower in chunks, a few per loop turn while that peer's send buffer is small, so the leader never
   stalls. The last chunk carries the original message; a reconnect in the middle abandons the stream and
   tells the core (``report_snapshot``), which tries again later.
-- Receiving: chunks go to a :class:`~raftkv.snapshot.SnapshotReceiver`; once the file verifies, it is
+- Receiving: chunks go to a :class:`~raftkv.node.snapshots.snapshot_file.SnapshotReceiver`; once the file verifies, it is
   loaded and the original message is stepped into the core, whose Ready then installs it.
+
+It works on the narrow things it needs (the directory, the disk, the core's log storage, the transport,
+the current RawNode, and the applied state through :class:`AppliedState`), never on the loop.
 """
 from __future__ import annotations
 
@@ -16,18 +19,22 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
 
-from raftkv.wire.raft_messages import decode_message, encode_message
-from raftkv.node.cluster import decode_members, encode_members
-from raftkv.raft.types import Message, Snapshot, SnapshotMeta
-from raftkv.wire.resp import ProtocolError, decode_command
-from raftkv.node.snapshots.snapshot_file import (SnapshotError, SnapshotFile, SnapshotReceiver, file_name, fork_snapshot,
-                             iter_chunks, latest_snapshot, load_snapshot, prune)
 from raftkv.kv.state_machine import StateMachine
-
-if TYPE_CHECKING:
-    from raftkv.node.loop import Driver
+from raftkv.node.cluster import Cluster
+from raftkv.wire.members import Member, decode_members, encode_members
+from raftkv.node.disk import DiskStorage
+from raftkv.node.snapshots.snapshot_file import (SnapshotError, SnapshotFile, SnapshotReceiver, file_name,
+                                                 fork_snapshot, iter_chunks, latest_snapshot, load_snapshot,
+                                                 prune)
+from raftkv.node.transport import Transport
+from raftkv.raft.log_storage import MemoryStorage
+from raftkv.raft.rawnode import RawNode
+from raftkv.raft.types import Message, Snapshot, SnapshotMeta
+from raftkv.wire.raft_messages import decode_message, encode_message
+from raftkv.wire.resp import ProtocolError, decode_command
 
 log = logging.getLogger("raftkv.node.snapshots.snapshot_file")
 
@@ -54,11 +61,30 @@ class Installed:
     sm: StateMachine
 
 
+class AppliedState(Protocol):
+    """The applied state a snapshot captures and replaces (:class:`raftkv.node.apply.Applier`)."""
+
+    sm: StateMachine
+    applied_term: int
+    cluster: Cluster
+
+    def install(self, sm: StateMachine, meta: SnapshotMeta, members: dict[int, Member]) -> None: ...
+
+
 class Snapshotter:
-    def __init__(self, driver: Driver) -> None:
-        self.d = driver
-        self.directory = driver.config.data_dir / "snapshots"
+    def __init__(self, directory: Path, snapshot_entries: int, catch_up_entries: int, disk: DiskStorage,
+                 mem: MemoryStorage, transport: Transport, node: Callable[[], RawNode],
+                 state: AppliedState) -> None:
+        """``node`` returns the current RawNode (joining a cluster replaces it)."""
+        self.directory = directory
         self.directory.mkdir(exist_ok=True)
+        self._snapshot_entries = snapshot_entries
+        self._catch_up_entries = catch_up_entries
+        self._disk = disk
+        self._mem = mem
+        self._transport = transport
+        self._node = node
+        self._state = state
         self.latest: SnapshotFile | None = latest_snapshot(self.directory)
         self.last_duration_s = 0.0
         self._child: tuple[int, SnapshotMeta, bytes, float] | None = None  # pid, meta, members, start
@@ -84,18 +110,19 @@ class Snapshotter:
     def maybe_take(self) -> None:
         """Start a snapshot if the log has grown enough since the last one (after applying, and on
         ticks: entries applied while a child was writing must not wait for the next write)."""
-        d = self.d
+        state = self._state
+        sm = state.sm
         base = self.latest.meta.index if self.latest else 0
-        if self._child is not None or d.sm.applied_index - base < d.config.snapshot_entries:
+        if self._child is not None or sm.applied_index - base < self._snapshot_entries:
             return
-        meta = SnapshotMeta(d.sm.applied_index, d.applied_term, d.conf_state)
-        members = encode_members(d.members)
-        pid = fork_snapshot(self.directory, d.sm, meta, members)
+        meta = SnapshotMeta(sm.applied_index, state.applied_term, state.cluster.conf_state)
+        members = encode_members(state.cluster.members)
+        pid = fork_snapshot(self.directory, sm, meta, members)
         self._child = (pid, meta, members, time.monotonic())
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
 
     def tick(self) -> None:
-        if self._delete_through and self.d.disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
+        if self._delete_through and self._disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
             self._delete_through = 0
         if self._child is None:
             self.maybe_take()
@@ -122,11 +149,11 @@ class Snapshotter:
                  latest.size)
 
     def _compact(self, meta: SnapshotMeta) -> None:
-        d = self.d
-        d.mem.create_snapshot(meta.index, meta.conf_state, b"")
-        upto = meta.index - d.config.catch_up_entries
-        if upto > d.mem.first_index():
-            d.mem.compact(upto)
+        mem = self._mem
+        mem.create_snapshot(meta.index, meta.conf_state, b"")
+        upto = meta.index - self._catch_up_entries
+        if upto > mem.first_index():
+            mem.compact(upto)
             self._delete_through = upto  # deleted from disk over the next ticks
 
     def close(self) -> None:
@@ -142,18 +169,18 @@ class Snapshotter:
         """A SNAPSHOT message from the core: stream the latest snapshot file to ``msg.dst``."""
         latest = self.latest
         if latest is None:
-            self.d.node.report_snapshot(msg.dst, False)
+            self._node().report_snapshot(msg.dst, False)
             return
         old = self._streams.pop(msg.dst, None)
         if old is not None:
-            self.d.node.report_snapshot(msg.dst, False)
-        generation = self.d.transport.backlog(msg.dst)[1]
+            self._node().report_snapshot(msg.dst, False)
+        generation = self._transport.backlog(msg.dst)[1]
         self._streams[msg.dst] = _Stream(msg, iter_chunks(latest.path, _CHUNK_BYTES), latest.size, 0, generation)
         log.info("sending snapshot %d (%d bytes) to %d", latest.meta.index, latest.size, msg.dst)
 
     def pump(self) -> None:
         """Queue the next chunks of every stream whose peer has room for them."""
-        transport = self.d.transport
+        transport = self._transport
         for dst, stream in list(self._streams.items()):
             backlog, generation = transport.backlog(dst)
             if generation != stream.generation:
@@ -175,7 +202,7 @@ class Snapshotter:
 
     def _end_stream(self, dst: int, ok: bool) -> None:
         self._streams.pop(dst)
-        self.d.node.report_snapshot(dst, ok)
+        self._node().report_snapshot(dst, ok)
         if not ok:
             log.warning("snapshot stream to %d interrupted; it will be retried", dst)
 
@@ -215,17 +242,16 @@ class Snapshotter:
         self.latest = received
         log.info("received snapshot %d (%d bytes) from %d", meta.index, received.size, src)
         msg.snapshot = Snapshot(meta, b"")
-        self.d.node.step(msg)
+        self._node().step(msg)
 
     def install(self, snapshot: Snapshot) -> None:
         """The core accepted a snapshot (a Ready carries it): replace the state and the log."""
-        d = self.d
         incoming, self.incoming = self.incoming, None
         if incoming is None or incoming.meta.index != snapshot.meta.index:
             raise RuntimeError(f"the core installs snapshot {snapshot.meta.index}, which was not received")
-        d.mem.apply_snapshot(Snapshot(snapshot.meta, b""))
-        d.disk.delete_log_through(d.disk.last_index)
+        self._mem.apply_snapshot(Snapshot(snapshot.meta, b""))
+        self._disk.delete_log_through(self._disk.last_index)
         self._delete_through = 0
-        d.install_state(incoming.sm, snapshot.meta, decode_members(incoming.members))
+        self._state.install(incoming.sm, snapshot.meta, decode_members(incoming.members))
         prune(self.directory)
         log.info("installed snapshot at index %d", snapshot.meta.index)
