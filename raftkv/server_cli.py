@@ -57,10 +57,9 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
          client_output_limit: int) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
-    from raftkv.process import setup_logging
-    from raftkv.wire.resp import require_compiled
-    from raftkv.process import StartError
+    from raftkv.process import StartError, setup_logging
     from raftkv.supervisor.supervisor import Supervisor
+    from raftkv.wire.resp import require_compiled
 
     try:
         require_compiled()

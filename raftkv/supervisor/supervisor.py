@@ -91,7 +91,7 @@ class Supervisor:
     def _start_node(self) -> None:
         pairs = {i: socket.socketpair() for i in range(self.config.workers)}
         self._start_raft({i: p[0] for i, p in pairs.items()}, [p[1] for p in pairs.values()])
-        for i, (raft_end, _worker_end) in pairs.items():
+        for raft_end, _worker_end in pairs.values():
             raft_end.close()
         worker_ends = {i: p[1] for i, p in pairs.items()}
         for i in range(self.config.workers):
@@ -156,7 +156,7 @@ class Supervisor:
             if self._stopping:
                 return
             for sentinel in ready:
-                which = sentinels.get(sentinel)
+                which = sentinels.get(sentinel) if isinstance(sentinel, int) else None
                 if which == -1:
                     self._on_raft_exit()
                     break
@@ -219,7 +219,7 @@ class Supervisor:
 
 def _terminate(procs: list[multiprocessing.process.BaseProcess]) -> None:
     for proc in procs:
-        if proc.is_alive():
+        if proc.is_alive() and proc.pid is not None:
             os.kill(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + _STOP_GRACE_S
     for proc in procs:

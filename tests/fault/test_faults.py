@@ -15,7 +15,8 @@ import os
 import socket
 import threading
 import time
-from typing import Callable, cast
+from collections.abc import Callable
+from typing import cast
 
 import pytest
 
@@ -69,7 +70,8 @@ def change_members(cluster: FaultCluster, make_node, log: FaultLog, stop: thread
         if not member_command(cluster, log, stop, "ADD", joiner.address):
             return
         log.log(f"member add {joiner.address}: done")
-        wait_for(lambda: stop.is_set() or _is_voter(cluster, joiner.address), 60, "the new member's promotion")
+        wait_for(lambda joiner=joiner: stop.is_set() or _is_voter(cluster, joiner.address), 60,
+                 "the new member's promotion")
         if not member_command(cluster, log, stop, "REMOVE", joiner.address):
             return
         log.log(f"member remove {joiner.address}: done")

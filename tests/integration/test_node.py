@@ -28,7 +28,7 @@ def _read_all(sock: socket.socket, quiet_s: float = 0.5) -> bytes:
     while True:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return data
         if not chunk:
             return data
