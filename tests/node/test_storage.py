@@ -89,3 +89,33 @@ def test_a_damaged_log_is_refused_naming_the_data_dir(tmp_path) -> None:
     with pytest.raises(StorageError, match="does not decode"):
         disk.entries()
     disk.close()
+
+
+def test_compaction_deletes_in_slices_from_the_first_live_index(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    disk.save(None, entries(1, 100, 1), sync=True)
+    assert (disk.first_index, disk.last_index) == (1, 100)
+    assert disk.delete_log_through(50, limit=20) is False  # 1..20 gone, more to do
+    assert disk.first_index == 21
+    assert disk.delete_log_through(50, limit=20) is False
+    assert disk.delete_log_through(50, limit=20) is True  # 41..50: done
+    assert disk.first_index == 51 and disk.entries() == entries(51, 100, 1)
+    assert disk.delete_log_through(30) is True  # already gone: nothing to do
+    disk.save(None, entries(101, 110, 2), sync=True)
+    disk.close()
+    disk = DiskStorage(tmp_path)  # the bounds are found again at open
+    assert (disk.first_index, disk.last_index) == (51, 110)
+    assert disk.entries() == entries(51, 100, 1) + entries(101, 110, 2)
+    disk.close()
+
+
+def test_deleting_the_whole_log_leaves_it_empty_until_the_next_entries(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    disk.save(None, entries(1, 10, 1), sync=True)
+    assert disk.delete_log_through(disk.last_index) is True  # a snapshot was installed
+    assert (disk.first_index, disk.last_index) == (0, 0) and disk.entries() == []
+    disk.save(None, entries(501, 503, 3), sync=True)  # the log goes on after the snapshot
+    assert (disk.first_index, disk.last_index) == (501, 503)
+    assert disk.delete_log_through(1000, limit=2) is False and disk.first_index == 503
+    assert disk.delete_log_through(1000, limit=2) is True and (disk.first_index, disk.last_index) == (0, 0)
+    disk.close()
