@@ -721,9 +721,135 @@ def _nodes(count: int) -> str:
     return "1 node" if count == 1 else f"{count} nodes"
 
 
+NOISE_NOTE = ("ops/s and latencies move with whatever else runs on the machine (see the load average); "
+              "CPU µs per operation, summed over every process of each server, moves much less and is the "
+              "figure to compare between runs.\n\n")
+COLORS = {SINGLE: "tab:blue", LEADER: "tab:blue", ALL_NODES: "tab:cyan", "redis": "tab:red"}
+LATENCY_MARKERS = (("p50_latency_ms", "o", "p50"), ("p95_latency_ms", "^", "p95"), ("p99_latency_ms", "s", "p99"))
+
+
+def write_plot(report: dict[str, Any], path: Path) -> str | None:
+    """A PNG of raftkv beside redis-server: throughput, latency percentiles and CPU per operation of
+    each test (or, for --sustained, throughput and latency second by second). Returns a one-line
+    note instead when matplotlib is not installed (pip install -e '.[bench]')."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "no plot: matplotlib is not installed (pip install -e '.[bench]')"
+    options = report["options"]
+    title = (f"raftkv ({_nodes(options['nodes'])}, {options['workers']} workers) vs redis-server AOF always, "
+             f"{report['started_utc']}, -c {options['clients']} -d {options['data_size']}, "
+             f"load {report['load_average']['before']:.1f}/{report['load_average']['after']:.1f}")
+    if report["sustained"]:
+        fig = _plot_sustained(plt, report["sustained"])
+    else:
+        fig = _plot_tests(plt, report["rows"])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return None
+
+
+def _plot_tests(plt: Any, rows: list[dict[str, Any]]) -> Any:
+    groups = list(dict.fromkeys((row["test"], row["pipeline"]) for row in rows))
+    modes = list(dict.fromkeys(row["mode"] for row in rows))
+    series = [*modes, "redis"]
+    width = 0.8 / len(series)
+    fig, (ops_ax, lat_ax, cpu_ax) = plt.subplots(3, 1, figsize=(max(8, 1.6 * len(groups) * len(series)), 11))
+    cpu_kinds = sorted({k for row in rows for k in row["raftkv"]["cpu"]["kinds_us_per_op"]}, key=_kind_order)
+    kind_colors = dict(zip([*cpu_kinds, "redis-server"], plt.get_cmap("tab10").colors))
+    for g, (test, pipeline) in enumerate(groups):
+        for s_i, name in enumerate(series):
+            x = g + (s_i - (len(series) - 1) / 2) * width
+            row = next(r for r in rows if (r["test"], r["pipeline"]) == (test, pipeline)
+                       and (name == "redis" or r["mode"] == name))
+            measured = row["redis"] if name == "redis" else row["raftkv"]
+            label = ("redis-server" if name == "redis" else f"raftkv {name}") if g == 0 else None
+            ops_ax.bar(x, measured["rps"], width, color=COLORS.get(name, "tab:blue"), label=label)
+            if name != "redis" and row["ratio"] is not None:
+                ops_ax.annotate(f"{row['ratio']:.2f}x", (x, measured["rps"]), ha="center", va="bottom",
+                                fontsize=8)
+            lat = [measured[key] for key, _marker, _name in LATENCY_MARKERS]
+            lat_ax.plot([x, x], [lat[0], lat[-1]], color=COLORS.get(name, "tab:blue"), linewidth=1)
+            for (_key, marker, pname), value in zip(LATENCY_MARKERS, lat):
+                lat_ax.plot(x, value, marker, color=COLORS.get(name, "tab:blue"),
+                            label=f"{pname} ({'redis-server' if name == 'redis' else 'raftkv ' + name})"
+                            if g == 0 else None)
+            cpu = measured["cpu"]
+            kinds = {"redis-server": cpu["total_us_per_op"]} if name == "redis" else cpu["kinds_us_per_op"]
+            bottom = 0.0
+            for kind, us in kinds.items():
+                cpu_ax.bar(x, us, width, bottom=bottom, color=kind_colors.get(kind, "grey"),
+                           label=kind if g == 0 and kind not in cpu_ax.get_legend_handles_labels()[1] else None)
+                bottom += us
+            cpu_ax.annotate(f"{bottom:.0f}", (x, bottom), ha="center", va="bottom", fontsize=8)
+    ticks = [f"{test}\nP{pipeline}" for test, pipeline in groups]
+    for ax in (ops_ax, lat_ax, cpu_ax):
+        ax.set_xticks(range(len(groups)), ticks, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    ops_ax.set_ylabel("ops/s")
+    ops_ax.set_title("throughput (label: raftkv ÷ redis)", fontsize=9)
+    ops_ax.legend(fontsize=8)
+    lat_ax.set_yscale("log")
+    lat_ax.set_ylabel("latency ms (log)")
+    lat_ax.set_title("latency percentiles p50 ● p95 ▲ p99 ■ (colours as above)", fontsize=9)
+    cpu_ax.set_ylabel("CPU µs per op")
+    cpu_ax.set_title("CPU per operation by process kind (bars in the order of the throughput panel)", fontsize=9)
+    cpu_ax.legend(fontsize=7, ncol=4)
+    return fig
+
+
+def _plot_sustained(plt: Any, sustained: dict[str, Any]) -> Any:
+    fig, (ops_ax, lat_ax, pct_ax) = plt.subplots(3, 1, figsize=(10, 10))
+    for name, label in (("raftkv", f"raftkv {sustained['mode']}"), ("redis", "redis-server")):
+        measured = sustained[name]
+        color = COLORS["redis" if name == "redis" else sustained["mode"]]
+        seconds = range(1, len(measured["seconds_ops"]) + 1)
+        ops_ax.plot(seconds, measured["seconds_ops"], color=color, label=label)
+        if measured["median_second_ops"]:
+            ops_ax.axhline(measured["median_second_ops"] * SECOND_BOUND, color=color, linestyle=":", linewidth=1,
+                           label=f"{SECOND_BOUND}x {name}'s median second")
+        latency = [(k, ms) for k, ms in zip(seconds, measured["seconds_avg_latency_ms"]) if ms is not None]
+        lat_ax.plot([k for k, _ in latency], [ms for _, ms in latency], color=color, label=label)
+        offset = -0.2 if name == "raftkv" else 0.2
+        keys = ["p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "max_latency_ms"]
+        pct_ax.bar([i + offset for i in range(len(keys))], [measured[k] for k in keys], 0.4, color=color,
+                   label=label)
+    ops_ax.set_xlabel("second")
+    ops_ax.set_ylabel("ops/s")
+    ops_ax.set_title(f"{sustained['requests']:,} SETs over {sustained['keyspace']:,} keys: throughput per second",
+                     fontsize=9)
+    ops_ax.set_ylim(bottom=0)
+    ops_ax.legend(fontsize=8)
+    lat_ax.set_xlabel("second")
+    lat_ax.set_yscale("log")
+    lat_ax.set_ylabel("mean latency ms (log)")
+    lat_ax.set_title("mean latency per second", fontsize=9)
+    lat_ax.legend(fontsize=8)
+    pct_ax.set_xticks(range(4), ["p50", "p95", "p99", "max"])
+    pct_ax.set_yscale("log")
+    pct_ax.set_ylabel("latency ms (log)")
+    pct_ax.set_title("latency percentiles over the whole run", fontsize=9)
+    pct_ax.legend(fontsize=8)
+    for ax in (ops_ax, lat_ax, pct_ax):
+        ax.grid(alpha=0.3)
+    return fig
+
+
 def write_results(report: dict[str, Any], tables: str, stamp: str) -> list[Path]:
-    """Write <stamp>.json, <stamp>.md and latest.md, each through a .tmp file and a rename."""
+    """Write <stamp>.png (unless matplotlib is missing), <stamp>.json, <stamp>.md and latest.md, each
+    through a .tmp file and a rename."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot = RESULTS_DIR / f"{stamp}.png"
+    skipped = write_plot(report, plot)
+    if skipped:
+        print(f"bench: {skipped}", file=sys.stderr)
+    figure = f"_{skipped}_\n" if skipped else f"![raftkv beside redis-server]({plot.name})\n"
     options = ", ".join(f"{k}={v}" for k, v in report["options"].items())
     load = report["load_average"]
     terms = report["raft_term"]
@@ -733,7 +859,7 @@ def write_results(report: dict[str, Any], tables: str, stamp: str) -> list[Path]
                 f"- raftkv: {_nodes(report['options']['nodes'])}, {report['options']['workers']} workers "
                 f"each; Raft term {terms['start']} at the start, {terms['end']} at the end\n"
                 f"- load average (1 min) before / after: {load['before']:.2f} / {load['after']:.2f}\n"
-                f"- redis: {shlex.join(report['redis_argv'])}\n\n{tables}")
+                f"- redis: {shlex.join(report['redis_argv'])}\n\n{NOISE_NOTE}{tables}\n{figure}")
     outputs = {f"{stamp}.json": json.dumps(report, indent=2) + "\n", f"{stamp}.md": markdown,
                "latest.md": markdown}
     paths = []
@@ -743,7 +869,7 @@ def write_results(report: dict[str, Any], tables: str, stamp: str) -> list[Path]
         tmp.write_text(text)
         tmp.replace(path)
         paths.append(path)
-    return paths
+    return ([] if skipped else [plot]) + paths
 
 
 def check_tools(args: argparse.Namespace) -> None:
