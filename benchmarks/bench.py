@@ -5,15 +5,18 @@ ports with its data in a fresh temporary directory. Redis is made as durable as 
 file, fsync on every write, no RDB snapshots) so the ratio compares like with like. A cluster is
 measured twice per test: all clients on the leader, and the clients spread evenly over every node.
 With ``--scan-keys N`` (the default 1,000,000; 0 skips it) both servers are then loaded with N keys and
-read back by a full ``SCAN 0 COUNT 1000`` pass from redis-py.
+read back by a full ``SCAN 0 COUNT 1000`` pass from redis-py. Every run also reports each server's CPU
+µs per operation, summed over its processes and by process kind, read from /proc. ``--sustained N``
+replaces all that with N SETs over 100,000 keys, reported second by second and checked against bounds.
 
-Results go to stdout and to ``benchmarks/results/<UTC timestamp>.{json,md}`` plus ``results/latest.md``.
+Results go to stdout and to ``benchmarks/results/<UTC timestamp>.{json,md}`` plus ``results/latest.md``,
+and a plot to ``<UTC timestamp>.png`` when matplotlib is installed (``pip install -e '.[bench]'``).
 Every server is always stopped by pid, also on Ctrl-C or SIGTERM.
 
 This is a script, not a test: the test suite never imports or runs it.
 
     python benchmarks/bench.py [--nodes 1] [--requests 100000] [--clients 50] [--pipeline 1,16]
-                               [--tests set,get,mset,incr] [--scan-keys 1000000]
+                               [--tests set,get,mset,incr] [--scan-keys 1000000] [--sustained N]
 """
 from __future__ import annotations
 
