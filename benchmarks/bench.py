@@ -765,7 +765,9 @@ def _plot_tests(plt: Any, rows: list[dict[str, Any]]) -> Any:
     width = 0.8 / len(series)
     fig, (ops_ax, lat_ax, cpu_ax) = plt.subplots(3, 1, figsize=(max(8, 1.6 * len(groups) * len(series)), 11))
     cpu_kinds = sorted({k for row in rows for k in row["raftkv"]["cpu"]["kinds_us_per_op"]}, key=_kind_order)
-    kind_colors = dict(zip([*cpu_kinds, "redis-server"], plt.get_cmap("tab10").colors))
+    # Red is redis-server's in every panel; raftkv's process kinds take the other colours.
+    palette = [c for c in plt.get_cmap("tab10").colors if c != plt.get_cmap("tab10").colors[3]]
+    kind_colors = {**dict(zip(cpu_kinds, palette)), "redis-server": COLORS["redis"]}
     for g, (test, pipeline) in enumerate(groups):
         for s_i, name in enumerate(series):
             x = g + (s_i - (len(series) - 1) / 2) * width
