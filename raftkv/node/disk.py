@@ -2,9 +2,9 @@
 
 Only the Raft process opens the data directory (LevelDB's LOCK file enforces it). Keys are prefixed by
 kind; log keys are ``b"l/"`` + the index as 8-byte big-endian, so a range scan reads the log in order and
-a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; it is
-synced when it carries entries or a new term/vote (Raft figure 2: those must be durable before any
-message that depends on them is sent, and before a client is answered).
+a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; the
+caller says whether it is synced (:func:`raftkv.raft.ready.needs_sync`: entries, a new term/vote, or a
+commit index that commits a membership change must be durable before anything depends on them).
 """
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 Each loop turn: read every ready pipe and hand its commands to the :class:`~raftkv.node.sequencer.Sequencer`
 (per-connection order), hand the turn's started writes to the core as one batch and its reads as one
 ReadIndex round (:mod:`raftkv.node.inflight`), then work off each Ready through
-:func:`raftkv.raft.ready.handle_ready`: persist (one LevelDB batch, synced when it holds entries or a new
-term/vote) -> send -> apply (:mod:`raftkv.node.apply`) -> reply -> advance. A client is answered only after
+:func:`raftkv.raft.ready.handle_ready`: persist (one LevelDB batch, synced as
+:func:`~raftkv.raft.ready.needs_sync` says: entries, a new term/vote, or a commit of a membership change)
+-> send -> apply (:mod:`raftkv.node.apply`) -> reply -> advance. A client is answered only after
 its write is committed and applied (Raft §5.3, §8).
 
 The loop owns the sockets (pipes, control channel, wakeups) and the order of work; every decision is made
@@ -34,7 +35,7 @@ from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.ready import handle_ready
+from raftkv.raft.ready import handle_ready, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.wakeup import Wakeup
@@ -324,8 +325,7 @@ class Driver:
         hs = rd.hard_state
         if hs is None and not rd.entries:
             return
-        old = self._hard_state
-        must_sync = bool(rd.entries) or (hs is not None and (hs.term != old.term or hs.vote != old.vote))
+        must_sync = needs_sync(rd, self._hard_state)
         self.disk.save(hs, rd.entries, sync=must_sync)
         self.stats.log_writes += 1
         if must_sync:

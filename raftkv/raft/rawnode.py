@@ -21,7 +21,17 @@ import struct
 from raftkv.raft.core import Raft
 from raftkv.raft.log_storage import LogStorage, RaftError
 from raftkv.raft.settings import RaftConfig
-from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, Message, Ready, SoftState, Status
+from raftkv.raft.types import (
+    ConfChange,
+    ConfChangeType,
+    ConfState,
+    EntryKind,
+    Message,
+    Ready,
+    SnapshotMeta,
+    SoftState,
+    Status,
+)
 
 _CONF_CHANGE_HEADER = struct.Struct(">BQ")  # type, node id; the context follows
 
@@ -156,3 +166,9 @@ class RawNode:
 
     def status(self) -> Status:
         return self._raft.status()
+
+    def pending_snapshot(self) -> SnapshotMeta | None:
+        """The snapshot the core accepted and a Ready will hand out (or has, before ``advance``): the
+        driver keeps a received snapshot only if the core took it."""
+        pending = self._raft.log.pending_snapshot
+        return pending.meta if pending is not None else None

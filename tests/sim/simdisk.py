@@ -2,14 +2,16 @@
 
 It is the MemoryStorage the core reads, plus what a real disk adds: a write may sit in the OS's cache
 until a synced write flushes it (LevelDB's log is sequential, so a synced write makes every earlier
-write durable too). The policy is the node's (raftkv/node/loop.py ``persist``): a Ready's write is
-synced when it holds entries, a snapshot, or a new term or vote; a write that only moves the commit
-index is not. A process crash (kill -9) keeps unsynced writes, the OS still has them; a power loss
+write durable too). The policy is the node's own, :func:`raftkv.raft.ready.needs_sync` (which
+raftkv/node/loop.py ``persist`` calls): a Ready's write is synced when it holds entries, a snapshot, a
+new term or vote, or committed entries with a membership change; a write that only moves the commit
+index otherwise is not. A process crash (kill -9) keeps unsynced writes, the OS still has them; a power loss
 (:meth:`lose_unsynced`) loses them all, and the node restarts from the last synced state.
 """
 from __future__ import annotations
 
 from raftkv.raft.log_storage import MemoryStorage
+from raftkv.raft.ready import needs_sync
 from raftkv.raft.types import ConfState, Ready, Snapshot
 
 
@@ -28,12 +30,7 @@ class SimDisk(MemoryStorage):
         hard = rd.hard_state
         if hard is None and not rd.entries and rd.snapshot is None:
             return False
-        old = self.initial_state()[0]
-        synced = (
-            bool(rd.entries)
-            or rd.snapshot is not None
-            or (hard is not None and (hard.term, hard.vote) != (old.term, old.vote))
-        )
+        synced = needs_sync(rd, self.initial_state()[0])
         if not synced and self._durable is None:
             self._durable = self._copy()
         if rd.snapshot is not None:

@@ -17,6 +17,9 @@ Invariants are checked as the run goes (Raft figure 3 and thesis §6.4):
   Leader Completeness   a new leader of term T holds every entry committed in a term before T
   State Machine Safety  every node applies the same entry at each index (a hash chain over applied entries)
   Read safety           a ReadState's index is >= every commit index observed before the read was asked
+  Configuration durability  a node restarts (even after a power loss) with a commit index, or snapshot,
+                        that covers every membership change it had applied: it never acts on a
+                        configuration older than one it already acted on
 Then a liveness phase heals everything (links deliver in order, nobody crashes) and restarts every
 node: one leader must emerge and every member's log, commit and applied index must converge, including
 a final client entry, within a tick budget (time for elections plus one tick per entry still to catch
@@ -146,6 +149,7 @@ class SimNode:
     applied_index: int = 0
     chain: bytes = GENESIS_CHAIN  # hash of every entry applied so far: the state machine's digest
     conf: ConfState = field(default_factory=ConfState)
+    conf_index: int = 0  # index of the last membership change applied, over restarts
     down_until: int | None = None
     stalled_until: int = 0  # no Ready is run before this tick (a slow disk)
     retired: bool = False  # removed from the cluster and shut down for good
@@ -201,6 +205,7 @@ class Simulator:
         self.to_retire: set[int] = set()
         self.crashes: Counter[str] = Counter()  # by where they hit
         self.power_losses = 0
+        self.conf_changes: Counter[str] = Counter()  # applied, by type, summed over nodes
         self.lost_writes = 0
         self.trace_hash = ""
         for node_id in self.founders.voters:
@@ -274,6 +279,11 @@ class Simulator:
         disk = node.disk
         snapshot = disk.snapshot()
         hard = disk.initial_state()[0]
+        self._require(
+            max(hard.commit, snapshot.meta.index) >= node.conf_index,
+            f"Configuration durability: node {node.id} restarts with commit {hard.commit} and snapshot "
+            f"{snapshot.meta.index}, behind the membership change it applied at {node.conf_index}",
+        )
         if hard.commit < snapshot.meta.index:
             # As the node does on restart (raftkv/node/loop.py): the commit index is written without a
             # sync, so a power loss may leave it behind the (synced) snapshot, which proves this much
@@ -371,6 +381,8 @@ class Simulator:
             change = decode_conf_change(entry.data)
             assert node.raw is not None
             node.conf = node.raw.apply_conf_change(change)
+            node.conf_index = entry.index
+            self.conf_changes[change.type.name] += 1
             self._record(f"apply {node.id} {change.type.name} {change.node_id} -> {node.conf}")
             if change.type == ConfChangeType.REMOVE and change.node_id in self.nodes:
                 self.to_retire.add(change.node_id)
