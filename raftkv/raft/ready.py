@@ -10,7 +10,7 @@ For each Ready, in this order:
 2. ``persist``: hard state, snapshot and entries in one write, synced when it holds entries or a new
    term or vote (Raft figure 2: persistent state is stable before responding to RPCs);
 3. every other message (votes, append responses, ...), which promise what is now on disk;
-4. ``apply``: the soft state, committed entries and read states;
+4. ``apply``: the soft state, committed entries, read states and dropped proposals;
 5. ``RawNode.advance``.
 
 A handler that raises (a crash in the simulation, a failed disk write in the node) leaves the Ready
@@ -36,7 +36,8 @@ class ReadyHandler(Protocol):
         storage."""
 
     def apply(self, rd: Ready) -> None:
-        """Take ``rd.soft_state``, apply ``rd.committed_entries`` and serve ``rd.read_states``."""
+        """Take ``rd.soft_state``, apply ``rd.committed_entries``, serve ``rd.read_states`` and answer
+        whoever waits on ``rd.dropped_proposals``."""
 
 
 def split_messages(rd: Ready) -> tuple[list[Message], list[Message]]:
