@@ -86,7 +86,9 @@ class Driver:
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
         self.sequencer = Sequencer(self.reply, self._run_node_command, self.disk_guard.refusal,
                                    config.request_timeout_s)
-        self.inflight = InFlight(self.node_id, self.new_request_id, self.sequencer.done, config.commit_timeout_s)
+        # A read round is asked again after two heartbeat intervals: a healthy round trip takes far less.
+        self.inflight = InFlight(self.node_id, self.new_request_id, self.sequencer.done, config.commit_timeout_s,
+                                 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
         self.applier = Applier(cluster, disk, self.inflight.waiters, self.sequencer.done, self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin)
@@ -143,7 +145,10 @@ class Driver:
     def _tick(self, now: float) -> None:
         if not self.cluster.removed:  # a removed node must not campaign
             self.node.tick()
-        self.inflight.expire(now)
+        soft = self.soft_state
+        if soft.leader and soft.role != Role.LEADER:
+            self.inflight.reask_reads(self.node, now)  # a leader's own rounds go again with each heartbeat
+        self.inflight.expire(now, bool(soft.leader))
         self.admin.tick(now)
         self.snapshotter.tick()
         self.disk_guard.check()
@@ -306,7 +311,7 @@ class Driver:
             inflight.retry(node)
         reads = self.sequencer.take_reads()
         if reads:
-            inflight.read(node, reads)
+            inflight.read(node, reads, time.monotonic())
 
     # -- the ReadyHandler of raftkv.raft.ready ------------------------------------------------------
 
@@ -343,6 +348,8 @@ class Driver:
             self.applier.apply(self.node, rd.committed_entries)
             self.snapshotter.maybe_take()
         inflight = self.inflight
+        if rd.dropped_proposals:
+            inflight.dropped(rd.dropped_proposals)
         inflight.read_states(rd.read_states)
         reads = inflight.reads_ready(self.applier.applied_index)
         if reads:
@@ -358,7 +365,7 @@ class Driver:
                      f"{soft.leader} ({leader.client_addr})" if leader else "none")
         self.soft_state = soft
         if leader_changed and soft.leader:
-            self.inflight.reask_reads(self.node)
+            self.inflight.reask_reads(self.node, time.monotonic(), every=True)
         if leader_changed:
             self.admin.on_leader_changed(soft.leader)
 

@@ -76,7 +76,9 @@ class RawNode:
 
     def propose(self, datas: list[bytes]) -> bool:
         """Append one NORMAL entry per item (a leader) or forward them as one PROPOSE (a follower that
-        knows its leader). False if dropped: no leader, a transfer in progress, or too much uncommitted."""
+        knows its leader). False if dropped: no leader, a transfer in progress, or too much uncommitted.
+        Forwarded entries the leader does not append come back in a later Ready's dropped_proposals
+        (if the PROPOSE or its answer is lost, nothing comes back: the driver times them out)."""
         return self._raft.propose(EntryKind.NORMAL, datas)
 
     def propose_conf_change(self, change: ConfChange) -> bool:
@@ -123,6 +125,7 @@ class RawNode:
         return bool(
             raft.messages
             or raft.read_states
+            or raft.dropped_proposals
             or log.has_unstable()
             or log.has_next_committed()
             or self._hard_changed()
@@ -141,9 +144,11 @@ class RawNode:
             committed_entries=log.next_committed(),
             messages=raft.messages,
             read_states=raft.read_states,
+            dropped_proposals=raft.dropped_proposals,
         )
         raft.messages = []
         raft.read_states = []
+        raft.dropped_proposals = []
         return rd
 
     def advance(self, rd: Ready) -> None:

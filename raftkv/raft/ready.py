@@ -9,7 +9,7 @@ For each Ready, in this order:
    that is not on disk;
 2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says;
 3. every other message (votes, append responses, ...), which promise what is now on disk;
-4. ``apply``: the soft state, committed entries and read states;
+4. ``apply``: the soft state, committed entries, read states and dropped proposals;
 5. ``RawNode.advance``.
 
 A handler that raises (a crash in the simulation, a failed disk write in the node) leaves the Ready
@@ -35,7 +35,8 @@ class ReadyHandler(Protocol):
         storage."""
 
     def apply(self, rd: Ready) -> None:
-        """Take ``rd.soft_state``, apply ``rd.committed_entries`` and serve ``rd.read_states``."""
+        """Take ``rd.soft_state``, apply ``rd.committed_entries``, serve ``rd.read_states`` and answer
+        whoever waits on ``rd.dropped_proposals``."""
 
 
 def needs_sync(rd: Ready, stored: HardState) -> bool:

@@ -89,6 +89,7 @@ class MessageType(IntEnum):
     READ_INDEX_RESP = 12
     TIMEOUT_NOW = 13
     PROPOSE = 14  # a follower forwarding proposals to its leader
+    PROPOSE_DROPPED = 15  # back to the forwarder: the entries of its PROPOSE that were not appended
 
 
 @dataclass(slots=True)
@@ -100,6 +101,8 @@ class Message:
     ``reject_hint``: on a rejected APPEND_RESP, where the leader should probe next (fast backup).
     ``context``: the read request a heartbeat or READ_INDEX belongs to; b"transfer" on a vote that a
     leadership transfer started.
+    ``entries``: the entries to append (APPEND), proposed (PROPOSE) or not appended (PROPOSE_DROPPED).
+    PROPOSE and PROPOSE_DROPPED relay local requests; they carry term 0 and change nobody's term.
     """
 
     type: MessageType
@@ -150,6 +153,10 @@ class Ready:
     committed_entries: list[Entry] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     read_states: list[ReadState] = field(default_factory=list)
+    # Entries this node forwarded that the node it took for leader did not append (it was not leader, a
+    # transfer was in progress, or too much was uncommitted): they can never commit, so whoever waits
+    # on them may be told at once. Their ``data`` is as proposed; index and term are 0.
+    dropped_proposals: list[Entry] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

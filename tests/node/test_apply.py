@@ -63,7 +63,7 @@ class OneNode:
         self._rid = 1000
         self.sequencer = Sequencer(lambda to, v: self.replies.append((to.seq, v)), lambda to, argv: None,
                                    lambda: None, 2.0)
-        self.inflight = InFlight(ME, self.new_request_id, self.sequencer.done, 5.0)
+        self.inflight = InFlight(ME, self.new_request_id, self.sequencer.done, 5.0, 0.2)
         self.sweeper = ExpirySweeper(ME, self.new_request_id, commit_timeout_s=5.0)
         self.applier = Applier(self.cluster, self.disk, self.inflight.waiters, self.sequencer.done,
                                self._unanswered, self._peers_changed, lambda: self.is_leader,

@@ -443,3 +443,5 @@ class _PrintingHandler:
             node.applied.append(entry)
         for read_state in rd.read_states:
             self._p(f"read state index={read_state.index} context={_text(read_state.context)}")
+        if rd.dropped_proposals:
+            self._p("dropped proposals: " + ", ".join(format_entry(e) for e in rd.dropped_proposals))

@@ -30,6 +30,7 @@ class Network:
         self.storages: dict[int, MemoryStorage] = {}
         self.applied: dict[int, list[Entry]] = {}
         self.read_states: dict[int, list[ReadState]] = {}
+        self.dropped: dict[int, list[bytes]] = {}  # data of the proposals handed back to each proposer
         self.cut: set[tuple[int, int]] = set()  # (src, dst) links that drop everything
         self.queue: list[Message] = []
         self.delivered: Counter[tuple[MessageType, int, int]] = Counter()
@@ -43,6 +44,7 @@ class Network:
         self.storages[node_id] = storage
         self.applied[node_id] = []
         self.read_states[node_id] = []
+        self.dropped[node_id] = []
         return self.start(node_id)
 
     def start(self, node_id: int) -> RawNode:
@@ -159,3 +161,4 @@ class _NodeIO:
                 node.apply_conf_change(decode_conf_change(entry.data))
             self.net.applied[self.node_id].append(entry)
         self.net.read_states[self.node_id].extend(rd.read_states)
+        self.net.dropped[self.node_id].extend(e.data for e in rd.dropped_proposals)
