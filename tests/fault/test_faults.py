@@ -165,6 +165,9 @@ def test_a_handshake_names_its_sender_once_complete() -> None:
     record = handshake(1234)
     assert parse_handshake(record + b"more") == 1234
     assert all(parse_handshake(record[:i]) is None for i in range(len(record)))
+    announced = encode_command([b"H", b"", b"1234", b"127.0.0.1:1", b"127.0.0.1:2"])
+    assert parse_handshake(announced) == 1234
+    assert all(parse_handshake(announced[:i]) is None for i in range(len(announced)))
     with pytest.raises(ValueError):
         parse_handshake(b"GET / HTTP/1.1\r\n")
 
