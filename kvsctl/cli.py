@@ -313,9 +313,13 @@ def member() -> None:
 
 @member.command("add")
 @click.argument("addr")
-def member_add(addr: str) -> None:
-    """Add the node at ADDR to the cluster; it joins as a learner until it has caught up."""
-    _print_reply(_execute("RAFT", "MEMBER", "ADD", _arg(addr)))
+@click.argument("peer_addr", required=False)
+def member_add(addr: str, peer_addr: str | None) -> None:
+    """Add the node whose client address is ADDR to the cluster; it joins as a learner until it has
+    caught up. PEER_ADDR is the node's peer address, needed when it is not the default (ADDR's host,
+    its port + 10000). A node removed before may be added back with its data dir."""
+    extra = [_arg(peer_addr)] if peer_addr else []
+    _print_reply(_execute("RAFT", "MEMBER", "ADD", _arg(addr), *extra))
 
 
 @member.command("remove")

@@ -3,14 +3,18 @@
 Membership changes go through the log one server at a time (thesis §4.1): a new server joins as a
 non-voting learner and is promoted once it has caught up with the leader (thesis §4.2.1); a leader that
 removes itself hands leadership over first. Changes are made by the leader: a follower relays these
-commands to the leader's client port and passes the answer back.
+client-facing commands (behind ``requirepass``) to the leader's client port and passes the answer back.
 
-Joining: a node started with ``--join`` holds no cluster and waits. ``RAFT MEMBER ADD <addr>`` on the
-leader asks that address for its identity (``RAFT IDENTITY``), refuses a node of another cluster, hands it
-the cluster's founding membership (``RAFT BOOTSTRAP``) so that it can replay the log from its start, then
-proposes it as a learner. Blocking network calls run on short-lived threads; their results come back to
-the Raft process's loop through a queue and a :class:`~raftkv.wakeup.Wakeup`, so the loop never waits on a
-peer.
+Joining: a node started with ``--join`` holds no cluster and waits. ``RAFT MEMBER ADD <addr> [<peer_addr>]``
+on the leader asks the node's peer address (default: client port + 10000) for its identity (``RAFT
+IDENTITY``), refuses a node of another cluster, hands a node of no cluster the founding membership and the
+current address book (``RAFT BOOTSTRAP``) so that it replays the log from its start and can answer any
+leader, then proposes it as a learner. A node removed before, with its data, is added back the same way
+(it needs no bootstrap). ``RAFT IDENTITY``, ``RAFT BOOTSTRAP`` and ``RAFT REMOVED`` are peer-only: they
+arrive on the peer port behind the cluster secret (:func:`raftkv.node.transport.peer_call`) and are
+unknown on a client connection. Blocking network calls run on short-lived threads; their results come back
+to the Raft process's loop through a queue and a :class:`~raftkv.wakeup.Wakeup`, so the loop never waits
+on a peer.
 
 The admin gets the narrow things it decides on (the member table, the current RawNode and soft state,
 a reply callable) and never touches the disk, the state machine or the loop's sockets; joining and
@@ -28,10 +32,11 @@ from collections.abc import Callable
 from raftkv.errors import RespError, err
 from raftkv.node.cluster import Cluster
 from raftkv.node.sequencer import ReplyTo
+from raftkv.node.transport import peer_call
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.types import ConfChange, ConfChangeType, Role, SoftState
 from raftkv.wakeup import Wakeup
-from raftkv.wire.members import Member, MembershipError, split_addr
+from raftkv.wire.members import Member, MembershipError, default_peer_addr, encode_members, split_addr
 from raftkv.wire.proposal import encode_context
 from raftkv.wire.resp import NEED_MORE, Reader, encode_command
 
@@ -68,12 +73,13 @@ def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _C
 class Admin:
     def __init__(self, cluster: Cluster, node: Callable[[], RawNode], soft_state: Callable[[], SoftState],
                  reply: Callable[[ReplyTo, object], None], new_request_id: Callable[[], int],
-                 founders: Callable[[], list[bytes]], join: Callable[[str, bytes, bytes], object],
-                 learn_removed: Callable[[str, bytes], object], password: bytes,
+                 founders: Callable[[], list[bytes]], join: Callable[[str, bytes, bytes, bytes], object],
+                 learn_removed: Callable[[str, bytes, int], object], password: bytes, secret: bytes,
                  election_timeout_s: float) -> None:
         """``node`` and ``soft_state`` return the current RawNode (joining replaces it) and what its last
-        Ready said; ``founders`` is what a joining node is sent (RAFT BOOTSTRAP); ``join`` and
-        ``learn_removed`` carry out RAFT BOOTSTRAP and RAFT REMOVED on this node."""
+        Ready said; ``founders`` is what a joining node replays the log from (RAFT BOOTSTRAP); ``join``
+        and ``learn_removed`` carry out RAFT BOOTSTRAP and RAFT REMOVED on this node; ``password`` is the
+        client ports' and ``secret`` the peer ports'."""
         self._cluster = cluster
         self._node = node
         self._soft_state = soft_state
@@ -83,6 +89,7 @@ class Admin:
         self._join = join
         self._learn_removed = learn_removed
         self._password = password
+        self._secret = secret
         self._election_timeout_s = election_timeout_s
         self._results: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.wakeup = Wakeup()
@@ -125,16 +132,22 @@ class Admin:
 
     # -- the commands -----------------------------------------------------------------------------
 
-    def command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
-        """Answer ``RAFT ...``: a reply value now, or None when the reply will come later."""
-        sub = [a.lower() for a in argv[1:3]]
-        if sub[:1] == [b"identity"]:
+    def peer_command(self, argv: list[bytes]) -> object:
+        """Answer a peer-only ``RAFT ...`` request that came in on the peer port."""
+        sub = argv[1].lower() if len(argv) > 1 and argv[0].lower() == b"raft" else b""
+        if sub == b"identity" and len(argv) == 2:
             return self._identity()
-        if sub[:1] == [b"bootstrap"] and len(argv) == 5:
-            return self._join(argv[2].decode(), argv[3], argv[4])
-        if sub[:1] == [b"removed"] and len(argv) == 4:
-            return self._learn_removed(argv[2].decode(), argv[3])
-        if sub in ([b"member", b"add"], [b"member", b"remove"], [b"leader", b"transfer"]) and len(argv) != 4:
+        if sub == b"bootstrap" and len(argv) == 6:
+            return self._join(argv[2].decode(), argv[3], argv[4], argv[5])
+        if sub == b"removed" and len(argv) == 5 and argv[4].isdigit():
+            return self._learn_removed(argv[2].decode(), argv[3], int(argv[4]))
+        return err("unknown peer request. Try RAFT IDENTITY|BOOTSTRAP|REMOVED.")
+
+    def command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
+        """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later."""
+        sub = [a.lower() for a in argv[1:3]]
+        arity = (4, 5) if sub == [b"member", b"add"] else (4,)
+        if sub in ([b"member", b"add"], [b"member", b"remove"], [b"leader", b"transfer"]) and len(argv) not in arity:
             return err(f"wrong number of arguments for 'raft|{sub[0].decode()}|{sub[1].decode()}' command")
         if sub == [b"member", b"list"] and len(argv) != 3:
             return err("wrong number of arguments for 'raft|member|list' command")
@@ -147,7 +160,7 @@ class Admin:
             return self.member_list()
         target = argv[3].decode("utf-8", "replace")
         if sub == [b"member", b"add"]:
-            return self._add(to, target)
+            return self._add(to, target, argv[4].decode("utf-8", "replace") if len(argv) == 5 else None)
         if sub == [b"member", b"remove"]:
             return self._remove(to, target)
         return self._transfer_to(to, target)
@@ -159,7 +172,7 @@ class Admin:
                 b"peer_addr": me.peer_addr.encode(), b"cluster_id": cluster.cluster_id.encode()}
 
     def _relay_to_leader(self, to: ReplyTo, argv: list[bytes]) -> object | None:
-        leader = self._cluster.members.get(self._soft_state().leader)
+        leader = self._cluster.addresses.get(self._soft_state().leader)
         if leader is None:
             return RespError("CLUSTERDOWN no leader")
 
@@ -205,34 +218,36 @@ class Admin:
         self._waiting[rid] = (to, time.monotonic() + _CHANGE_TIMEOUT_S)
         return None
 
-    def _add(self, to: ReplyTo, address: str) -> object | None:
+    def _add(self, to: ReplyTo, address: str, peer_addr: str | None) -> object | None:
         try:
             split_addr(address)
+            peer_addr = peer_addr or default_peer_addr(address)
+            split_addr(peer_addr)
         except MembershipError as exc:
             return err(str(exc))
         if any(m.client_addr == address for m in self._cluster.members.values()):
             return err(f"{address} is already a member of this cluster")
         cluster_id = self._cluster.cluster_id
-        founders = self._founders()
+        bootstrap = [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *self._founders(),
+                     encode_members(self._cluster.addresses)]
+        secret, me = self._secret, self._cluster.node_id
 
         def work() -> Callable[[], None]:
             try:
-                password = self._password
-                identity = call(address, [b"RAFT", b"IDENTITY"], password)
+                identity = peer_call(peer_addr, [b"RAFT", b"IDENTITY"], secret, me)
                 if isinstance(identity, RespError) or not isinstance(identity, dict):
-                    raise _Refused(f"{address} is not a raftkv node waiting to join")
+                    raise _Refused(f"{peer_addr} is not the peer port of a raftkv node")
                 theirs = identity[b"cluster_id"].decode()
                 if theirs and theirs != cluster_id:
                     raise _Refused(f"{address} belongs to another cluster ({theirs})")
-                member = Member(identity[b"id"], address, identity[b"peer_addr"].decode())
+                member = Member(identity[b"id"], address, peer_addr)
                 if not theirs:
-                    answer = call(address, [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *founders], password)
+                    answer = peer_call(peer_addr, bootstrap, secret, me)
                     if isinstance(answer, RespError):
                         raise _Refused(f"{address} refused to join: {answer.message}")
             except (_Refused, OSError) as exc:
                 # (exc is unbound after the block: the reply is built now.)
-                reason = str(exc) if isinstance(exc, _Refused) else f"cannot reach {address}: {exc.strerror or exc}"
-                reply = err(reason)
+                reply = err(str(exc) if isinstance(exc, _Refused) else _unreachable(address, peer_addr, exc))
                 return lambda: self._reply(to, reply)
             return lambda: self._add_learner(to, member)
 
@@ -244,7 +259,8 @@ class Admin:
             self._reply(to, RespError("TRYAGAIN leadership changed; retry"))
             return
         if member.id in self._cluster.members:
-            self._reply(to, err(f"{member.client_addr} is already a member"))
+            known = self._cluster.members[member.id]
+            self._reply(to, err(f"{member.client_addr} is already a member (as {known.client_addr})"))
             return
         reply = self._propose(to, ConfChangeType.ADD_LEARNER, member.id, member)
         if reply is not None:
@@ -283,20 +299,22 @@ class Admin:
         self._transfer = (member.id, to, time.monotonic() + 2 * self._election_timeout_s)
         return None
 
-    def tell_removed(self, member: Member) -> None:
-        """Best effort: tell a removed member so, on its client port. Once removed it gets no more
-        entries, so it may never apply its own removal; and after a restart it would keep asking for
-        votes. Called when the change applies, and whenever the removed node still sends us messages."""
+    def tell_removed(self, member: Member, index: int) -> None:
+        """Best effort: tell a removed member so, on its peer port, naming the index of the removal (a
+        node that has applied past it knows better, e.g. that it was added back since). Once removed it
+        gets no more entries, so it may never apply its own removal; and after a restart it would keep
+        asking for votes. Called when the change applies, and whenever the removed node still sends us
+        messages."""
         now = time.monotonic()
         if self._told_removed.get(member.id, 0.0) > now:
             return
         self._told_removed[member.id] = now + _CALL_TIMEOUT_S
-        argv = [b"RAFT", b"REMOVED", self._cluster.cluster_id.encode(), b"%d" % member.id]
-        password = self._password
+        argv = [b"RAFT", b"REMOVED", self._cluster.cluster_id.encode(), b"%d" % member.id, b"%d" % index]
+        secret, me = self._secret, self._cluster.node_id
 
         def work() -> Callable[[], None]:
             try:
-                call(member.client_addr, argv, password)
+                peer_call(member.peer_addr, argv, secret, me)
             except OSError as exc:
                 reason = str(exc)
                 return lambda: log.info("could not tell %s it was removed: %s", member.client_addr, reason)
@@ -307,6 +325,8 @@ class Admin:
     # -- events from the loop ---------------------------------------------------------------------
 
     def on_applied(self, origin: int, request_id: int, change: ConfChange) -> None:
+        if change.type == ConfChangeType.ADD_LEARNER:
+            self._told_removed.pop(change.node_id, None)  # added back: a later removal is told at once
         if origin != self._cluster.node_id:
             return
         waiting = self._waiting.pop(request_id, None)
@@ -355,3 +375,8 @@ class Admin:
                     log.info("promoting learner %d to voter (match %d of %d)", learner, match,
                              status.last_index)
                 return  # one change at a time
+
+
+def _unreachable(address: str, peer_addr: str, exc: OSError) -> str:
+    return (f"cannot reach {address} at its peer address {peer_addr}: {exc.strerror or exc} "
+            f"(give its peer address: MEMBER ADD {address} <peer_host:peer_port>)")

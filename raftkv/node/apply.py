@@ -7,8 +7,8 @@
   log; the core does so when applied): the core's configuration, the member table and the peers change
   together, and the admin commands waiting on it are answered.
 
-Never reads a clock nor does I/O of its own beyond what its collaborators do (a removed node records
-it in the data dir).
+Never reads a clock nor does I/O of its own beyond what its collaborators do (the member table and a
+removal, or an addition back, are recorded in the data dir).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ log = logging.getLogger("raftkv.node.apply")
 class ConfChangeListener(Protocol):
     """Who is told about applied membership changes (the admin commands)."""
 
-    def tell_removed(self, member: Member) -> None: ...
+    def tell_removed(self, member: Member, index: int) -> None: ...
 
     def on_applied(self, origin: int, request_id: int, change: ConfChange) -> None: ...
 
@@ -77,23 +77,20 @@ class Applier:
                         self._unanswered(rid)
                     sm.execute(decode_command(entry.data[proposal.HEAD_SIZE:]), now_ms)
             elif entry.kind == EntryKind.CONF_CHANGE:
-                self._apply_conf_change(node, decode_conf_change(entry.data))
+                self._apply_conf_change(node, entry.index, decode_conf_change(entry.data))
 
-    def _apply_conf_change(self, node: RawNode, change: ConfChange) -> None:
+    def _apply_conf_change(self, node: RawNode, index: int, change: ConfChange) -> None:
         cluster = self.cluster
         cluster.conf_state = node.apply_conf_change(change)
         origin, rid, member = proposal.decode_context(change.context)
         if change.type == ConfChangeType.ADD_LEARNER and member is not None:
-            cluster.members[change.node_id] = member
+            cluster.added(self._disk, member)  # also a node removed before, which then serves again
         elif change.type == ConfChangeType.REMOVE:
-            gone = cluster.members.pop(change.node_id, None)
-            if change.node_id == cluster.node_id:
-                cluster.mark_removed(self._disk)
-            elif gone is not None:
+            gone = cluster.gone(self._disk, change.node_id, index)
+            if gone is not None:
                 log.info("member %d (%s) removed", gone.id, gone.client_addr)
-                cluster.removed_members[gone.id] = gone
                 if self._is_leader():
-                    self._listener.tell_removed(gone)
+                    self._listener.tell_removed(gone, index)
         self._peers_changed()
         log.info("membership: voters %s, learners %s", list(cluster.conf_state.voters),
                  list(cluster.conf_state.learners))
@@ -103,5 +100,5 @@ class Applier:
         """Take the state of a snapshot (at start, or received from the leader)."""
         self.sm = sm
         self.applied_term = meta.term
-        self.cluster.install(meta.conf_state, members)
+        self.cluster.install(self._disk, meta.conf_state, members)
         self._peers_changed()

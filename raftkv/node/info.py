@@ -46,6 +46,7 @@ class NodeReport:
     leader_id: int
     leader_addr: str
     members: int
+    membership: str  # this node: voter, learner, removed or joining
     log_first_index: int
     log_last_index: int
     snapshot_index: int
@@ -142,6 +143,7 @@ def _raft(d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
         ("leader_id", d.leader_id),
         ("leader_addr", d.leader_addr),
         ("members", d.members),
+        ("membership", d.membership),
         ("commit_index", status.commit),
         ("applied_index", sm.applied_index),
         ("last_log_index", status.last_index),

@@ -40,7 +40,7 @@ from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
-from raftkv.wire.members import decode_members
+from raftkv.wire.members import Member, decode_members
 from raftkv.wire.resp import RequestParser, encode_reply
 
 log = logging.getLogger("raftkv.raft")
@@ -76,13 +76,15 @@ class Driver:
         self._parsers: dict[int, RequestParser] = {}
         self._out: dict[int, bytearray] = {}
         # The callbacks below reach self.node and self.snapshotter only once the loop runs.
-        self.transport = Transport(self.node_id, peer_listener, self._sel, self._step,
+        self.transport = Transport(cluster.me, peer_listener, self._sel, self._step,
                                    lambda peer: self.node.report_unreachable(peer),
                                    lambda src, fields: self.snapshotter.on_chunk(src, fields),
-                                   config.cluster_secret)
+                                   config.cluster_secret, lambda argv: self.admin.peer_command(argv),
+                                   self._introduced)
         self.admin = Admin(cluster, lambda: self.node, lambda: self.soft_state, self.reply, self.new_request_id,
-                           lambda: founders(disk), self.bootstrap_joined, self.learn_removed,
-                           config.requirepass, election_timeout_s)
+                           lambda: founders(disk), self.bootstrap_joined,
+                           lambda c, n, i: cluster.learn_removed(disk, c, n, i, self.applier.applied_index),
+                           config.requirepass, config.cluster_secret, election_timeout_s)
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
         self.sequencer = Sequencer(self.reply, self._run_node_command, self.disk_guard.refusal,
                                    config.request_timeout_s)
@@ -288,12 +290,13 @@ class Driver:
 
     def _report(self) -> info.NodeReport:
         latest = self.snapshotter.latest
-        leader = self.cluster.members.get(self.soft_state.leader)
+        leader = self.cluster.addresses.get(self.soft_state.leader)
         return info.NodeReport(
             config=self.config, started_at=self.started_at, connected_clients=len(self.sequencer.clients),
             status=self.node.status(), hard_state=self._hard_state, role=self.soft_state.role,
             leader_id=self.soft_state.leader, leader_addr=leader.client_addr if leader else "",
-            members=len(self.cluster.members), log_first_index=self.mem.first_index(),
+            members=len(self.cluster.members), membership=self.cluster.membership,
+            log_first_index=self.mem.first_index(),
             log_last_index=self.disk.last_index, snapshot_index=latest.meta.index if latest else 0,
             snapshot_size=latest.size if latest else 0,
             snapshot_last_duration_s=self.snapshotter.last_duration_s,
@@ -360,7 +363,7 @@ class Driver:
     def _on_soft_state(self, soft: SoftState) -> None:
         leader_changed = soft.leader != self.soft_state.leader
         if soft.role != self.soft_state.role or leader_changed:
-            leader = self.cluster.members.get(soft.leader)
+            leader = self.cluster.addresses.get(soft.leader)
             log.info("role %s, term %d, leader %s", soft.role.name.lower(), self.node.status().term,
                      f"{soft.leader} ({leader.client_addr})" if leader else "none")
         self.soft_state = soft
@@ -371,20 +374,12 @@ class Driver:
 
     # -- membership events that change the node itself --------------------------------------------
 
-    def learn_removed(self, cluster_id: str, node_id: bytes) -> object:
-        """RAFT REMOVED: a member tells us we were removed (we may never apply it ourselves)."""
-        if cluster_id != self.cluster.cluster_id or node_id != b"%d" % self.node_id:
-            return err("not this node")
-        self.cluster.mark_removed(self.disk)
-        self._update_peers()
-        return "OK"
-
-    def bootstrap_joined(self, cluster_id: str, voters: bytes, members: bytes) -> object:
-        """RAFT BOOTSTRAP: a node waiting to join takes the cluster's founding membership, then replays
-        the log it receives from the leader like any member."""
+    def bootstrap_joined(self, cluster_id: str, voters: bytes, founders: bytes, book: bytes) -> object:
+        """RAFT BOOTSTRAP: a node waiting to join takes the cluster's founding membership and its current
+        address book, then replays the log it receives from the leader like any member."""
         if self.cluster.cluster_id:
             return err("this node already belongs to a cluster")
-        self.cluster.join(self.disk, cluster_id, voters, members)
+        self.cluster.join(self.disk, cluster_id, voters, founders, book)
         self.mem.set_conf_state(self.cluster.conf_state)
         self.node = self._new_raw_node()
         self._update_peers()
@@ -394,9 +389,15 @@ class Driver:
     def _step(self, msg: Message) -> None:
         gone = self.cluster.removed_members.get(msg.src)
         if gone is not None:
-            self.admin.tell_removed(gone)  # it does not know yet, or it restarted without knowing
+            self.admin.tell_removed(*gone)  # it does not know yet, or it restarted without knowing
             return
         self.node.step(msg)
+
+    def _introduced(self, member: Member) -> None:
+        """A peer announced its addresses: remember a node our log has not named yet (e.g. a leader
+        added while we were down), so that our replies reach it."""
+        if self.cluster.introduce(self.disk, member):
+            self._update_peers()
 
     def _update_peers(self) -> None:
         self.transport.set_peers(self.cluster.peer_addrs())

@@ -2,8 +2,9 @@
 
 Every node advertises a peer address on which a :class:`PeerProxy` listens; the proxy forwards to the
 port the node really listens on. A raftkv peer connection carries messages one way only (from the node
-that opened it) and starts with a handshake record ``[b"H", secret, node_id]``, so the proxy learns from
-that record which node is sending and can treat each directed link ``src -> dst`` on its own:
+that opened it; a one-shot admin request gets its one reply back) and starts with a handshake record
+``[b"H", secret, node_id, ...]``, so the proxy learns from that record which node is sending and can treat
+each directed link ``src -> dst`` on its own:
 
 - ``FORWARD``: bytes pass through;
 - ``DROP``: the link's connections are closed and new ones closed as soon as they identify themselves,
@@ -37,17 +38,19 @@ class LinkMode(enum.Enum):
 
 def parse_handshake(data: bytes) -> int | None:
     """The sender's node id from the start of a peer connection; None while the record is incomplete.
+    The record is ``[b"H", secret, node_id]`` or, from a node that announces its addresses,
+    ``[b"H", secret, node_id, peer_addr, client_addr]``.
 
     Raises ValueError when the bytes can't be the raftkv peer handshake."""
     if len(data) < 4:
-        if not b"*3\r\n".startswith(data):
+        if not (b"*3\r\n".startswith(data) or b"*5\r\n".startswith(data)):
             raise ValueError(f"not a raftkv peer handshake: {data!r}")
         return None
-    if not data.startswith(b"*3\r\n"):
+    if not (data.startswith(b"*3\r\n") or data.startswith(b"*5\r\n")):
         raise ValueError(f"not a raftkv peer handshake: {data[:32]!r}")
     fields: list[bytes] = []
     pos = 4
-    for _ in range(3):
+    for _ in range(int(data[1:2])):
         end = data.find(b"\r\n", pos)
         if end < 0:
             return None

@@ -67,7 +67,7 @@ def change_members(cluster: FaultCluster, make_node, log: FaultLog, stop: thread
     commands are retried through any founder: faults make some of them fail or time out."""
     while not stop.is_set():
         joiner = make_node(workers=1, extra_args=["--join", cluster.nodes[0].address])
-        if not member_command(cluster, log, stop, "ADD", joiner.address):
+        if not member_command(cluster, log, stop, "ADD", joiner.address, joiner.peer_address):
             return
         log.log(f"member add {joiner.address}: done")
         wait_for(lambda joiner=joiner: stop.is_set() or _is_voter(cluster, joiner.address), 60,
@@ -78,8 +78,10 @@ def change_members(cluster: FaultCluster, make_node, log: FaultLog, stop: thread
         joiner.stop()
 
 
-def member_command(cluster: FaultCluster, log: FaultLog, stop: threading.Event, verb: str, address: str) -> bool:
-    """Run RAFT MEMBER <verb> <address> through the founders until it is applied; False if stopped first."""
+def member_command(cluster: FaultCluster, log: FaultLog, stop: threading.Event, verb: str, address: str,
+                   *more: str) -> bool:
+    """Run RAFT MEMBER <verb> <address> [<more>] through the founders until it is applied; False if stopped
+    first."""
     import redis
 
     attempt = 0
@@ -88,7 +90,7 @@ def member_command(cluster: FaultCluster, log: FaultLog, stop: threading.Event, 
         attempt += 1
         try:
             with node.client(protocol=2, socket_timeout=40) as c:
-                c.execute_command("RAFT", "MEMBER", verb, address)
+                c.execute_command("RAFT", "MEMBER", verb, address, *more)
             return True
         except redis.ResponseError as exc:
             done = (verb == "ADD" and "already a member" in str(exc)) or (
@@ -165,6 +167,9 @@ def test_a_handshake_names_its_sender_once_complete() -> None:
     record = handshake(1234)
     assert parse_handshake(record + b"more") == 1234
     assert all(parse_handshake(record[:i]) is None for i in range(len(record)))
+    announced = encode_command([b"H", b"", b"1234", b"127.0.0.1:1", b"127.0.0.1:2"])
+    assert parse_handshake(announced) == 1234
+    assert all(parse_handshake(announced[:i]) is None for i in range(len(announced)))
     with pytest.raises(ValueError):
         parse_handshake(b"GET / HTTP/1.1\r\n")
 

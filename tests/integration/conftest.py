@@ -90,6 +90,10 @@ class Node:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def peer_address(self) -> str:
+        return f"{self.host}:{self.extra_args[self.extra_args.index('--peer-port') + 1]}"
+
     def __post_init__(self) -> None:
         if "--peer-port" not in self.extra_args and "--initial-cluster" not in self.extra_args:
             # The default (port + 10000) may fall in the kernel's ephemeral range, where outgoing
@@ -116,7 +120,10 @@ class Node:
                 raise AssertionError(f"raftkv-server exited with {self.proc.returncode}:\n{self.log()}")
             with self.client(protocol=2) as c:
                 if "--join" in self.extra_args and not self.log().count("joined cluster"):
-                    return bool(c.execute_command("RAFT", "IDENTITY"))  # waiting to be added
+                    try:
+                        c.get("__ready__")
+                    except redis.ResponseError as exc:
+                        return "waiting to join" in str(exc)  # up, waiting to be added
                 # A linearizable read needs a leader and an applied log, and writes nothing.
                 c.get("__ready__")
                 return True

@@ -63,7 +63,7 @@ def test_a_new_learner_joins_through_a_snapshot_while_writes_go_on(make_node) ->
     joiner = make_node(workers=1, extra_args=["--join", first.address, *SNAPSHOT_EVERY])
     with Writer([first]) as writer:
         writer.wait_for_progress()
-        assert raft(first, "MEMBER", "ADD", joiner.address) == b"OK"
+        assert raft(first, "MEMBER", "ADD", joiner.address, joiner.peer_address) == b"OK"
         writer.nodes.append(joiner)
         writer.wait_for_progress()
     all_acked_everywhere([first, joiner], writer.acked)

@@ -37,12 +37,12 @@ class Leader:
         self.node = RawNode(RaftConfig(id=ME.id), self.mem, random.Random(0))
         self.soft = SoftState()
         self.replies: list[tuple[int, object]] = []
-        self.joined: list[tuple[str, bytes, bytes]] = []
-        self.told_removed: list[tuple[str, bytes]] = []
+        self.joined: list[tuple[str, bytes, bytes, bytes]] = []
+        self.told_removed: list[tuple[str, bytes, int]] = []
         self._rid = 0
         self.admin = Admin(self.cluster, lambda: self.node, lambda: self.soft,
                            lambda to, value: self.replies.append((to.seq, value)), self._new_request_id,
-                           lambda: [b"1", b"[]"], self._join, self._learn_removed, b"", 1.0)
+                           lambda: [b"1", b"[]"], self._join, self._learn_removed, b"", b"", 1.0)
         self.node.campaign()
         self.process()
         self.to = ReplyTo(Client(0, 1), 1, 3)
@@ -51,12 +51,12 @@ class Leader:
         self._rid += 1
         return self._rid
 
-    def _join(self, cluster_id: str, voters: bytes, members: bytes) -> object:
-        self.joined.append((cluster_id, voters, members))
+    def _join(self, cluster_id: str, voters: bytes, founders: bytes, book: bytes) -> object:
+        self.joined.append((cluster_id, voters, founders, book))
         return "OK"
 
-    def _learn_removed(self, cluster_id: str, node_id: bytes) -> object:
-        self.told_removed.append((cluster_id, node_id))
+    def _learn_removed(self, cluster_id: str, node_id: bytes, index: int) -> object:
+        self.told_removed.append((cluster_id, node_id, index))
         return "OK"
 
     def command(self, *argv: bytes) -> object | None:
@@ -168,11 +168,29 @@ def test_member_list(leader: Leader) -> None:
 
 def test_identity_bootstrap_and_removed_are_answered_on_any_node(leader: Leader) -> None:
     leader.soft = SoftState(leader=0, role=Role.FOLLOWER)  # no leader: these need none
-    assert leader.command(b"RAFT", b"IDENTITY") == {
+    peer = leader.admin.peer_command
+    assert peer([b"RAFT", b"IDENTITY"]) == {
         b"id": 1, b"client_addr": b"127.0.0.1:7001", b"peer_addr": b"127.0.0.1:17001", b"cluster_id": b"c1"}
-    assert leader.command(b"RAFT", b"BOOTSTRAP", b"c9", b"5", b"[]") == "OK"
-    assert leader.command(b"RAFT", b"REMOVED", b"c1", b"1") == "OK"
-    assert leader.joined == [("c9", b"5", b"[]")] and leader.told_removed == [("c1", b"1")]
+    assert peer([b"RAFT", b"BOOTSTRAP", b"c9", b"5", b"[]", b"[]"]) == "OK"
+    assert peer([b"RAFT", b"REMOVED", b"c1", b"1", b"9"]) == "OK"
+    assert leader.joined == [("c9", b"5", b"[]", b"[]")] and leader.told_removed == [("c1", b"1", 9)]
+    assert error_text(peer([b"RAFT", b"REMOVED", b"c1", b"1"])).startswith("ERR unknown peer request")
+
+
+@pytest.mark.parametrize("argv", [[b"RAFT", b"IDENTITY"], [b"RAFT", b"BOOTSTRAP", b"c9", b"5", b"[]", b"[]"],
+                                  [b"RAFT", b"REMOVED", b"c1", b"1", b"9"], [b"RAFT", b"REMOVED", b"c1", b"1"]])
+def test_peer_only_verbs_are_unknown_on_a_client_connection(leader: Leader, argv: list[bytes]) -> None:
+    assert error_text(leader.command(*argv)).startswith("ERR unknown subcommand")
+    assert leader.joined == [] and leader.told_removed == []
+
+
+def test_member_add_takes_an_optional_peer_address(leader: Leader) -> None:
+    assert error_text(leader.command(b"RAFT", b"MEMBER", b"ADD", b"127.0.0.1:7009", b"nonsense")).startswith(
+        "ERR bad address 'nonsense'")
+    assert error_text(leader.command(b"RAFT", b"MEMBER", b"ADD", b"1.2.3.4:5", b"6.7.8.9:10", b"x")).startswith(
+        "ERR wrong number of arguments")
+    assert error_text(leader.command(b"RAFT", b"MEMBER", b"ADD", b"127.0.0.1:60000")).startswith(
+        "ERR no default peer port for 127.0.0.1:60000")
 
 
 def test_a_follower_without_a_leader_refuses_changes(leader: Leader) -> None:
@@ -182,7 +200,7 @@ def test_a_follower_without_a_leader_refuses_changes(leader: Leader) -> None:
 
 
 def test_resolve_by_address_or_id() -> None:
-    cluster = Cluster(ME.id, "c1", ME, {ME.id: ME, LEARNER.id: LEARNER}, ConfState(voters=(1,)))
+    cluster = Cluster(ME.id, "c1", ME, {ME.id: ME, LEARNER.id: LEARNER}, ConfState(voters=(1,), learners=(2,)))
     assert cluster.resolve("127.0.0.1:7002") is LEARNER
     assert cluster.resolve("2") is LEARNER
     assert cluster.resolve("127.0.0.1:17002") is None  # a peer address names nobody

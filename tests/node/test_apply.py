@@ -40,10 +40,10 @@ ME = 1
 class Listener:
     def __init__(self) -> None:
         self.applied: list[tuple[int, int, ConfChange]] = []
-        self.told: list[Member] = []
+        self.told: list[tuple[Member, int]] = []
 
-    def tell_removed(self, member: Member) -> None:
-        self.told.append(member)
+    def tell_removed(self, member: Member, index: int) -> None:
+        self.told.append((member, index))
 
     def on_applied(self, origin: int, request_id: int, change: ConfChange) -> None:
         self.applied.append((origin, request_id, change))
@@ -205,9 +205,10 @@ def test_removing_another_member_while_leading_tells_it(one: OneNode) -> None:
     one.process()
     assert one.node.propose_conf_change(ConfChange(ConfChangeType.REMOVE, 2, proposal.encode_context(ME, 2, None)))
     one.process()
-    assert 2 not in one.cluster.members and one.cluster.removed_members == {2: new}
-    assert one.listener.told == [new]
-    assert one.cluster.peer_addrs() == {ME: "127.0.0.1:17001"}
+    index = one.node.status().last_index
+    assert 2 not in one.cluster.members and one.cluster.removed_members == {2: (new, index)}
+    assert one.listener.told == [(new, index)]
+    assert one.cluster.peer_addrs() == {2: "127.0.0.1:17002"}  # the address book keeps it
     assert not one.cluster.removed
 
 
@@ -218,7 +219,7 @@ def test_our_own_removal_is_recorded_in_the_data_dir(tmp_path: Path) -> None:
         node.applier.apply(node.node, [Entry(1, 1, EntryKind.CONF_CHANGE, encode_conf_change(change))])
         assert node.cluster.removed and node.disk.get_meta("removed") == b"1"
         assert node.cluster.conf_state.voters == (2,)
-        assert node.cluster.peer_addrs() == {}  # a removed node talks to nobody
+        assert node.cluster.membership == "removed"
         assert node.listener.told == [] and node.listener.applied == [(2, 5, change)]
         assert node.node.status().role == Role.FOLLOWER
     finally:

@@ -1,16 +1,19 @@
 """Peer framing over real loopback sockets: messages and snapshot chunks arrive whole, in order, split at
-any point of the stream; a peer without the cluster secret or with garbage is refused."""
+any point of the stream; a peer without the cluster secret or with garbage is refused; a handshake
+announces the sender's addresses; a one-shot admin request is answered on its connection."""
 from __future__ import annotations
 
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from raftkv.node.transport import Transport
+from raftkv.node.transport import Transport, peer_call
 from raftkv.raft.types import Entry, EntryKind, Message, MessageType
+from raftkv.wire.members import Member
 from raftkv.wire.raft_messages import encode_message
 from raftkv.wire.resp import encode_command
 
@@ -25,8 +28,16 @@ class Side:
         self.got: list[Message] = []
         self.chunks: list[tuple[int, list[bytes]]] = []
         self.unreachable: list[int] = []
-        self.t = Transport(node_id, listener, self.sel, self.got.append, self.unreachable.append,
-                           lambda src, fields: self.chunks.append((src, fields)), secret)
+        self.asked: list[list[bytes]] = []
+        self.introduced: list[Member] = []
+        self.me = Member(node_id, f"127.0.0.1:{7000 + node_id}", self.addr)
+        self.t = Transport(self.me, listener, self.sel, self.got.append, self.unreachable.append,
+                           lambda src, fields: self.chunks.append((src, fields)), secret, self._answer,
+                           self.introduced.append)
+
+    def _answer(self, argv: list[bytes]) -> object:
+        self.asked.append(argv)
+        return {b"asked": argv[0]}
 
     def poll(self) -> None:
         for key, _mask in self.sel.select(0.01):
@@ -153,3 +164,37 @@ def test_an_unreachable_peer_is_reported() -> None:
         pump([a], lambda: 2 in a.unreachable)
     finally:
         a.close()
+
+
+def test_a_handshake_announces_the_senders_addresses(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    a.t.send([Message(MessageType.HEARTBEAT, 1, 2, term=1)])
+    pump([a, b], lambda: len(b.got) == 1)
+    assert b.introduced == [a.me]
+
+
+def test_an_admin_request_is_answered_once_the_secret_is_known() -> None:
+    b = Side(2, b"s3cret")
+    answers: list[object] = []
+    try:
+        thread = threading.Thread(target=lambda: answers.append(peer_call(b.addr, [b"RAFT", b"X"], b"s3cret", 9)))
+        thread.start()
+        pump([b], lambda: bool(answers))
+        thread.join()
+        assert answers == [{b"asked": b"RAFT"}] and b.asked == [[b"RAFT", b"X"]]
+        assert b.introduced == []  # the one-shot caller announces nothing
+        sock = raw_peer(b, encode_command([b"H", b"wrong", b"9"]) + encode_command([b"A", b"RAFT", b"X"]))
+        pump([b], lambda: closed_by_peer(sock))
+        sock.close()
+        assert b.asked == [[b"RAFT", b"X"]]
+    finally:
+        b.close()
+
+
+def test_peers_are_never_dropped_but_a_new_address_replaces_the_old(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    a.t.set_peers({3: "127.0.0.1:1"})
+    a.t.send([Message(MessageType.HEARTBEAT, 1, 2, term=1)])
+    pump([a, b], lambda: len(b.got) == 1)  # peer 2 is still known
+    a.t.set_peers({2: "127.0.0.1:1"})
+    assert a.t.backlog(2) == (0, 0)  # a new peer entry: no connection yet
