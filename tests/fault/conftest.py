@@ -41,7 +41,8 @@ class JoiningNode(Node):
 class Slot:
     """A place for one node: its name, client port, the port its proxy listens on (what its peers dial)
     and the peer port the node itself listens on. The founders' slots come first, then the spares: slots
-    that nodes added later take."""
+    that nodes added later take. A spare's client and peer ports are chosen when its first node starts
+    (0 until then): a port chosen long before would be free for others meanwhile."""
 
     name: str
     client_port: int
@@ -101,21 +102,23 @@ def make_fault_cluster(keep_on_failure: Path, request: pytest.FixtureRequest,
                        tmp_path: Path) -> Iterator[Callable[..., FaultCluster]]:
     """Start ``n`` nodes from one --initial-cluster list in which each node's advertised peer port is a
     proxy's and its --peer-port the one the proxy forwards to; ``spares`` more slots (ports and a proxy
-    each) wait for nodes added later. Nodes started by ``spawn`` are stopped after the test, then the
-    proxies are closed (the founders are stopped by ``make_node``)."""
+    each) wait for nodes added later; ``extra_args`` go to every node's command line. Nodes started by
+    ``spawn`` are stopped after the test, then the proxies are closed (the founders are stopped by
+    ``make_node``)."""
     new_node: Callable[..., Node] = request.getfixturevalue("make_node")
     networks: list[Network] = []
     spawned: list[Node] = []
 
-    def make(n: int, workers: int = 2, spares: int = 0) -> FaultCluster:
-        slots = [Slot(f"n{i}", free_port(), free_port(), free_port()) for i in range(n + spares)]
+    def make(n: int, workers: int = 2, spares: int = 0, extra_args: tuple[str, ...] = ()) -> FaultCluster:
+        slots = [Slot(f"n{i}", free_port(), free_port(), free_port()) for i in range(n)]
+        slots += [Slot(f"n{i}", 0, free_port(), 0) for i in range(n, n + spares)]
         spec = ",".join(f"{HOST}:{s.client_port}@{HOST}:{s.advertised_peer_port}" for s in slots[:n])
         by_id = {bootstrap_id(s.address): s.name for s in slots[:n]}
         network = Network({s.name: PeerProxy(s.name, s.advertised_peer_port, s.peer_port, by_id) for s in slots})
         networks.append(network)
         nodes: list[Node | None] = [
             new_node(start=False, port=s.client_port, workers=workers,
-                     extra_args=["--peer-port", str(s.peer_port), "--initial-cluster", spec])
+                     extra_args=["--peer-port", str(s.peer_port), "--initial-cluster", spec, *extra_args])
             for s in slots[:n]]
         nodes += [None] * spares
         cluster: FaultCluster
@@ -124,12 +127,15 @@ def make_fault_cluster(keep_on_failure: Path, request: pytest.FixtureRequest,
             """A fresh node for slot i, with a new empty data dir, started with ``--join join``; its
             peers reach it through the slot's proxy. Not waited for: it answers once it listens."""
             slot = slots[i]
+            if not slot.client_port:
+                slot.client_port, slot.peer_port = free_port(), free_port()
+                network.proxies[slot.name].target_port = slot.peer_port
             generation = sum(1 for node in cluster.started if node.port == slot.client_port)
             data_dir = tmp_path / f"data-{slot.name}.{generation}"
             assert not data_dir.exists(), data_dir
             node = JoiningNode(data_dir=data_dir, log_path=tmp_path / f"{slot.name}.{generation}.log",
                                port=slot.client_port, workers=1, advertised_peer_port=slot.advertised_peer_port,
-                               extra_args=["--peer-port", str(slot.peer_port), "--join", join])
+                               extra_args=["--peer-port", str(slot.peer_port), "--join", join, *extra_args])
             spawned.append(node)
             cluster.nodes[i] = node
             cluster.started.append(node)

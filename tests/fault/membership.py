@@ -198,13 +198,20 @@ class MemberChanges:
         return listing is not None and any(r.id == self.ids.get(i) and r.role == "voter" for r in listing[1])
 
     def wait_answers(self, node: Node, what: str) -> int:
-        """Poll until a node just started answers RAFT IDENTITY; its id."""
-        def answers() -> int | None:
-            if node.proc is not None and node.proc.poll() is not None:
-                raise AssertionError(f"{what} exited with {node.proc.returncode}; log {node.log_path}")
-            return identity(node)
-
-        return int(wait_for(answers, START_TIMEOUT_S, what, interval_s=0.1))  # type: ignore[arg-type]
+        """Poll until a node just started answers RAFT IDENTITY; its id. Fails at once if it exits."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert node.proc is not None
+            if node.proc.poll() is not None:
+                raise AssertionError(f"waiting for {what}: it exited with {node.proc.returncode}; "
+                                     f"{node.log_path}:\n{node.log()[-2000:]}")
+            try:
+                return identity(node)
+            except (redis.RedisError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"timed out after {START_TIMEOUT_S:.0f}s waiting for {what} "
+                                         f"(last error: {exc!r}); {node.log_path}") from None
+            time.sleep(0.1)  # the poll interval
 
     def spawn(self, i: int) -> Node:
         """A fresh node in slot i, started with --join, answering, and named in every proxy."""
