@@ -33,7 +33,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from raftkv.node.cluster import bootstrap_id
+from raftkv.wire.members import bootstrap_id
 from tests.fault.history import connect
 from tests.integration.conftest import START_TIMEOUT_S, Node, wait_for
 
