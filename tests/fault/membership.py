@@ -21,6 +21,7 @@ waits, bounded, until every expected node is a voter in the leader's member list
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -132,8 +133,8 @@ class MemberChanges:
                 budget_s: float = COMMAND_BUDGET_S) -> bool:
         """Send ``RAFT args`` through the usable members in turn (``avoid`` excepted) until one answers
         OK or an error that ``done`` accepts (an earlier attempt took effect); False when ``budget_s``
-        is up or the fault phase ended (``stop_wait`` returns True) first. Errors are logged, each
-        distinct one once."""
+        is up or the fault phase ended (``stop_wait`` returns True) first. An error is logged unless it
+        is the same as the attempt before's."""
         deadline = time.monotonic() + budget_s
         attempt = 0
         last = ""
@@ -364,7 +365,6 @@ class MemberChanges:
         deadline = time.monotonic() + timeout_s
         tried: dict[int, float] = {}  # slot -> when its add or stale removal was last sent
         listing: tuple[int, list[Row]] | None = None
-        never = lambda _s: False  # noqa: E731 (the fault phase is over: commands run to their budget)
         while True:
             listing = self.members() or listing
             if listing is not None and not self._missing(listing[1]) and self._kvsctl_agrees(listing[0]):
@@ -381,11 +381,11 @@ class MemberChanges:
                         continue
                     if row is None:
                         tried[i] = time.monotonic()
-                        self.add(i, never, budget_s=min(COMMAND_BUDGET_S, max(1.0, deadline - time.monotonic())))
+                        self.add(i, _pause, budget_s=min(COMMAND_BUDGET_S, max(1.0, deadline - time.monotonic())))
                     elif row.id != self.ids[i]:
                         tried[i] = time.monotonic()
                         self.command(["MEMBER", "REMOVE", str(row.id)], f"member remove stale id {row.id} of "
-                                     f"{self.name(i)}", never, done=lambda e: e.startswith("no member"))
+                                     f"{self.name(i)}", _pause, done=lambda e: e.startswith("no member"))
             time.sleep(0.2)  # the poll interval
 
     def _missing(self, rows: list[Row]) -> list[int]:
@@ -440,13 +440,20 @@ class MemberChanges:
                 raise AssertionError("after the restart from data dirs: " + self._not_converged(listing, timeout_s))
             time.sleep(0.2)  # the poll interval
         for i in sorted(self.expected):
-            wait_for(lambda i=i: probe(self.node(i).address, f"restarted-{self.name(i)}"),
-                     max(1.0, deadline - time.monotonic()), f"{self.name(i)} to accept a write after the restart")
+            address, name = self.node(i).address, self.name(i)
+            wait_for(functools.partial(probe, address, f"restarted-{name}"), max(1.0, deadline - time.monotonic()),
+                     f"{name} to accept a write after the restart")
         self.log.log("after the restart every expected node is a voter and accepts a write")
 
     def summary(self) -> str:
         return ", ".join(f"{kind} {self.completed.get(kind, 0)}/{self.played[kind]}" for kind in MEMBERSHIP_KINDS
                          if kind in self.played) or "none"
+
+
+def _pause(seconds: float) -> bool:
+    """A ``stop_wait`` once the fault phase is over: wait, and never stop early."""
+    time.sleep(seconds)
+    return False
 
 
 def _kvsctl(address: str, *args: str) -> subprocess.CompletedProcess[str]:

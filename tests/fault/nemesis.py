@@ -29,8 +29,9 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -185,7 +186,9 @@ class Nemesis:
                 self.log.log("every link forwards again")
                 self._partitioned = False
             for i in sorted(self._paused):
-                _signal_all(self.nodes[i], signal.SIGCONT)
+                paused = self.nodes[i]
+                assert paused is not None
+                _signal_all(paused, signal.SIGCONT)
                 self.log.log(f"SIGCONT {self.names[i]}")
             for i in sorted(self._down):
                 node = self.nodes[i]
