@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -485,7 +485,7 @@ def redis_server(tmp: Path) -> Server:
 
 def run(args: argparse.Namespace) -> None:
     check_tools(args)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     load_before = os.getloadavg()[0]
     deadline = time.monotonic() + args.max_seconds
     modes = [SINGLE] if args.nodes == 1 else [LEADER, ALL_NODES]

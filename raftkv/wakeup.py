@@ -19,6 +19,10 @@ class Wakeup:
     def fileno(self) -> int:
         return self.reader.fileno()
 
+    def writer_fileno(self) -> int:
+        """For ``signal.set_wakeup_fd``: the interpreter then notifies on every signal by itself."""
+        return self._writer.fileno()
+
     def notify(self) -> None:
         """Async-signal-safe and thread-safe: one send, no locks, no allocation beyond the call."""
         try:

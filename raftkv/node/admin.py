@@ -23,15 +23,15 @@ import queue
 import socket
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from raftkv.errors import RespError, err
 from raftkv.node.cluster import Cluster
-from raftkv.wire.members import Member, MembershipError, split_addr
 from raftkv.node.sequencer import ReplyTo
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.types import ConfChange, ConfChangeType, Role, SoftState
 from raftkv.wakeup import Wakeup
+from raftkv.wire.members import Member, MembershipError, split_addr
 from raftkv.wire.proposal import encode_context
 from raftkv.wire.resp import NEED_MORE, Reader, encode_command
 

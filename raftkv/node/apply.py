@@ -13,16 +13,17 @@ it in the data dir).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from raftkv.kv.state_machine import StateMachine
 from raftkv.node.cluster import Cluster
-from raftkv.wire.members import Member
 from raftkv.node.disk import DiskStorage
 from raftkv.node.sequencer import Pending
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.types import ConfChange, ConfChangeType, Entry, EntryKind, SnapshotMeta
 from raftkv.wire import proposal
+from raftkv.wire.members import Member
 from raftkv.wire.resp import decode_command
 
 log = logging.getLogger("raftkv.node.apply")

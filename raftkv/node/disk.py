@@ -35,10 +35,6 @@ def _log_key(index: int) -> bytes:
     return _LOG + _INDEX.pack(index)
 
 
-def encode_entry(entry: Entry) -> bytes:
-    return _ENTRY_HEAD.pack(entry.term, entry.kind) + entry.data
-
-
 def decode_entry(index: int, raw: bytes) -> Entry:
     term, kind = _ENTRY_HEAD.unpack_from(raw)
     return Entry(index, term, EntryKind(kind), raw[_ENTRY_HEAD.size:])

@@ -6,7 +6,7 @@ time. Owns no clock and no Raft state: the caller passes the times, the RawNode 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from raftkv.kv.state_machine import StateMachine
 from raftkv.raft.rawnode import RawNode

@@ -12,7 +12,7 @@ Owns no clock: the caller passes the times. Answers leave through the ``answer``
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from raftkv.errors import CLUSTERDOWN, TRYAGAIN, RespError
 from raftkv.node.sequencer import Pending
@@ -90,9 +90,9 @@ class InFlight:
         deadlines = self._write_deadlines
         while deadlines and deadlines[0][0] <= now:
             _deadline, rid = deadlines.popleft()
-            p = self.waiters.pop(rid, None)
-            if p is not None:
-                self._answer(p, _UNKNOWN_OUTCOME)
+            waiter = self.waiters.pop(rid, None)
+            if waiter is not None:
+                self._answer(waiter, _UNKNOWN_OUTCOME)
         for ctx in [c for c, (_b, deadline) in self._read_rounds.items() if deadline <= now]:
             batch, _deadline = self._read_rounds.pop(ctx)
             for p in batch:

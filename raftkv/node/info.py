@@ -9,8 +9,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from raftkv import REDIS_VERSION, __version__
 from raftkv.kv.table import unknown_subcommand

@@ -25,7 +25,6 @@ from raftkv.node import info
 from raftkv.node.admin import Admin
 from raftkv.node.apply import Applier
 from raftkv.node.cluster import Cluster, founders
-from raftkv.wire.members import decode_members
 from raftkv.node.disk import DiskStorage
 from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
@@ -40,6 +39,7 @@ from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
+from raftkv.wire.members import decode_members
 from raftkv.wire.resp import RequestParser, encode_reply
 
 log = logging.getLogger("raftkv.raft")

@@ -16,12 +16,12 @@ commands leave through the callables given to it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from raftkv.errors import RespError
-from raftkv.wire.proposal import encode_exec
 from raftkv.kv.table import NODE, READ, WRITE, Command
+from raftkv.wire.proposal import encode_exec
 
 
 @dataclass(slots=True)

@@ -14,11 +14,11 @@ import logging
 import selectors
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from raftkv.wire.raft_messages import decode_message, encode_message
-from raftkv.wire.members import split_addr
 from raftkv.raft.types import Message
+from raftkv.wire.members import split_addr
+from raftkv.wire.raft_messages import decode_message, encode_message
 from raftkv.wire.resp import RequestParser, encode_command
 
 log = logging.getLogger("raftkv.node.transport")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
-from raftkv.raft.settings import RaftConfig
 from raftkv.raft.log import RaftLog
+from raftkv.raft.log_storage import Compacted, LogStorage, RaftError
 from raftkv.raft.progress import Progress, ProgressState, ProgressTracker
 from raftkv.raft.quorum import VoteResult, has_majority, vote_result
 from raftkv.raft.readonly import ReadOnly, ReadRequest
-from raftkv.raft.log_storage import Compacted, LogStorage, RaftError
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     NONE,
     ConfChange,

@@ -18,9 +18,9 @@ from __future__ import annotations
 import random
 import struct
 
-from raftkv.raft.settings import RaftConfig
 from raftkv.raft.core import Raft
 from raftkv.raft.log_storage import LogStorage, RaftError
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, Message, Ready, SoftState, Status
 
 _CONF_CHANGE_HEADER = struct.Struct(">BQ")  # type, node id; the context follows

@@ -1,7 +1,8 @@
 """Values exchanged with the pure Raft core: entries, messages, hard state, Ready.
 
 Nothing here does I/O. The driver works off a :class:`Ready` as ``raftkv.raft.ready.handle_ready`` does
-(persist, send, apply, then ``RawNode.advance``; see Ready for the one early send). Node ids are positive ints; ``NONE`` (0) means nobody.
+(persist, send, apply, then ``RawNode.advance``; see Ready for the one early send). Node ids are positive
+ints; ``NONE`` (0) means nobody.
 """
 from __future__ import annotations
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -20,21 +19,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "fault: runs a real cluster under injected faults and checks its history is linearizable")
 
 
-JOINER = Path(__file__).with_name("joiner.py")
-
-
 @dataclass
 class JoiningNode(Node):
     """A node started with ``--join`` that advertises ``advertised_peer_port`` (its proxy's) while it
-    listens on its ``--peer-port`` (see ``joiner.py``)."""
+    listens on its ``--peer-port``."""
 
     advertised_peer_port: int = 0
 
     def command(self) -> list[str]:
-        command = super().command()
-        assert command[1:3] == ["-m", "raftkv.server_cli"], command
-        return [sys.executable, str(JOINER), "--advertise-peer-port", str(self.advertised_peer_port),
-                *command[3:]]
+        return [*super().command(), "--advertise-peer", f"{self.host}:{self.advertised_peer_port}"]
 
 
 @dataclass

@@ -19,8 +19,8 @@ import enum
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import redis
 from redis.backoff import NoBackoff

@@ -19,8 +19,8 @@ import enum
 import selectors
 import socket
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 HOST = "127.0.0.1"
 _MAX_BUFFER_BYTES = 4 * 1024 * 1024  # per direction; past this the proxy stops reading (back-pressure)

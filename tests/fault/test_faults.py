@@ -169,7 +169,7 @@ def run(cluster: FaultCluster, seed: int, clients: int, membership: bool = False
     plan = schedule(seed, cluster.founders, FAULT_SECONDS, spares=spares)
     log.log(f"seed {seed}: {len(plan)} faults planned over {FAULT_SECONDS:.0f}s; nodes "
             + ", ".join(f"{slot.name}={slot.address}" for slot in cluster.slots[:cluster.founders])
-            + (f"; spare slots " + ", ".join(slot.name for slot in cluster.slots[cluster.founders:]) if spares else ""))
+            + ("; spare slots " + ", ".join(slot.name for slot in cluster.slots[cluster.founders:]) if spares else ""))
     workload = Workload(cluster.addresses, KEYS, clients, history, seed,
                         expected_errors=MEMBERSHIP_ERRORS if membership else ())
     nemesis = Nemesis(cluster, log, on_new_address=workload.add_address)

@@ -8,9 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import redis
@@ -127,7 +127,7 @@ class Node:
             if "exited with" in str(exc):
                 raise
             raise AssertionError(f"{exc}\n{self.log()}") from None
-        self.pids  # remember the children, so a test's kill -9 of the supervisor still cleans them
+        self.pids  # noqa: B018 (remember the children, so a test's kill -9 of the supervisor still cleans them)
 
     @property
     def supervisor_pid(self) -> int:
@@ -162,7 +162,7 @@ class Node:
         """SIGTERM the supervisor and wait; whatever is left of the node is then killed by pid."""
         if self.proc is None:
             return None
-        self.pids
+        self.pids  # noqa: B018 (the property records the children)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -176,7 +176,7 @@ class Node:
         """kill -9 every process of the node we know of (the whole node crashing at once)."""
         if self.proc is None:
             return
-        self.pids
+        self.pids  # noqa: B018 (the property records the children)
         for pid in self._known_pids:
             if is_alive(pid):
                 try:

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftkv.kv.table import READ, TABLE, WRITE, lookup
 from raftkv.errors import RespError
-from raftkv.wire.resp import Reader, encode_reply
 from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.table import READ, TABLE, WRITE, lookup
+from raftkv.wire.resp import Reader, encode_reply
 from tests.redis_server import RedisConnection, RedisServer, redis_server  # noqa: F401
 
 NOW_MS = int(time.time() * 1000)

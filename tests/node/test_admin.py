@@ -12,7 +12,6 @@ import pytest
 from raftkv.errors import RespError
 from raftkv.node.admin import Admin
 from raftkv.node.cluster import Cluster
-from raftkv.wire.members import Member
 from raftkv.node.sequencer import Client, ReplyTo
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode, decode_conf_change
@@ -20,6 +19,7 @@ from raftkv.raft.ready import handle_ready
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import ConfState, EntryKind, Message, Ready, Role, SoftState
 from raftkv.wire import proposal
+from raftkv.wire.members import Member
 
 ME = Member(1, "127.0.0.1:7001", "127.0.0.1:17001")
 LEARNER = Member(2, "127.0.0.1:7002", "127.0.0.1:17002")

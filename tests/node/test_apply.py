@@ -12,7 +12,6 @@ from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import TABLE
 from raftkv.node.apply import Applier
 from raftkv.node.cluster import Cluster
-from raftkv.wire.members import Member
 from raftkv.node.disk import DiskStorage
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
@@ -21,9 +20,19 @@ from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode, encode_conf_change
 from raftkv.raft.ready import handle_ready
 from raftkv.raft.settings import RaftConfig
-from raftkv.raft.types import (ConfChange, ConfChangeType, ConfState, Entry, EntryKind, Message, Ready, Role,
-                               SnapshotMeta)
+from raftkv.raft.types import (
+    ConfChange,
+    ConfChangeType,
+    ConfState,
+    Entry,
+    EntryKind,
+    Message,
+    Ready,
+    Role,
+    SnapshotMeta,
+)
 from raftkv.wire import proposal
+from raftkv.wire.members import Member
 
 ME = 1
 

@@ -216,7 +216,9 @@ def test_a_failed_watch_answers_the_error_and_watches_nothing() -> None:
     assert h.replies == [(1, 1, error)] and c.watched == {}
 
 
-@pytest.mark.parametrize("argv, reply", [([b"UNWATCH"], "OK"), ([b"UNWATCH", b"EXECABORT x"], RespError("EXECABORT x"))])
+@pytest.mark.parametrize(
+    "argv, reply", [([b"UNWATCH"], "OK"), ([b"UNWATCH", b"EXECABORT x"], RespError("EXECABORT x"))]
+)
 def test_unwatch_forgets_the_watched_keys(argv: list[bytes], reply: object) -> None:
     h = Harness()
     c = h.client()

@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 
 from raftkv.kv import state_machine
-from raftkv.raft.types import ConfState, SnapshotMeta
-from raftkv.node.snapshots.snapshot_file import (SnapshotError, SnapshotReceiver, fork_snapshot, iter_chunks, latest_snapshot,
-                             load_snapshot, prune, write_snapshot)
 from raftkv.kv.state_machine import StateMachine
+from raftkv.node.snapshots.snapshot_file import (
+    SnapshotError,
+    SnapshotReceiver,
+    fork_snapshot,
+    iter_chunks,
+    latest_snapshot,
+    load_snapshot,
+    prune,
+    write_snapshot,
+)
+from raftkv.raft.types import ConfState, SnapshotMeta
 
 META = SnapshotMeta(index=40, term=3, conf_state=ConfState(voters=(1, 2, 3), learners=(7,)))
 MEMBERS = b"1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001,7=10.0.0.7:7001"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from raftkv.raft.types import ConfState, Entry, EntryKind, HardState
 from raftkv.node.disk import DiskStorage, StorageError
+from raftkv.raft.types import ConfState, Entry, EntryKind, HardState
 
 
 def entries(first: int, last: int, term: int) -> list[Entry]:

@@ -21,7 +21,7 @@ class Side:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        self.addr = "127.0.0.1:%d" % listener.getsockname()[1]
+        self.addr = f"127.0.0.1:{listener.getsockname()[1]}"
         self.got: list[Message] = []
         self.chunks: list[tuple[int, list[bytes]]] = []
         self.unreachable: list[int] = []

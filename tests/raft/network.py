@@ -7,11 +7,11 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from raftkv.raft.settings import RaftConfig
+from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.ready import handle_ready
-from raftkv.raft.log_storage import MemoryStorage
-from raftkv.raft.types import ConfState, Entry, EntryKind, Message, MessageType, Ready, ReadState, Role, Status
+from raftkv.raft.settings import RaftConfig
+from raftkv.raft.types import ConfState, Entry, EntryKind, Message, MessageType, ReadState, Ready, Role, Status
 
 
 class Network:

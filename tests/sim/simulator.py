@@ -29,10 +29,10 @@ import random
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 
-from raftkv.raft.settings import RaftConfig
 from raftkv.raft.core import Raft
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.ready import handle_ready
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     ConfChange,
     ConfChangeType,
@@ -42,8 +42,8 @@ from raftkv.raft.types import (
     HardState,
     Message,
     MessageType,
-    Ready,
     ReadState,
+    Ready,
     Role,
     Snapshot,
 )

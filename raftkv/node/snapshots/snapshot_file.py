@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftkv.raft.types import ConfState, SnapshotMeta
 from raftkv.kv.state_machine import StateMachine
+from raftkv.raft.types import ConfState, SnapshotMeta
 
 FORMAT_VERSION = 1
 

@@ -1,14 +1,15 @@
 """When and how the Raft process takes, sends, receives and installs snapshots.
 
 - Taking: once the log has grown ``snapshot_entries`` past the last snapshot, a forked child writes the
-  state machine (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`); the loop reaps it on a tick, then compacts the log
-  up to ``catch_up_entries`` before the snapshot, so a briefly lagging follower still gets entries.
+  state machine (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`); the loop reaps it on a
+  tick, then compacts the log up to ``catch_up_entries`` before the snapshot, so a briefly lagging
+  follower still gets entries.
 - Sending: a SNAPSHOT message from the core carries only the snapshot's metadata; the file streams to the
   follower in chunks, a few per loop turn while that peer's send buffer is small, so the leader never
   stalls. The last chunk carries the original message; a reconnect in the middle abandons the stream and
   tells the core (``report_snapshot``), which tries again later.
-- Receiving: chunks go to a :class:`~raftkv.node.snapshots.snapshot_file.SnapshotReceiver`; once the file verifies, it is
-  loaded and the original message is stepped into the core, whose Ready then installs it.
+- Receiving: chunks go to a :class:`~raftkv.node.snapshots.snapshot_file.SnapshotReceiver`; once the file
+  verifies, it is loaded and the original message is stepped into the core, whose Ready then installs it.
 
 It works on the narrow things it needs (the directory, the disk, the core's log storage, the transport,
 the current RawNode, and the applied state through :class:`AppliedState`), never on the loop.
@@ -18,21 +19,30 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from raftkv.kv.state_machine import StateMachine
 from raftkv.node.cluster import Cluster
-from raftkv.wire.members import Member, decode_members, encode_members
 from raftkv.node.disk import DiskStorage
-from raftkv.node.snapshots.snapshot_file import (SnapshotError, SnapshotFile, SnapshotReceiver, file_name,
-                                                 fork_snapshot, iter_chunks, latest_snapshot, load_snapshot,
-                                                 prune)
+from raftkv.node.snapshots.snapshot_file import (
+    SnapshotError,
+    SnapshotFile,
+    SnapshotReceiver,
+    file_name,
+    fork_snapshot,
+    iter_chunks,
+    latest_snapshot,
+    load_snapshot,
+    prune,
+)
 from raftkv.node.transport import Transport
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.types import Message, Snapshot, SnapshotMeta
+from raftkv.wire.members import Member, decode_members, encode_members
 from raftkv.wire.raft_messages import decode_message, encode_message
 from raftkv.wire.resp import ProtocolError, decode_command
 
