@@ -115,6 +115,11 @@ class PeerProxy:
             self._modes_changed = True
         self._wake()
 
+    def name_source(self, node_id: int, name: str) -> None:
+        """Connections from node ``node_id`` come from ``name`` (a node that joined after the start)."""
+        with self._lock:
+            self._sources[node_id] = name
+
     def heal(self) -> None:
         with self._lock:
             self._modes.clear()
@@ -217,7 +222,8 @@ class PeerProxy:
             return
         if node_id is None:
             return
-        conn.source = self._sources.get(node_id, f"id{node_id}")
+        with self._lock:
+            conn.source = self._sources.get(node_id, f"id{node_id}")
         conn.to_up, conn.head = conn.head, bytearray()
         self._enforce(conn)
 
@@ -303,16 +309,25 @@ class Network:
     def nodes(self) -> list[str]:
         return list(self.proxies)
 
+    def add(self, proxy: PeerProxy) -> None:
+        self.proxies[proxy.name] = proxy
+
+    def name_node(self, node_id: int, name: str) -> None:
+        """Every proxy names connections from node ``node_id`` ``name`` from now on."""
+        for proxy in self.proxies.values():
+            proxy.name_source(node_id, name)
+
     def cut(self, src: str, dst: str, mode: LinkMode) -> None:
         """Stop traffic from ``src`` to ``dst`` (one direction only)."""
         self.proxies[dst].set_mode(src, mode)
 
     def partition(self, components: Iterable[Iterable[str]], mode: LinkMode) -> None:
-        """Cut every link between nodes of different components, both ways; links inside stay."""
+        """Cut every link between nodes of different components, both ways; links inside stay, and so do
+        those of a node in no component (one that is not a member)."""
         side = {node: i for i, component in enumerate(components) for node in component}
         for src in self.proxies:
             for dst in self.proxies:
-                if src != dst and side.get(src) != side.get(dst):
+                if src in side and dst in side and side[src] != side[dst]:
                     self.cut(src, dst, mode)
 
     def heal(self) -> None:
