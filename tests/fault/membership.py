@@ -87,11 +87,9 @@ def member_rows(reply: object) -> list[Row]:
 
 
 def identity(node: Node, timeout_s: float = 2.0) -> int:
-    """The node id a running node reports (``RAFT IDENTITY``, answered even while it waits to join or
-    after it was removed)."""
-    reply = raft(node, "IDENTITY", timeout_s=timeout_s)
-    assert isinstance(reply, dict), reply
-    return int(reply[b"id"])
+    """The node id a running node reports in ``INFO raft`` (answered even while it waits to join or
+    after it was removed; ``RAFT IDENTITY`` is for peers only)."""
+    return int(raft_info(node, timeout_s)["node_id"])
 
 
 def raft_info(node: Node, timeout_s: float = 2.0) -> dict:
@@ -203,7 +201,7 @@ class MemberChanges:
         return listing is not None and any(r.id == self.ids.get(i) and r.role == "voter" for r in listing[1])
 
     def wait_answers(self, node: Node, what: str) -> int:
-        """Poll until a node just started answers RAFT IDENTITY; its id. Fails at once if it exits."""
+        """Poll until a node just started answers INFO raft; its id. Fails at once if it exits."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             assert node.proc is not None

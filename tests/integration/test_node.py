@@ -198,12 +198,14 @@ def test_acknowledged_writes_survive_kill_9_of_the_whole_node(node: Node) -> Non
 def test_a_dead_worker_is_replaced_and_other_clients_do_not_notice(make_node) -> None:
     node = make_node(workers=3)
     clients = []
-    for _ in range(12):
+    # Workers share one listening socket: whichever the kernel wakes first accepts, so on a busy
+    # machine one worker may take many connections in a row. Connect until two workers hold some.
+    while len({w for w, _ in clients}) < 2:
+        assert len(clients) < 300, "300 connections all went to one worker"
         c = node.client(protocol=2, single_connection_client=True)
         worker = int(c.client_info()["worker"])
         clients.append((worker, c))
     by_worker = {w for w, _ in clients}
-    assert len(by_worker) >= 2, "connections should spread over workers"
     victim = next(iter(by_worker))
     victim_pid = next(p for p in node.worker_pids() if _comm(p) == f"raftkv-worker{victim}")
     os.kill(victim_pid, signal.SIGKILL)
