@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 from pathlib import Path
 
 import click
 
 from raftkv.config import NodeConfig
+from raftkv.process import LOG_FORMATS
 from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, split_addr
 
 
@@ -33,6 +35,8 @@ from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, 
               help="Where the Raft log lives (LevelDB).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(LOG_FORMATS),
+              help="text lines, or json: one object per line (time, level, process, pid, logger, message).")
 @click.option("--tick-ms", default=100, show_default=True, type=click.IntRange(1, 10000),
               help="Length of one Raft tick.")
 @click.option("--election-ticks", default=10, show_default=True, type=click.IntRange(2, 1000),
@@ -57,7 +61,7 @@ from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, 
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
          join: str | None,
-         workers: int, data_dir: Path, log_level: str, tick_ms: int,
+         workers: int, data_dir: Path, log_level: str, log_format: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
          client_output_limit: int) -> None:
@@ -70,7 +74,6 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         require_compiled()
     except RuntimeError as exc:
         _fail(str(exc))
-    setup_logging(log_level, "supervisor")
     if advertise_peer is not None and initial_cluster is not None:
         _fail("give this node's peer address in --initial-cluster (host:port@peerhost:peerport), "
               "not with --advertise-peer")
@@ -95,9 +98,14 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         snapshot_entries=snapshot_entries, catch_up_entries=min(1000, snapshot_entries),
                         min_free_disk_bytes=min_free_disk,
                         requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode())
+    # Logging starts with the node: the argument errors above are plain lines, as click's own are.
+    setup_logging(log_level, "supervisor", log_format)
     try:
         sys.exit(Supervisor(config).run())
     except StartError as exc:
+        if log_format == "json":
+            logging.getLogger("raftkv.server_cli").error("%s", exc)
+            sys.exit(1)
         _fail(str(exc))
 
 
