@@ -6,8 +6,9 @@ import re
 import socket
 
 import pytest
+import redis
 
-from tests.integration.conftest import Node, wait_for
+from tests.integration.conftest import Node, free_port, wait_for
 from tests.integration.test_node import run_server
 
 pytestmark = pytest.mark.integration
@@ -46,3 +47,52 @@ def test_a_start_error_in_json_is_a_json_line(tmp_path) -> None:
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert records[-1]["level"] == "ERROR"
     assert records[-1]["message"] == f"cannot listen on 127.0.0.1:{port}: address already in use"
+
+
+CONFIG = 'maxclients = 4321\nsnapshot-entries = 20\nrequirepass = "file-pass"\n'
+
+
+def test_a_node_runs_with_the_files_values(make_node, tmp_path) -> None:
+    (tmp_path / "raftkv.toml").write_text(CONFIG)
+    node: Node = make_node(start=False, extra_args=["--config", str(tmp_path / "raftkv.toml")])
+    node.start(wait=False)
+    c = node.client(protocol=2, password="file-pass")
+    wait_for(lambda: c.set("k", "v"), 30, "the node")
+    assert c.config_get("maxclients") == {"maxclients": "4321"}
+    assert c.info("clients")["maxclients"] == 4321
+    for i in range(40):
+        c.set(f"k{i}", i)
+    wait_for(lambda: c.info("persistence")["snapshot_index"] >= 20, 30, "a snapshot after 20 entries")
+    with pytest.raises(redis.AuthenticationError):
+        node.client(protocol=2, password="default-has-none").ping()
+
+
+def test_flags_and_environment_beat_the_file(make_node, tmp_path, monkeypatch) -> None:
+    (tmp_path / "raftkv.toml").write_text(CONFIG)
+    monkeypatch.setenv("RAFTKV_REQUIREPASS", "env-pass")  # the server inherits the test's environment
+    node: Node = make_node(start=False, extra_args=["--config", str(tmp_path / "raftkv.toml"),
+                                                    "--maxclients", "999"])
+    node.start(wait=False)
+    c = node.client(protocol=2, password="env-pass")
+    wait_for(lambda: c.ping(), 30, "the node")
+    assert c.config_get("maxclients") == {"maxclients": "999"}
+    assert c.info("clients")["maxclients"] == 999
+    with pytest.raises(redis.AuthenticationError):
+        node.client(protocol=2, password="file-pass").ping()
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("maxclient = 1\n", "{path}: unknown key 'maxclient' (did you mean 'maxclients'?)"),
+    ('maxclients = "4321"\n', "{path}: maxclients: expected an integer, got a string"),
+    ("snapshot-entries = 0\n", "{path}: snapshot-entries: 0 is not in the range x>=1."),
+    ("maxclients 4321\n", "{path}: Expected '=' after a key in a key/value pair (at line 1, column 12)"),
+    (None, "cannot read config file {path}: No such file or directory"),
+])
+def test_a_bad_config_file_stops_the_start_with_one_line(tmp_path, text: str | None, error: str) -> None:
+    path = tmp_path / "raftkv.toml"
+    if text is not None:
+        path.write_text(text)
+    result = run_server(["--port", str(free_port()), "--data-dir", str(tmp_path / "d"), "--config", str(path)])
+    assert result.returncode == 1
+    assert result.stderr == f"raftkv-server: {error.format(path=path)}\n"
+    assert not (tmp_path / "d").exists()  # nothing was started
