@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 from datetime import UTC, datetime
+from types import TracebackType
 
 LOG_FORMATS = ("text", "json")
 
@@ -29,8 +30,15 @@ def setup_logging(level: str, role: str, log_format: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Warnings would otherwise be printed bare on stderr, between the JSON lines a shipper parses.
-    logging.captureWarnings(_log_format == "json")
+    if _log_format == "json":
+        # Warnings and an uncaught exception would otherwise be printed bare on stderr, between the
+        # JSON lines a shipper parses.
+        logging.captureWarnings(True)
+        sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("raftkv").critical("uncaught exception", exc_info=(kind, exc, tb))
 
 
 class JsonFormatter(logging.Formatter):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -119,3 +120,15 @@ def test_json_log_records_carry_the_exception() -> None:
     assert (parsed["process"], parsed["level"], parsed["logger"], parsed["message"]) == (
         "worker3", "ERROR", "raftkv.x", "failed here")
     assert parsed["exception"].startswith("Traceback") and parsed["exception"].endswith("ValueError: bad\nthing")
+
+
+def test_json_logging_turns_warnings_and_uncaught_exceptions_into_records() -> None:
+    code = ("import warnings; from raftkv.process import setup_logging; setup_logging('info', 'raft', 'json'); "
+            "warnings.warn('careful'); raise RuntimeError('boom')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    warning, uncaught = (json.loads(line) for line in result.stderr.splitlines())
+    assert (warning["level"], warning["logger"], warning["process"]) == ("WARNING", "py.warnings", "raft")
+    assert "careful" in warning["message"]
+    assert (uncaught["level"], uncaught["message"]) == ("CRITICAL", "uncaught exception")
+    assert uncaught["exception"].endswith("RuntimeError: boom")
