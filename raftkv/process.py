@@ -2,20 +2,65 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import signal
 import socket
 import sys
+from datetime import UTC, datetime
+from types import TracebackType
+
+LOG_FORMATS = ("text", "json")
+
+# Chosen once by the supervisor; its children are forked from it and keep the choice (prepare_child).
+_log_format = "text"
 
 
-def setup_logging(level: str, role: str) -> None:
-    """Log lines as ``time role[pid] LEVEL message`` on stderr."""
+def setup_logging(level: str, role: str, log_format: str | None = None) -> None:
+    """Log lines on stderr: ``time role[pid] LEVEL message``, or with ``json`` one JSON object per line."""
+    global _log_format
+    if log_format is not None:
+        _log_format = log_format
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        f"%(asctime)s.%(msecs)03d {role}[%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    if _log_format == "json":
+        handler.setFormatter(JsonFormatter(role))
+    else:
+        handler.setFormatter(logging.Formatter(
+            f"%(asctime)s.%(msecs)03d {role}[%(process)d] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if _log_format == "json":
+        # Warnings and an uncaught exception would otherwise be printed bare on stderr, between the
+        # JSON lines a shipper parses.
+        logging.captureWarnings(True)
+        sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("raftkv").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (json.dumps escapes newlines), for log shippers."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__()
+        self._role = role
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+                            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "process": self._role,
+            "pid": record.process,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
 
 
 def prepare_child(role: str, log_level: str, close_fds: list[socket.socket]) -> None:

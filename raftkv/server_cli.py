@@ -1,17 +1,67 @@
 """``raftkv-server``: start one node (a supervisor, its Raft process and its workers)."""
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import logging
 import sys
+import tomllib
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from raftkv.config import NodeConfig
+from raftkv.process import LOG_FORMATS
 from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, split_addr
 
 
+def _load_config_file(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:
+    """Read the TOML file into click's default_map: its values then rank below flags and environment
+    variables, above the defaults, and go through the options' own types and ranges."""
+    if path is None:
+        return
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        _fail(f"cannot read config file {path}: {exc.strerror}")
+    except tomllib.TOMLDecodeError as exc:
+        _fail(f"{path}: {exc}")
+    options = {_file_key(o): o for o in ctx.command.params if isinstance(o, click.Option) and o.expose_value}
+    defaults: dict[str, object] = {}
+    for key, value in data.items():
+        option = options.get(key)
+        if option is None:
+            close = difflib.get_close_matches(key, options, n=1)
+            _fail(f"{path}: unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        # Stricter than click, which would take "4321", 43.21 or true for an integer: in a typed file
+        # a value of another type is a mistake.
+        expected = bool if option.is_flag else int if isinstance(option.type, click.types.IntParamType) else str
+        if type(value) is not expected:
+            _fail(f"{path}: {key}: expected {_TOML_TYPES[expected]}, got {_TOML_TYPES.get(type(value), 'a date')}")
+        try:
+            defaults[option.name] = option.type_cast_value(ctx, value)
+        except click.BadParameter as exc:
+            _fail(f"{path}: {key}: {exc.message}")
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+_TOML_TYPES = {bool: "a boolean", int: "an integer", str: "a string", float: "a float", list: "an array",
+               dict: "a table"}
+
+
+def _file_key(option: click.Option) -> str:
+    """An option's key in the config file: its long name without the dashes (the positive one of a flag)."""
+    return next(o for o in option.opts if o.startswith("--")).removeprefix("--")
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", type=click.Path(path_type=Path), is_eager=True, expose_value=False,
+              callback=_load_config_file, metavar="FILE",
+              help="TOML file of options, keyed by the long option names without dashes (maxclients = 4321, "
+                   "initial-cluster = \"...\", protected-mode = false); flags and environment variables "
+                   "override it. Given before --help, the defaults shown are the file's.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address clients connect to.")
 @click.option("--port", default=2317, show_default=True, type=click.IntRange(1, 65535), help="Client port.")
 @click.option("--peer-port", default=None, type=click.IntRange(1, 65535),
@@ -33,6 +83,8 @@ from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, 
               help="Where the Raft log lives (LevelDB).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(LOG_FORMATS),
+              help="text lines, or json: one object per line (time, level, process, pid, logger, message).")
 @click.option("--tick-ms", default=100, show_default=True, type=click.IntRange(1, 10000),
               help="Length of one Raft tick.")
 @click.option("--election-ticks", default=10, show_default=True, type=click.IntRange(2, 1000),
@@ -57,7 +109,7 @@ from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, 
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
          join: str | None,
-         workers: int, data_dir: Path, log_level: str, tick_ms: int,
+         workers: int, data_dir: Path, log_level: str, log_format: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
          client_output_limit: int) -> None:
@@ -70,7 +122,6 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         require_compiled()
     except RuntimeError as exc:
         _fail(str(exc))
-    setup_logging(log_level, "supervisor")
     if advertise_peer is not None and initial_cluster is not None:
         _fail("give this node's peer address in --initial-cluster (host:port@peerhost:peerport), "
               "not with --advertise-peer")
@@ -95,9 +146,14 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         snapshot_entries=snapshot_entries, catch_up_entries=min(1000, snapshot_entries),
                         min_free_disk_bytes=min_free_disk,
                         requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode())
+    # Logging starts with the node: the argument errors above are plain lines, as click's own are.
+    setup_logging(log_level, "supervisor", log_format)
     try:
         sys.exit(Supervisor(config).run())
     except StartError as exc:
+        if log_format == "json":
+            logging.getLogger("raftkv.server_cli").error("%s", exc)
+            sys.exit(1)
         _fail(str(exc))
 
 
@@ -122,7 +178,7 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"raftkv-server: {message}", err=True)
     sys.exit(1)
 
