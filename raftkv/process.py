@@ -7,6 +7,8 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -63,14 +65,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Around a fork: a stop signal that arrives meanwhile waits, instead of running the parent's
+    handler in the child (which would then ignore it); the child takes it once it has its own."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def prepare_child(role: str, log_level: str, close_fds: list[socket.socket]) -> None:
     """In a freshly forked child: own logging, no inherited wakeup fd, Ctrl-C left to the supervisor
-    (which stops children with SIGTERM in order), and the parent's sockets that are not ours closed."""
+    (which stops children with SIGTERM in order), and the parent's sockets that are not ours closed.
+    The stop signals held since the fork (:func:`stop_signals_held`) are let in here: a SIGTERM sent
+    meanwhile stops the child."""
     setup_logging(log_level, role)
     _set_process_name(f"raftkv-{role}")
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     for sock in close_fds:
         sock.close()
 

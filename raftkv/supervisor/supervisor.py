@@ -18,7 +18,7 @@ from multiprocessing.connection import wait
 
 from raftkv.config import NodeConfig
 from raftkv.node.raft_process import raft_main
-from raftkv.process import StartError, bind_listener
+from raftkv.process import StartError, bind_listener, stop_signals_held
 from raftkv.wakeup import Wakeup
 from raftkv.worker.worker_process import worker_main
 
@@ -103,7 +103,8 @@ class Supervisor:
             target=raft_main, name="raftkv-raft",
             args=(self.config, raft_ends, child_control, [*worker_ends, control, self._listener]),
         )
-        raft.start()
+        with stop_signals_held():
+            raft.start()
         child_control.close()
         self._raft, self._control = raft, control
         self._raft_backoff.started()
@@ -132,7 +133,8 @@ class Supervisor:
             target=worker_main, name=f"raftkv-worker-{i}",
             args=(i, self.config, self._listener, pipe, [*other_ends, self._control]),
         )
-        proc.start()
+        with stop_signals_held():
+            proc.start()
         pipe.close()
         self._workers[i] = proc
         self._worker_backoff[i].started()
