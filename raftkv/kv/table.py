@@ -141,6 +141,8 @@ TABLE: dict[bytes, Command] = _table(
             summary="Returns the number of keys in the database."),
     Command("flushdb", -1, WRITE, ("write",), group="server", summary="Removes all keys from the current database."),
     Command("flushall", -1, WRITE, ("write",), group="server", summary="Removes all keys from all databases."),
+    Command("object", -2, READ, (), group="generic", summary="A container for object introspection commands.",
+            since="2.2.3", subcommands=("encoding", "freq", "idletime", "refcount", "help")),
     # expiry
     Command("expire", -3, WRITE, ("write", "fast"), 1, 1, 1, "generic",
             "Sets the expiration time of a key in seconds."),

@@ -351,7 +351,8 @@ def test_command_info_matches_redis(conn: RedisConnection) -> None:
         assert spec.arity == real[1], name
         assert spec.flags == tuple(real[2]), name
         assert (spec.first_key, spec.last_key, spec.key_step) == tuple(real[3:6]), name
-        if spec.group != "transactions":  # Redis flags EXEC and WATCH neither write nor readonly
+        if spec.group != "transactions" and spec.flags:  # Redis flags EXEC, WATCH and OBJECT neither write
+            # nor readonly
             assert ("write" in real[2]) == (spec.where == WRITE), name
 
 
