@@ -8,8 +8,9 @@ state. Unlike Redis's, the cursor grows with the element (three digits a byte), 
 not such a cursor is refused with "ERR invalid cursor".
 
 An aggregate small enough for Redis to hold it compactly (a listpack or an intset) is answered whole in
-one call with the cursor 0, whatever the cursor given, as Redis does; the cursor must then only be one
-Redis would accept (``strtoul``: optional sign, digits, at most 2**64 - 1).
+one call with the cursor 0, whatever the cursor given, as Redis does; the cursor must then be one of
+ours or one Redis would accept (``strtoul``: optional sign, digits, at most 2**64 - 1). A cursor not
+spelled as a number is refused before the key is looked at, as Redis does.
 """
 from __future__ import annotations
 
@@ -45,11 +46,14 @@ def decode_cursor(cursor: bytes) -> bytes | None:
     return bytes(int(digits[i:i + 3]) for i in range(1, len(digits), 3))  # >255 raises ValueError
 
 
+def cursor_syntax_ok(cursor: bytes) -> bool:
+    """Whether `cursor` is spelled as strtoul reads a whole number: an optional sign and digits."""
+    return _STRTOUL.fullmatch(cursor) is not None
+
+
 def redis_accepts_cursor(cursor: bytes) -> bool:
     """Whether Redis's parseScanCursorOrReply takes `cursor` (strtoul of the whole of it, in range)."""
-    if _STRTOUL.fullmatch(cursor) is None:
-        return False
-    return not cursor or abs(int(cursor)) <= _ULONG_MAX
+    return cursor_syntax_ok(cursor) and (not cursor or abs(int(cursor)) <= _ULONG_MAX)
 
 
 class ScanOptions:
@@ -104,7 +108,7 @@ def scan_aggregate(sm: Keyspace, argv: list[bytes], now_ms: int, kind: type[Scan
     """``XSCAN key cursor [MATCH pattern] [COUNT count]``, checked in Redis's order: the cursor's syntax,
     the key (missing: an empty scan; another type: WRONGTYPE), then the options."""
     cursor = argv[2]
-    if not redis_accepts_cursor(cursor):
+    if not cursor_syntax_ok(cursor):
         return INVALID_CURSOR
     value = sm.typed(argv[1], now_ms, kind)
     if value is None:
@@ -115,7 +119,8 @@ def scan_aggregate(sm: Keyspace, argv: list[bytes], now_ms: int, kind: type[Scan
     try:
         after = decode_cursor(cursor)
     except ValueError:
-        if not value.scans_whole:  # only our own cursors say where to resume
+        # Only our own cursors say where to resume; one that answers whole takes any Redis would.
+        if not (value.scans_whole and redis_accepts_cursor(cursor)):
             return INVALID_CURSOR
         after = None
     names, last = value.scan(after, options.count)

@@ -8,7 +8,9 @@ import struct
 from pathlib import Path
 
 import pytest
-from sortedcontainers import SortedDict
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sortedcontainers import SortedDict, SortedSet
 
 from raftkv.errors import RespError
 from raftkv.kv import datatypes
@@ -17,6 +19,7 @@ from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import READ, TABLE, WRITE
 from raftkv.node.snapshots.snapshot_file import load_snapshot, write_snapshot
 from raftkv.raft.types import ConfState, SnapshotMeta
+from raftkv.wire.resp import encode_reply
 
 
 def apply(sm: StateMachine, now_ms: int, *args: bytes | str | int) -> object:
@@ -275,3 +278,78 @@ def test_digest_covers_content_order_and_layout() -> None:
 
 def test_object_is_a_read() -> None:
     assert TABLE[b"object"].where is READ and TABLE[b"type"].where is READ and TABLE[b"copy"].where is WRITE
+
+
+_ARGS = st.sampled_from([b"a", b"hash", b"bighash", b"set", b"str", b"list", b"zset", b"nokey", b"0", b"1", b"2",
+                         b"-1", b"3", b"10", b"-9223372036854775808", b"9223372036854775807", b"99999999999999999999", b"1.5",
+                         b"inf", b"nan", b"", b"x" * 70, b"COUNT", b"MATCH", b"LIMIT", b"WITHVALUES", b"TYPE",
+                         b"*", b"[", b"REPLACE", b"ENCODING", b"HELP", b"18446744073709551616", b"-"])
+_DATA_COMMANDS = sorted(name for name, cmd in TABLE.items() if cmd.where in (READ, WRITE) and name != b"exec")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(_DATA_COMMANDS), st.lists(_ARGS, max_size=6))
+def test_no_command_raises_whatever_its_arguments(name: bytes, args: list[bytes]) -> None:
+    # An exception while applying an entry would stop the node at that entry on every restart.
+    cmd = TABLE[name]
+    argv = [name, *args]
+    if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < abs(cmd.arity):
+        return
+    sm = every_type()
+    sm.put(b"str", b"12")
+    sm.applied_index += 1
+    reply = sm.execute(argv, 0)
+    encode_reply(reply, 2)
+    encode_reply(reply, 3)
+
+
+def test_nodes_applying_the_same_entries_pop_the_same_members() -> None:
+    from raftkv.wire.proposal import encode_exec
+    from raftkv.wire.resp import encode_command
+
+    def run() -> tuple[str, list[object]]:
+        sm = StateMachine()
+        replies = [apply(sm, 1000, "SADD", "s", *[b"m%d" % i for i in range(100)])]
+        for now in range(1000, 1020):
+            replies.append(apply(sm, now, "SPOP", "s"))
+            replies.append(apply(sm, now, "SPOP", "s", 3))
+        sm.applied_index += 1
+        replies.append(sm.execute(encode_exec({}, [encode_command(c) for c in [[b"SPOP", b"s"], [b"SPOP", b"s"],
+                                                                              [b"SPOP", b"s", b"2"]]]), 2000))
+        return sm.digest(), replies
+
+    first, second = run(), run()
+    assert first == second
+    in_one_entry = first[1][-1]
+    assert isinstance(in_one_entry, list) and in_one_entry[0] != in_one_entry[1]  # one sequence per entry
+
+
+class _NoWalkSet(SortedSet):  # type: ignore[misc]
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("walked the whole set")
+
+
+class _NoWalkDict(SortedDict):  # type: ignore[misc]
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("walked the whole hash")
+
+
+def test_scans_and_random_picks_of_big_aggregates_do_not_walk_them() -> None:
+    sm = StateMachine()
+    s = Set()
+    s.members = _NoWalkSet((b"m%06d" % i for i in range(20_000)), key=member_order)
+    h = Hash(_NoWalkDict({b"f%06d" % i: b"v" for i in range(20_000)}))
+    sm.put(b"s", s)
+    sm.put(b"h", h)
+    for key, command in [(b"s", b"SSCAN"), (b"h", b"HSCAN")]:
+        cursor, seen = b"0", 0
+        for _ in range(50):
+            cursor, batch = sm.execute([command, key, cursor, b"COUNT", b"10"], 0)
+            seen += len(batch)
+        assert cursor != b"0" and seen == (500 if key == b"s" else 1000)
+    for argv in ([b"SRANDMEMBER", b"s", b"5"], [b"SRANDMEMBER", b"s", b"-5"], [b"SRANDMEMBER", b"s"],
+                 [b"HRANDFIELD", b"h", b"5", b"WITHVALUES"], [b"HRANDFIELD", b"h", b"-5"], [b"HRANDFIELD", b"h"],
+                 [b"SPOP", b"s", b"3"], [b"SPOP", b"s"], [b"SISMEMBER", b"s", b"m000001"], [b"SADD", b"s", b"new"],
+                 [b"SCARD", b"s"], [b"HSET", b"h", b"f", b"v"], [b"HDEL", b"h", b"f000003"], [b"HLEN", b"h"]):
+        sm.applied_index += 1
+        assert not isinstance(sm.execute(argv, 0), RespError), argv

@@ -167,8 +167,8 @@ def _scan_pairs(both: Both, key: str, *options: Arg) -> None:
 
 
 def test_hscan_of_a_big_hash_resumes_and_returns_every_field_once(both: Both) -> None:
-    both.same("HSET", "h", *[x for i in range(500) for x in (b"f%03d" % i, b"v%d" % i)])
-    for options in [(), ("COUNT", 1), ("COUNT", 7), ("COUNT", 1000), ("MATCH", "f1*"), ("MATCH", "*9", "COUNT", 3)]:
+    both.same("HSET", "h", *[x for i in range(500) for x in (b"field:%03d" % i, b"v%d" % i)])
+    for options in [(), ("COUNT", 1), ("COUNT", 7), ("COUNT", 1000), ("MATCH", "field:1*"), ("MATCH", "*9", "COUNT", 3)]:
         _scan_pairs(both, "h", *options)
     argv = argv_of(["HSCAN", "h", "0", "COUNT", "10"])
     fields, calls = full_scan(both.ours, argv, 2)
@@ -249,7 +249,8 @@ SET_CASES: dict[str, list[tuple[Arg, ...]]] = {
         ("SSCAN", "str", "0"), ("SSCAN", "str", "x"), ("SADD", "s", "1"), ("GET", "s"), ("HGET", "s", "f"),
         ("HSET", "s", "f", "v"), ("INCR", "s"), ("TYPE", "s"), ("OBJECT", "REFCOUNT", "s"),
         ("RENAME", "s", "t"), ("SMEMBERS", "t"), ("COPY", "t", "u"), ("SADD", "u", "2"), ("SMEMBERS", "t"),
-        ("SMEMBERS", "u"), ("SET", "u", "x"), ("TYPE", "u"), ("SCAN", "0", "TYPE", "set"), ("SCAN", "0", "TYPE", "SET"),
+        ("SMEMBERS", "u"), ("SET", "u", "x"), ("TYPE", "u"), ("DEL", "u"), ("SCAN", "0", "TYPE", "set"),
+        ("SCAN", "0", "TYPE", "SET"),
         ("SCAN", "0", "TYPE", "string"), ("SCAN", "0", "TYPE", "hash"),
     ],
 }
@@ -307,8 +308,8 @@ def test_spop_and_srandmember_pick_members(both: Both) -> None:
 
 
 def test_sscan_of_a_big_set_resumes_and_returns_every_member_once(both: Both) -> None:
-    both.same("SADD", "s", *[b"m%03d" % i for i in range(700)], *[b"%d" % i for i in range(50)])
-    for options in [(), ("COUNT", 1), ("COUNT", 13), ("COUNT", 5000), ("MATCH", "m1*"), ("MATCH", "*7", "COUNT", 4)]:
+    both.same("SADD", "s", *[b"member:%03d" % i for i in range(700)], *[b"%d" % i for i in range(50)])
+    for options in [(), ("COUNT", 1), ("COUNT", 13), ("COUNT", 5000), ("MATCH", "member:1*"), ("MATCH", "*7", "COUNT", 4)]:
         argv = argv_of(["SSCAN", "s", "0", *options])
         ours, _ = full_scan(both.ours, argv, 2)
         theirs, _ = full_scan(both.theirs, argv, 2)
