@@ -9,9 +9,13 @@ Where a command runs is part of its spec:
 Arity follows Redis: a positive number is exact, a negative one is a minimum, both counting the name.
 The other rules a command obeys are fields of its row too: whether it is allowed before AUTH (``no_auth``),
 whether MULTI queues it or runs it at once (``runs_in_multi``, ``queueable``), whether a node that refuses
-clients still serves it (``served_while_removed``). This module is data only: the handlers are in
-:mod:`raftkv.kv.commands` (data commands) and :mod:`raftkv.worker.local` (LOCAL ones), so that workers can
-validate a command without importing anything that holds data.
+clients still serves it (``served_while_removed``).
+
+Rows are grouped as Redis groups them (strings, hashes, sets, keyspace, expiry, ...); arity, flags and
+key positions are Redis 7's COMMAND INFO (tests/kv/test_differential.py compares each data command's
+with a real redis-server), summaries and "since" are Redis's command docs. This module is data only:
+the handlers are in :mod:`raftkv.kv.commands` (data commands) and :mod:`raftkv.worker.local` (LOCAL
+ones), so that workers can validate a command without importing anything that holds data.
 """
 from __future__ import annotations
 
