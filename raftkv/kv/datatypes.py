@@ -136,10 +136,13 @@ class Hash:
         return [x for pair in self.fields.items() for x in pair]
 
 
+_NUMBER_START: Final = frozenset(b"-0123456789")
+
+
 def member_order(member: bytes) -> bytes:
     """The sort key of a set member: integers first, in numeric order (as Redis's intset keeps them),
     then every other member in byte order."""
-    if len(member) <= 20:
+    if member and member[0] in _NUMBER_START and len(member) <= 20:
         number = parse_int(member)
         if number is not None:
             return b"\x00" + (number - INT64_MIN).to_bytes(8, "big")
