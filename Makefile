@@ -8,7 +8,7 @@ STAMP := $(VENV)/.raftkv-installed
 DATA_DIR ?= ./data
 PORT ?= 2317
 
-.PHONY: run test build clean soak cluster
+.PHONY: run test lint build clean soak cluster
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ run: $(STAMP)
 cluster: $(STAMP)
 	$(BIN)/python scripts/cluster.py
 
-test: $(STAMP)
+# ruff (lint, import order) and mypy (strict for raftkv/raft and raftkv/wire): part of make test.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -2,7 +2,8 @@
 
 Starts one raftkv node on a free 127.0.0.1 port with ``--snapshot-entries`` just above the number of keys
 to load, loads all but the last thousand with ``redis-cli --pipe``, then writes those one by one while a
-probe thread times a GET every millisecond, so the snapshot starts on an otherwise idle node. It prints the probe's latency percentiles away from the
+probe thread times a GET every millisecond, so the snapshot starts on an otherwise idle node. It prints the
+probe's latency percentiles away from the
 snapshot and its worst latency while the snapshot is being written: the pause clients feel (the fork()
 of the Raft process; the child writes the file while the parent keeps serving).
 

@@ -34,6 +34,12 @@ class Failure(click.ClickException):
         click.echo(f"kvsctl: {self.format_message()}", err=True)
 
 
+class UsageFailure(Failure):
+    """A mistake on the command line: exit status 2, as click gives it."""
+
+    exit_code = 2
+
+
 class ErrorReply(click.ClickException):
     """The node answered with an error: printed as redis-cli prints it, exit status 1."""
 
@@ -207,9 +213,7 @@ def _one_line_usage() -> Iterator[None]:
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "kvsctl"
         message = exc.format_message().rstrip(".")
-        failure = Failure(f"{message[:1].lower()}{message[1:]} (see '{where} --help')")
-        failure.exit_code = exc.exit_code
-        raise failure from None
+        raise UsageFailure(f"{message[:1].lower()}{message[1:]} (see '{where} --help')") from None
 
 
 class _Cli(click.Group):
@@ -227,7 +231,8 @@ class _Cli(click.Group):
 
 def _execute(*argv: bytes | str) -> Any:
     """Run one command on the node named by the global options; failures become one line."""
-    settings: Settings = click.get_current_context().find_object(Settings)
+    settings = click.get_current_context().find_object(Settings)
+    assert settings is not None  # set by the top-level group
     try:
         host, port = parse_address(settings.address)
     except ValueError as exc:
@@ -308,9 +313,13 @@ def member() -> None:
 
 @member.command("add")
 @click.argument("addr")
-def member_add(addr: str) -> None:
-    """Add the node at ADDR to the cluster; it joins as a learner until it has caught up."""
-    _print_reply(_execute("RAFT", "MEMBER", "ADD", _arg(addr)))
+@click.argument("peer_addr", required=False)
+def member_add(addr: str, peer_addr: str | None) -> None:
+    """Add the node whose client address is ADDR to the cluster; it joins as a learner until it has
+    caught up. PEER_ADDR is the node's peer address, needed when it is not the default (ADDR's host,
+    its port + 10000). A node removed before may be added back with its data dir."""
+    extra = [_arg(peer_addr)] if peer_addr else []
+    _print_reply(_execute("RAFT", "MEMBER", "ADD", _arg(addr), *extra))
 
 
 @member.command("remove")

@@ -1,22 +1,21 @@
 """raftkv: a Redis-protocol key-value store whose writes are replicated with Raft.
 
-Layout:
-  _resp.pyx / resp.py     RESP2/RESP3 codec (Cython) and its pure-Python twin
-  errors.py               exceptions and Redis error prefixes
-  raft/                   the pure Raft core: no sockets, clock, threads or disk
-  commands.py             the command table: arity, where a command runs (worker, read, write, node)
-  connection_commands.py  commands a worker answers itself (HELLO, CLIENT, AUTH, MULTI queueing, ...)
-  state_machine.py        the applied key space (SortedDict), expiry and versions; cmd_*.py hold handlers
-  storage.py              LevelDB: log entries, hard state, metadata
-  snapshot.py             snapshot files: forked writer, checksummed loader, chunks
-  snapshotting.py         when to take, send, receive and install snapshots
-  driver.py               the Raft process loop: persist -> send -> apply -> reply -> advance
-  transport.py / codec.py peer TCP and Raft messages on the wire
-  membership.py / admin.py  member table; RAFT MEMBER / LEADER commands and joining
-  ipc.py / proposal.py    worker <-> Raft pipe records; the payload of a log entry
-  worker.py               client connections: decode, order, forward, reply
-  supervisor.py           starts and restarts the Raft process and the workers
-  cli.py                  ``raftkv-server``
+Layout: a package per process or layer, each with one job; imports never go in circles
+(tests/raft/test_import_graph.py) and raft/ imports nothing outside itself (tests/raft/test_purity.py).
+  _resp.pyx     the Cython RESP codec (stub _resp.pyi); wire/resp_pure.py is its pure twin
+  wire/         bytes <-> values, no I/O: RESP facade, pipe records, Raft messages, log-entry payloads,
+                member values and addresses
+  raft/         the pure Raft core (no sockets, clock, disk or global randomness); ready.py is the one
+                Ready routine the node, tests/raft and the simulation share
+  kv/           the state machine (SortedDict) and its commands: table.py (metadata as data),
+                registry.py (imports every command module), commands/
+  worker/       a worker process: server.py (accept/read/write), session.py, local.py (commands it
+                answers itself), worker_process.py (entry point)
+  node/         the Raft process: loop.py (selector, pipes, dispatch), sequencer.py (per-connection
+                order, pure), inflight.py, apply.py, cluster.py, admin.py, info.py, expiry.py,
+                disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py (entry point)
+  supervisor/   starts, watches and restarts the Raft process and the workers
+  config.py  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
 """
 
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raftkv.node.cluster import Member
+from raftkv.wire.members import Member
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from raftkv.config import NodeConfig
-from raftkv.node.cluster import Member, MembershipError, parse_initial_cluster, split_addr
+from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, split_addr
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,6 +20,10 @@ from raftkv.node.cluster import Member, MembershipError, parse_initial_cluster, 
 @click.option("--initial-cluster", default=None, metavar="ADDR,ADDR,...",
               help="Client addresses (host:port or host:port@peerhost:peerport) of the cluster to create on "
                    "first start; ignored once the data dir holds a cluster  [default: this node alone]")
+@click.option("--advertise-peer", default=None, metavar="HOST:PORT",
+              help="Address peers reach this node at when it differs from --peer-port (a proxy stands "
+                   "between); for a node without --initial-cluster, which gives it as host:port@peer  "
+                   "[default: host:peer-port]")
 @click.option("--join", default=None, metavar="ADDR",
               help="Start empty and wait to be added to the cluster that ADDR belongs to "
                    "(then run `kvsctl -a ADDR member add` with this node's address).")
@@ -51,24 +55,27 @@ from raftkv.node.cluster import Member, MembershipError, parse_initial_cluster, 
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
-def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, join: str | None,
+def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
+         join: str | None,
          workers: int, data_dir: Path, log_level: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
          client_output_limit: int) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
-    from raftkv.process import setup_logging
-    from raftkv.wire.resp import require_compiled
-    from raftkv.process import StartError
+    from raftkv.process import StartError, setup_logging
     from raftkv.supervisor.supervisor import Supervisor
+    from raftkv.wire.resp import require_compiled
 
     try:
         require_compiled()
     except RuntimeError as exc:
         _fail(str(exc))
     setup_logging(log_level, "supervisor")
+    if advertise_peer is not None and initial_cluster is not None:
+        _fail("give this node's peer address in --initial-cluster (host:port@peerhost:peerport), "
+              "not with --advertise-peer")
     try:
-        members, me = _cluster(host, port, peer_port, initial_cluster)
+        members, me = _cluster(host, port, peer_port, advertise_peer, initial_cluster)
     except MembershipError as exc:
         _fail(str(exc))
     # Peers reach us at the address the cluster list gives; --peer-port may differ from it when
@@ -94,11 +101,13 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail(str(exc))
 
 
-def _cluster(host: str, port: int, peer_port: int | None, spec: str | None) -> tuple[list[Member], Member]:
+def _cluster(host: str, port: int, peer_port: int | None, advertise_peer: str | None,
+             spec: str | None) -> tuple[list[Member], Member]:
     """The initial cluster and this node's entry in it (found by its client address)."""
     address = f"{host}:{port}"
     if spec is None:
-        spec = f"{address}@{host}:{peer_port}" if peer_port else address
+        peer = advertise_peer or (f"{host}:{peer_port}" if peer_port else None)
+        spec = f"{address}@{peer}" if peer else address
     members = parse_initial_cluster(spec)
     me = next((m for m in members if m.client_addr == address), None)
     if me is None:

@@ -19,3 +19,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"seeds to run per cluster size {CLUSTER_SIZES} (default {DEFAULT_SEEDS_PER_SIZE})")
     group.addoption("--sim-first-seed", type=int, default=0, help="first seed of the range (default 0)")
     group.addoption("--seed", type=int, default=None, help="run this one seed (for each cluster size)")
+    parser.getgroup("raft", "Raft core tests").addoption(
+        "--rewrite", action="store_true", default=False,
+        help="regenerate the expected outputs of tests/raft/testdata/*.txt instead of comparing them")

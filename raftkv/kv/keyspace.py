@@ -8,7 +8,8 @@ the command modules be imported without the state machine, and the state machine
 from __future__ import annotations
 
 import random
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from sortedcontainers import SortedDict
 

@@ -249,7 +249,8 @@ TABLE: dict[bytes, Command] = _table(
             summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",
             subcommands=("digest",)),
     # connection and server, answered by the worker
-    Command("ping", -1, LOCAL, ("fast", "stale"), group="connection", summary="Returns the server's liveliness response."),
+    Command("ping", -1, LOCAL, ("fast", "stale"), group="connection",
+            summary="Returns the server's liveliness response."),
     Command("auth", -2, LOCAL, ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy"),
             group="connection", summary="Authenticates the connection.", since="1.0.0"),
     Command("echo", 2, LOCAL, ("fast",), group="connection", summary="Returns the given string."),

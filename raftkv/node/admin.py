@@ -3,33 +3,42 @@
 Membership changes go through the log one server at a time (thesis §4.1): a new server joins as a
 non-voting learner and is promoted once it has caught up with the leader (thesis §4.2.1); a leader that
 removes itself hands leadership over first. Changes are made by the leader: a follower relays these
-commands to the leader's client port and passes the answer back.
+client-facing commands (behind ``requirepass``) to the leader's client port and passes the answer back.
 
-Joining: a node started with ``--join`` holds no cluster and waits. ``RAFT MEMBER ADD <addr>`` on the
-leader asks that address for its identity (``RAFT IDENTITY``), refuses a node of another cluster, hands it
-the cluster's founding membership (``RAFT BOOTSTRAP``) so that it can replay the log from its start, then
-proposes it as a learner. Blocking network calls run on short-lived threads; their results come back to
-the Raft process's loop through a queue and a wakeup socket, so the loop never waits on a peer.
+Joining: a node started with ``--join`` holds no cluster and waits. ``RAFT MEMBER ADD <addr> [<peer_addr>]``
+on the leader asks the node's peer address (default: client port + 10000) for its identity (``RAFT
+IDENTITY``), refuses a node of another cluster, hands a node of no cluster the founding membership and the
+current address book (``RAFT BOOTSTRAP``) so that it replays the log from its start and can answer any
+leader, then proposes it as a learner. A node removed before, with its data, is added back the same way
+(it needs no bootstrap). ``RAFT IDENTITY``, ``RAFT BOOTSTRAP`` and ``RAFT REMOVED`` are peer-only: they
+arrive on the peer port behind the cluster secret (:func:`raftkv.node.transport.peer_call`) and are
+unknown on a client connection. Blocking network calls run on short-lived threads; their results come back
+to the Raft process's loop through a queue and a :class:`~raftkv.wakeup.Wakeup`, so the loop never waits
+on a peer.
+
+The admin gets the narrow things it decides on (the member table, the current RawNode and soft state,
+a reply callable) and never touches the disk, the state machine or the loop's sockets; joining and
+learning of our removal, which change the node itself, are callables the loop hands it.
 """
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import socket
 import threading
 import time
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
 
-from raftkv.wire import proposal
 from raftkv.errors import RespError, err
-from raftkv.node.cluster import Member, MembershipError, split_addr
-from raftkv.raft.types import ConfChange, ConfChangeType, Role
+from raftkv.node.cluster import Cluster
+from raftkv.node.sequencer import ReplyTo
+from raftkv.node.transport import peer_call
+from raftkv.raft.rawnode import RawNode
+from raftkv.raft.types import ConfChange, ConfChangeType, Role, SoftState
+from raftkv.wakeup import Wakeup
+from raftkv.wire.members import Member, MembershipError, default_peer_addr, encode_members, split_addr
+from raftkv.wire.proposal import encode_context
 from raftkv.wire.resp import NEED_MORE, Reader, encode_command
-
-if TYPE_CHECKING:
-    from raftkv.node.loop import Driver, _Client
 
 log = logging.getLogger("raftkv.node.admin")
 
@@ -61,33 +70,40 @@ def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _C
         return replies[1]
 
 
-def encode_context(origin: int, request_id: int, member: Member | None) -> bytes:
-    body = json.dumps(asdict(member)).encode() if member else b""
-    return proposal.encode_head(origin, request_id, 0) + body
-
-
-def decode_context(context: bytes) -> tuple[int, int, Member | None]:
-    origin, request_id, _ = proposal.decode_head(context)
-    body = context[proposal.HEAD_SIZE:]
-    return origin, request_id, Member(**json.loads(body)) if body else None
-
-
 class Admin:
-    def __init__(self, driver: Driver) -> None:
-        self.d = driver
+    def __init__(self, cluster: Cluster, node: Callable[[], RawNode], soft_state: Callable[[], SoftState],
+                 reply: Callable[[ReplyTo, object], None], new_request_id: Callable[[], int],
+                 founders: Callable[[], list[bytes]], join: Callable[[str, bytes, bytes, bytes], object],
+                 learn_removed: Callable[[str, bytes, int], object], password: bytes, secret: bytes,
+                 election_timeout_s: float) -> None:
+        """``node`` and ``soft_state`` return the current RawNode (joining replaces it) and what its last
+        Ready said; ``founders`` is what a joining node replays the log from (RAFT BOOTSTRAP); ``join``
+        and ``learn_removed`` carry out RAFT BOOTSTRAP and RAFT REMOVED on this node; ``password`` is the
+        client ports' and ``secret`` the peer ports'."""
+        self._cluster = cluster
+        self._node = node
+        self._soft_state = soft_state
+        self._reply = reply
+        self._new_request_id = new_request_id
+        self._founders = founders
+        self._join = join
+        self._learn_removed = learn_removed
+        self._password = password
+        self._secret = secret
+        self._election_timeout_s = election_timeout_s
         self._results: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self.wakeup_r, self._wakeup_w = socket.socketpair()
-        self.wakeup_r.setblocking(False)
-        self._wakeup_w.setblocking(False)
-        # request id -> (client, seq, proto, deadline) of a change waiting to be applied
-        self._waiting: dict[int, tuple[_Client, int, int, float]] = {}
-        self._transfer: tuple[int, _Client, int, int, float] | None = None  # target, waiter, deadline
-        self._remove_self: tuple[_Client, int, int, float] | None = None
+        self.wakeup = Wakeup()
+        self._waiting: dict[int, tuple[ReplyTo, float]] = {}  # request id -> change waiting to apply
+        self._transfer: tuple[int, ReplyTo, float] | None = None  # target, waiter, deadline
+        self._remove_self: tuple[ReplyTo, float] | None = None
         self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
 
     def close(self) -> None:
-        self.wakeup_r.close()
-        self._wakeup_w.close()
+        self.wakeup.close()
+
+    @property
+    def _is_leader(self) -> bool:
+        return self._soft_state().role == Role.LEADER
 
     # -- plumbing between helper threads and the loop ---------------------------------------------
 
@@ -101,19 +117,12 @@ class Admin:
                 message = str(exc) or type(exc).__name__
                 done = lambda: log.warning("admin request failed: %s", message)  # noqa: E731
             self._results.put(done)
-            try:
-                self._wakeup_w.send(b"r")
-            except OSError:
-                pass
+            self.wakeup.notify()
 
         threading.Thread(target=run, daemon=True).start()
 
     def on_wakeup(self) -> None:
-        try:
-            while self.wakeup_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
+        self.wakeup.drain()
         while True:
             try:
                 done = self._results.get_nowait()
@@ -123,179 +132,189 @@ class Admin:
 
     # -- the commands -----------------------------------------------------------------------------
 
-    def command(self, client: _Client, seq: int, proto: int, argv: list[bytes]) -> object | None:
-        """Answer ``RAFT ...``: a reply value now, or None when the reply will come later."""
-        sub = [a.lower() for a in argv[1:3]]
-        if sub[:1] == [b"identity"]:
+    def peer_command(self, argv: list[bytes]) -> object:
+        """Answer a peer-only ``RAFT ...`` request that came in on the peer port."""
+        sub = argv[1].lower() if len(argv) > 1 and argv[0].lower() == b"raft" else b""
+        if sub == b"identity" and len(argv) == 2:
             return self._identity()
-        if sub[:1] == [b"bootstrap"] and len(argv) == 5:
-            return self.d.bootstrap_joined(argv[2].decode(), argv[3], argv[4])
-        if sub[:1] == [b"removed"] and len(argv) == 4:
-            return self.d.learn_removed(argv[2].decode(), argv[3])
-        if sub in ([b"member", b"add"], [b"member", b"remove"], [b"leader", b"transfer"]) and len(argv) != 4:
+        if sub == b"bootstrap" and len(argv) == 6:
+            return self._join(argv[2].decode(), argv[3], argv[4], argv[5])
+        if sub == b"removed" and len(argv) == 5 and argv[4].isdigit():
+            return self._learn_removed(argv[2].decode(), argv[3], int(argv[4]))
+        return err("unknown peer request. Try RAFT IDENTITY|BOOTSTRAP|REMOVED.")
+
+    def command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
+        """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later."""
+        sub = [a.lower() for a in argv[1:3]]
+        arity = (4, 5) if sub == [b"member", b"add"] else (4,)
+        if sub in ([b"member", b"add"], [b"member", b"remove"], [b"leader", b"transfer"]) and len(argv) not in arity:
             return err(f"wrong number of arguments for 'raft|{sub[0].decode()}|{sub[1].decode()}' command")
         if sub == [b"member", b"list"] and len(argv) != 3:
             return err("wrong number of arguments for 'raft|member|list' command")
         if sub not in ([b"member", b"add"], [b"member", b"remove"], [b"member", b"list"],
                        [b"leader", b"transfer"]):
             return err("unknown subcommand. Try RAFT MEMBER ADD|REMOVE|LIST or RAFT LEADER TRANSFER.")
-        if self.d.role != Role.LEADER:
-            return self._relay_to_leader(client, seq, proto, argv)
+        if not self._is_leader:
+            return self._relay_to_leader(to, argv)
         if sub == [b"member", b"list"]:
             return self.member_list()
         target = argv[3].decode("utf-8", "replace")
         if sub == [b"member", b"add"]:
-            return self._add(client, seq, proto, target)
+            return self._add(to, target, argv[4].decode("utf-8", "replace") if len(argv) == 5 else None)
         if sub == [b"member", b"remove"]:
-            return self._remove(client, seq, proto, target)
-        return self._transfer_to(client, seq, proto, target)
+            return self._remove(to, target)
+        return self._transfer_to(to, target)
 
     def _identity(self) -> object:
-        me = self.d.me
-        return {b"id": self.d.node_id, b"client_addr": me.client_addr.encode(),
-                b"peer_addr": me.peer_addr.encode(), b"cluster_id": self.d.cluster_id.encode()}
+        cluster = self._cluster
+        me = cluster.me
+        return {b"id": cluster.node_id, b"client_addr": me.client_addr.encode(),
+                b"peer_addr": me.peer_addr.encode(), b"cluster_id": cluster.cluster_id.encode()}
 
-    def _relay_to_leader(self, client: _Client, seq: int, proto: int, argv: list[bytes]) -> object | None:
-        leader = self.d.leader_member
+    def _relay_to_leader(self, to: ReplyTo, argv: list[bytes]) -> object | None:
+        leader = self._cluster.addresses.get(self._soft_state().leader)
         if leader is None:
             return RespError("CLUSTERDOWN no leader")
 
         def work() -> Callable[[], None]:
             try:
-                reply = call(leader.client_addr, argv, self.d.config.requirepass, _CHANGE_TIMEOUT_S)
+                reply = call(leader.client_addr, argv, self._password, _CHANGE_TIMEOUT_S)
             except OSError as exc:
                 reply = err(f"cannot reach the leader at {leader.client_addr}: {exc}")
-            return lambda: self.d.reply(client, seq, proto, reply)
+            return lambda: self._reply(to, reply)
 
         self._in_background(work)
         return None
 
     def member_list(self) -> list[dict[bytes, object]]:
-        d = self.d
-        status = d.node.status()
+        cluster = self._cluster
+        status = self._node().status()
         last = status.last_index
         rows = []
-        for member in sorted(d.members.values(), key=lambda m: m.client_addr):
+        for member in sorted(cluster.members.values(), key=lambda m: m.client_addr):
             match = status.match_of(member.id)
             rows.append({
                 b"id": member.id,
                 b"client_addr": member.client_addr.encode(),
                 b"peer_addr": member.peer_addr.encode(),
-                b"role": b"learner" if member.id in d.conf_state.learners else b"voter",
-                b"leader": 1 if member.id == d.node_id else 0,
+                b"role": b"learner" if member.id in cluster.conf_state.learners else b"voter",
+                b"leader": 1 if member.id == cluster.node_id else 0,
                 b"match": match,
                 b"lag": max(0, last - match),
             })
         return rows
 
     def _resolve(self, target: str) -> Member | RespError:
-        for member in self.d.members.values():
-            if target in (member.client_addr, str(member.id)):
-                return member
-        return err(f"no member {target} in this cluster")
+        member = self._cluster.resolve(target)
+        return member if member is not None else err(f"no member {target} in this cluster")
 
-    def _propose(self, client: _Client, seq: int, proto: int, change_type: ConfChangeType, node_id: int,
+    def _propose(self, to: ReplyTo, change_type: ConfChangeType, node_id: int,
                  member: Member | None = None) -> object | None:
         """Propose a change whose reply waits for it to be applied."""
-        rid = self.d.new_request_id()
-        change = ConfChange(change_type, node_id, encode_context(self.d.node_id, rid, member))
-        if not self.d.node.propose_conf_change(change):
+        rid = self._new_request_id()
+        change = ConfChange(change_type, node_id, encode_context(self._cluster.node_id, rid, member))
+        if not self._node().propose_conf_change(change):
             return err("another membership change is in progress; try again when it is applied")
-        self._waiting[rid] = (client, seq, proto, time.monotonic() + _CHANGE_TIMEOUT_S)
+        self._waiting[rid] = (to, time.monotonic() + _CHANGE_TIMEOUT_S)
         return None
 
-    def _add(self, client: _Client, seq: int, proto: int, address: str) -> object | None:
+    def _add(self, to: ReplyTo, address: str, peer_addr: str | None) -> object | None:
         try:
             split_addr(address)
+            peer_addr = peer_addr or default_peer_addr(address)
+            split_addr(peer_addr)
         except MembershipError as exc:
             return err(str(exc))
-        if any(m.client_addr == address for m in self.d.members.values()):
+        if any(m.client_addr == address for m in self._cluster.members.values()):
             return err(f"{address} is already a member of this cluster")
-        cluster_id = self.d.cluster_id
-        founders = self.d.founders
+        cluster_id = self._cluster.cluster_id
+        bootstrap = [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *self._founders(),
+                     encode_members(self._cluster.addresses)]
+        secret, me = self._secret, self._cluster.node_id
 
         def work() -> Callable[[], None]:
             try:
-                password = self.d.config.requirepass
-                identity = call(address, [b"RAFT", b"IDENTITY"], password)
+                identity = peer_call(peer_addr, [b"RAFT", b"IDENTITY"], secret, me)
                 if isinstance(identity, RespError) or not isinstance(identity, dict):
-                    raise _Refused(f"{address} is not a raftkv node waiting to join")
+                    raise _Refused(f"{peer_addr} is not the peer port of a raftkv node")
                 theirs = identity[b"cluster_id"].decode()
                 if theirs and theirs != cluster_id:
                     raise _Refused(f"{address} belongs to another cluster ({theirs})")
-                member = Member(identity[b"id"], address, identity[b"peer_addr"].decode())
+                member = Member(identity[b"id"], address, peer_addr)
                 if not theirs:
-                    answer = call(address, [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *founders], password)
+                    answer = peer_call(peer_addr, bootstrap, secret, me)
                     if isinstance(answer, RespError):
                         raise _Refused(f"{address} refused to join: {answer.message}")
             except (_Refused, OSError) as exc:
                 # (exc is unbound after the block: the reply is built now.)
-                reason = str(exc) if isinstance(exc, _Refused) else f"cannot reach {address}: {exc.strerror or exc}"
-                reply = err(reason)
-                return lambda: self.d.reply(client, seq, proto, reply)
-            return lambda: self._add_learner(client, seq, proto, member)
+                reply = err(str(exc) if isinstance(exc, _Refused) else _unreachable(address, peer_addr, exc))
+                return lambda: self._reply(to, reply)
+            return lambda: self._add_learner(to, member)
 
         self._in_background(work)
         return None
 
-    def _add_learner(self, client: _Client, seq: int, proto: int, member: Member) -> None:
-        if self.d.role != Role.LEADER:
-            self.d.reply(client, seq, proto, RespError("TRYAGAIN leadership changed; retry"))
+    def _add_learner(self, to: ReplyTo, member: Member) -> None:
+        if not self._is_leader:
+            self._reply(to, RespError("TRYAGAIN leadership changed; retry"))
             return
-        if member.id in self.d.members:
-            self.d.reply(client, seq, proto, err(f"{member.client_addr} is already a member"))
+        if member.id in self._cluster.members:
+            known = self._cluster.members[member.id]
+            self._reply(to, err(f"{member.client_addr} is already a member (as {known.client_addr})"))
             return
-        reply = self._propose(client, seq, proto, ConfChangeType.ADD_LEARNER, member.id, member)
+        reply = self._propose(to, ConfChangeType.ADD_LEARNER, member.id, member)
         if reply is not None:
-            self.d.reply(client, seq, proto, reply)
+            self._reply(to, reply)
 
-    def _remove(self, client: _Client, seq: int, proto: int, target: str) -> object | None:
+    def _remove(self, to: ReplyTo, target: str) -> object | None:
         member = self._resolve(target)
         if isinstance(member, RespError):
             return member
-        voters = self.d.conf_state.voters
+        voters = self._cluster.conf_state.voters
         if voters == (member.id,):
             return err("cannot remove the last voter of the cluster")
-        if member.id == self.d.node_id and len(voters) > 1:
+        if member.id == self._cluster.node_id and len(voters) > 1:
             # Hand leadership to the most caught-up voter first; the new leader then removes us.
             successor = self._best_voter()
             if successor is not None:
-                self.d.node.transfer_leadership(successor)
-                self._remove_self = (client, seq, proto, time.monotonic() + _CHANGE_TIMEOUT_S)
+                self._node().transfer_leadership(successor)
+                self._remove_self = (to, time.monotonic() + _CHANGE_TIMEOUT_S)
                 return None
-        return self._propose(client, seq, proto, ConfChangeType.REMOVE, member.id)
+        return self._propose(to, ConfChangeType.REMOVE, member.id)
 
     def _best_voter(self) -> int | None:
-        status = self.d.node.status()
-        others = [v for v in self.d.conf_state.voters if v != self.d.node_id]
+        status = self._node().status()
+        others = [v for v in self._cluster.conf_state.voters if v != self._cluster.node_id]
         return max(others, key=status.match_of, default=None)
 
-    def _transfer_to(self, client: _Client, seq: int, proto: int, target: str) -> object | None:
+    def _transfer_to(self, to: ReplyTo, target: str) -> object | None:
         member = self._resolve(target)
         if isinstance(member, RespError):
             return member
-        if member.id == self.d.node_id:
+        if member.id == self._cluster.node_id:
             return "OK"
-        if member.id not in self.d.conf_state.voters:
+        if member.id not in self._cluster.conf_state.voters:
             return err(f"{member.client_addr} is not a voter")
-        self.d.node.transfer_leadership(member.id)
-        self._transfer = (member.id, client, seq, proto, time.monotonic() + 2 * self.d.election_timeout_s)
+        self._node().transfer_leadership(member.id)
+        self._transfer = (member.id, to, time.monotonic() + 2 * self._election_timeout_s)
         return None
 
-    def tell_removed(self, member: Member) -> None:
-        """Best effort: tell a removed member so, on its client port. Once removed it gets no more
-        entries, so it may never apply its own removal; and after a restart it would keep asking for
-        votes. Called when the change applies, and whenever the removed node still sends us messages."""
+    def tell_removed(self, member: Member, index: int) -> None:
+        """Best effort: tell a removed member so, on its peer port, naming the index of the removal (a
+        node that has applied past it knows better, e.g. that it was added back since). Once removed it
+        gets no more entries, so it may never apply its own removal; and after a restart it would keep
+        asking for votes. Called when the change applies, and whenever the removed node still sends us
+        messages."""
         now = time.monotonic()
         if self._told_removed.get(member.id, 0.0) > now:
             return
         self._told_removed[member.id] = now + _CALL_TIMEOUT_S
-        argv = [b"RAFT", b"REMOVED", self.d.cluster_id.encode(), b"%d" % member.id]
-        password = self.d.config.requirepass
+        argv = [b"RAFT", b"REMOVED", self._cluster.cluster_id.encode(), b"%d" % member.id, b"%d" % index]
+        secret, me = self._secret, self._cluster.node_id
 
         def work() -> Callable[[], None]:
             try:
-                call(member.client_addr, argv, password)
+                peer_call(member.peer_addr, argv, secret, me)
             except OSError as exc:
                 reason = str(exc)
                 return lambda: log.info("could not tell %s it was removed: %s", member.client_addr, reason)
@@ -306,52 +325,58 @@ class Admin:
     # -- events from the loop ---------------------------------------------------------------------
 
     def on_applied(self, origin: int, request_id: int, change: ConfChange) -> None:
-        if origin != self.d.node_id:
+        if change.type == ConfChangeType.ADD_LEARNER:
+            self._told_removed.pop(change.node_id, None)  # added back: a later removal is told at once
+        if origin != self._cluster.node_id:
             return
         waiting = self._waiting.pop(request_id, None)
         if waiting is not None:
-            client, seq, proto, _deadline = waiting
-            self.d.reply(client, seq, proto, "OK")
+            to, _deadline = waiting
+            self._reply(to, "OK")
 
     def on_leader_changed(self, leader: int) -> None:
         if self._transfer is not None and leader == self._transfer[0]:
-            _target, client, seq, proto, _deadline = self._transfer
+            _target, to, _deadline = self._transfer
             self._transfer = None
-            self.d.reply(client, seq, proto, "OK")
-        if self._remove_self is not None and leader and leader != self.d.node_id:
-            client, seq, proto, _deadline = self._remove_self
+            self._reply(to, "OK")
+        if self._remove_self is not None and leader and leader != self._cluster.node_id:
+            to, _deadline = self._remove_self
             self._remove_self = None
-            self._relay_to_leader(client, seq, proto,
-                                  [b"RAFT", b"MEMBER", b"REMOVE", b"%d" % self.d.node_id])
+            self._relay_to_leader(to, [b"RAFT", b"MEMBER", b"REMOVE", b"%d" % self._cluster.node_id])
 
     def tick(self, now: float) -> None:
-        for rid, (client, seq, proto, deadline) in list(self._waiting.items()):
+        for rid, (to, deadline) in list(self._waiting.items()):
             if deadline <= now:
                 del self._waiting[rid]
-                self.d.reply(client, seq, proto,
-                                   RespError("TRYAGAIN the membership change was not applied in time"))
-        if self._transfer is not None and self._transfer[4] <= now:
-            _target, client, seq, proto, _deadline = self._transfer
+                self._reply(to, RespError("TRYAGAIN the membership change was not applied in time"))
+        if self._transfer is not None and self._transfer[2] <= now:
+            _target, to, _deadline = self._transfer
             self._transfer = None
-            self.d.reply(client, seq, proto, err("leadership transfer did not complete in time"))
-        if self._remove_self is not None and self._remove_self[3] <= now:
-            client, seq, proto, _deadline = self._remove_self
+            self._reply(to, err("leadership transfer did not complete in time"))
+        if self._remove_self is not None and self._remove_self[1] <= now:
+            to, _deadline = self._remove_self
             self._remove_self = None
-            self.d.reply(client, seq, proto, err("leadership transfer before removal did not complete"))
-        if self.d.role == Role.LEADER:
+            self._reply(to, err("leadership transfer before removal did not complete"))
+        if self._is_leader:
             self._promote_caught_up_learners()
 
     def _promote_caught_up_learners(self) -> None:
-        learners = self.d.conf_state.learners
+        learners = self._cluster.conf_state.learners
         if not learners:
             return
-        status = self.d.node.status()
+        status = self._node().status()
         for learner in learners:
             match = status.match_of(learner)
             if match and status.last_index - match <= _CAUGHT_UP_ENTRIES:
-                rid = self.d.new_request_id()
-                change = ConfChange(ConfChangeType.PROMOTE, learner, encode_context(self.d.node_id, rid, None))
-                if self.d.node.propose_conf_change(change):
+                rid = self._new_request_id()
+                context = encode_context(self._cluster.node_id, rid, None)
+                change = ConfChange(ConfChangeType.PROMOTE, learner, context)
+                if self._node().propose_conf_change(change):
                     log.info("promoting learner %d to voter (match %d of %d)", learner, match,
                              status.last_index)
                 return  # one change at a time
+
+
+def _unreachable(address: str, peer_addr: str, exc: OSError) -> str:
+    return (f"cannot reach {address} at its peer address {peer_addr}: {exc.strerror or exc} "
+            f"(give its peer address: MEMBER ADD {address} <peer_host:peer_port>)")

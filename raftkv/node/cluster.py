@@ -1,80 +1,192 @@
 """Who is in the cluster: node ids and their client and peer addresses.
 
-The Raft core knows members by id only; this table, kept in the data dir and changed through the log,
-says where they are. A member of the initial cluster gets an id derived from its client address (so every
-node computes the same ids from the same ``--initial-cluster`` list); ids are never addresses themselves.
+The Raft core knows members by id only. Who is a member comes from the applied ConfState; where a node is
+comes from an address book (:mod:`raftkv.wire.members` values) that only grows: conf-change entries that
+add a member, snapshots, the table a joiner is handed and the addresses peers announce in their handshake
+all write to it, and it is kept in the data dir whenever it changes, so that replaying an old removal, or
+restarting before the log is replayed, never loses the address of a node that is (again) a member.
+
+:class:`Cluster` is this node's view: its own identity, the book, the ConfState and whether it was
+removed. This module does no network I/O; the caller tells the transport about new peer addresses.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-PEER_PORT_OFFSET = 10000  # as Redis Cluster's bus port
+from raftkv.errors import err
+from raftkv.raft.types import ConfState
+from raftkv.wire.members import Member, cluster_id_of, decode_members, encode_members
+
+if TYPE_CHECKING:
+    from raftkv.config import NodeConfig
+    from raftkv.node.disk import DiskStorage
+
+log = logging.getLogger("raftkv.node.cluster")
+
+@dataclass
+class Cluster:
+    """This node's identity and its cluster's members as of the applied log."""
+
+    node_id: int
+    cluster_id: str  # "" while waiting to join
+    me: Member
+    addresses: dict[int, Member]  # every node this one has heard of; grows only
+    conf_state: ConfState
+    removed: bool = False  # this node was removed: it serves no clients and must not campaign
+    # Members removed while we were in the cluster, with the index of their removal: if they still send
+    # us messages, we tell them (until they are added back).
+    removed_members: dict[int, tuple[Member, int]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, config: NodeConfig, disk: DiskStorage) -> Cluster:
+        """From the data dir, or created on first start (a data dir that already holds a cluster ignores
+        ``--initial-cluster``)."""
+        node_id, cluster_id, founders = _identity(config, disk)
+        book = dict(founders)
+        saved = disk.get_meta("addresses")
+        if saved is not None:
+            book.update(decode_members(saved))
+        me = book.get(node_id) or Member(
+            node_id, config.address, f"{config.advertised_peer_host}:{config.advertised_peer_port}")
+        return cls(node_id, cluster_id, me, book, disk.conf_state() or ConfState(),
+                   disk.get_meta("removed") == b"1")
+
+    @property
+    def members(self) -> dict[int, Member]:
+        """The members of the applied configuration whose address we know."""
+        ids = (*self.conf_state.voters, *self.conf_state.learners)
+        return {i: self.addresses[i] for i in ids if i in self.addresses}
+
+    @property
+    def membership(self) -> str:
+        """What this node is in its own view: voter, learner, removed or joining."""
+        if self.removed:
+            return "removed"
+        if not self.cluster_id:
+            return "joining"
+        return "learner" if self.node_id in self.conf_state.learners else "voter"
+
+    @property
+    def single_voter(self) -> bool:
+        """A one-voter cluster of which we are the voter: it elects itself at once."""
+        return self.conf_state.voters == (self.node_id,) and not self.removed
+
+    def peer_addrs(self) -> dict[int, str]:
+        """What the transport may connect to: everyone in the book, also once we are removed (a removed
+        node must still answer a leader that adds it back)."""
+        return {m.id: m.peer_addr for m in self.addresses.values() if m.id != self.node_id}
+
+    def resolve(self, target: str) -> Member | None:
+        """The member named by its client address or its id."""
+        for member in self.members.values():
+            if target in (member.client_addr, str(member.id)):
+                return member
+        return None
+
+    def learn(self, disk: DiskStorage, members: Iterable[Member]) -> bool:
+        """Write addresses into the book (persisted when it changes); True if it changed."""
+        changed = False
+        for member in members:
+            if self.addresses.get(member.id) != member:
+                self.addresses[member.id] = member
+                changed = True
+        if changed:
+            disk.put_meta("addresses", encode_members(self.addresses))
+            self.me = self.addresses.get(self.node_id, self.me)
+        return changed
+
+    def introduce(self, disk: DiskStorage, member: Member) -> bool:
+        """An address a peer announced: taken only for a node the book does not know (the log's word on
+        an address wins)."""
+        return member.id not in self.addresses and self.learn(disk, [member])
+
+    def added(self, disk: DiskStorage, member: Member) -> None:
+        """An applied conf change adds ``member`` as a learner: a new node, or one removed before."""
+        self.learn(disk, [member])
+        self.removed_members.pop(member.id, None)
+        if member.id == self.node_id:
+            self.set_removed(disk, False)
+
+    def gone(self, disk: DiskStorage, node_id: int, index: int) -> Member | None:
+        """An applied conf change at ``index`` removes ``node_id``; the member removed, if another node."""
+        if node_id == self.node_id:
+            self.set_removed(disk, True)
+            return None
+        member = self.addresses.get(node_id)
+        if member is not None:
+            self.removed_members[node_id] = (member, index)
+        return member
+
+    def install(self, disk: DiskStorage, conf_state: ConfState, members: dict[int, Member]) -> None:
+        """Take the membership of a snapshot."""
+        self.conf_state = conf_state
+        self.learn(disk, members.values())
+        for node_id in (*conf_state.voters, *conf_state.learners):
+            self.removed_members.pop(node_id, None)
+        if self.node_id in conf_state.voters or self.node_id in conf_state.learners:
+            self.set_removed(disk, False)
+
+    def learn_removed(self, disk: DiskStorage, cluster_id: str, node_id: bytes, index: int,
+                      applied_index: int) -> object:
+        """RAFT REMOVED: a member tells us we were removed at ``index`` (we may never apply it ourselves).
+        Once we applied past it our own log says what we are (perhaps added back since)."""
+        if cluster_id != self.cluster_id or node_id != b"%d" % self.node_id:
+            return err("not this node")
+        if applied_index >= index:
+            return err(f"this node has applied past index {index}")
+        self.set_removed(disk, True)
+        return "OK"
+
+    def set_removed(self, disk: DiskStorage, removed: bool) -> None:
+        if removed == self.removed:
+            return
+        self.removed = removed
+        disk.put_meta("removed", b"1" if removed else b"0")
+        if removed:
+            log.warning("this node was removed from the cluster; it serves no more clients")
+        else:
+            log.info("this node was added back to the cluster")
+
+    def join(self, disk: DiskStorage, cluster_id: str, voters: bytes, founders: bytes, book: bytes) -> None:
+        """RAFT BOOTSTRAP's data-dir work: take the founding membership the leader sends, so that the log
+        replays from its start as on any member, and its current address book, so that we can answer
+        whoever leads now."""
+        conf = ConfState(voters=tuple(int(v) for v in voters.split(b",") if v))
+        disk.set_conf_state(conf)
+        disk.put_meta("members", founders)
+        self.learn(disk, [*decode_members(founders).values(), *decode_members(book).values()])
+        disk.put_meta("cluster_id", cluster_id.encode())
+        self.cluster_id, self.conf_state = cluster_id, conf
 
 
-@dataclass(frozen=True)
-class Member:
-    id: int
-    client_addr: str
-    peer_addr: str
+def founders(disk: DiskStorage) -> list[bytes]:
+    """What a joining node needs to replay the log from its start (see RAFT BOOTSTRAP): the founding
+    voters and member table, as the data dir keeps them."""
+    conf = disk.conf_state() or ConfState()
+    return [b",".join(b"%d" % v for v in conf.voters), disk.get_meta("members") or b"[]"]
 
 
-class MembershipError(ValueError):
-    """A cluster specification that cannot be used; the message is one line."""
-
-
-def bootstrap_id(client_addr: str) -> int:
-    digest = hashlib.sha256(b"raftkv-member:" + client_addr.encode()).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1) or 1
-
-
-def split_addr(addr: str) -> tuple[str, int]:
-    host, sep, port = addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise MembershipError(f"bad address {addr!r}: expected host:port")
-    return host, int(port)
-
-
-def default_peer_addr(client_addr: str) -> str:
-    host, port = split_addr(client_addr)
-    if port + PEER_PORT_OFFSET > 65535:
-        raise MembershipError(f"no default peer port for {client_addr}: give it as {client_addr}@host:port")
-    return f"{host}:{port + PEER_PORT_OFFSET}"
-
-
-def parse_member(spec: str) -> Member:
-    """``host:port`` (peer port = port + 10000) or ``host:port@peer_host:peer_port``."""
-    client_addr, _, peer_addr = spec.strip().partition("@")
-    split_addr(client_addr)
-    if peer_addr:
-        split_addr(peer_addr)
-    else:
-        peer_addr = default_peer_addr(client_addr)
-    return Member(bootstrap_id(client_addr), client_addr, peer_addr)
-
-
-def parse_initial_cluster(spec: str) -> list[Member]:
-    members = [parse_member(part) for part in spec.split(",") if part.strip()]
-    if not members:
-        raise MembershipError("--initial-cluster is empty")
-    seen: set[str] = set()
-    for m in members:
-        if m.client_addr in seen:
-            raise MembershipError(f"{m.client_addr} appears twice in --initial-cluster")
-        seen.add(m.client_addr)
-    return members
-
-
-def encode_members(members: dict[int, Member]) -> bytes:
-    return json.dumps([asdict(m) for m in members.values()]).encode()
-
-
-def decode_members(raw: bytes) -> dict[int, Member]:
-    return {m["id"]: Member(**m) for m in json.loads(raw)}
-
-
-def cluster_id_of(founders: tuple[Member, ...] | list[Member]) -> str:
-    """The id every founding member computes alike from the same initial cluster."""
-    addrs = ",".join(sorted(m.client_addr for m in founders))
-    return hashlib.sha256(b"raftkv-cluster:" + addrs.encode()).hexdigest()[:16]
+def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, str, dict[int, Member]]:
+    """This node's id, its cluster's id and the founding member table."""
+    raw = disk.get_meta("members")
+    if raw is not None:
+        return int(disk.get_meta("node_id") or b"0"), (disk.get_meta("cluster_id") or b"").decode(), \
+            decode_members(raw)
+    if config.join:
+        node_id = int(disk.get_meta("node_id") or b"0")
+        if not node_id:
+            node_id = random.SystemRandom().randrange(1, 1 << 63)
+            disk.put_meta("node_id", b"%d" % node_id)
+        return node_id, "", {}
+    members = {m.id: m for m in config.initial_cluster}
+    me = next(m for m in config.initial_cluster if m.client_addr == config.address)
+    cluster_id = cluster_id_of(config.initial_cluster)
+    disk.set_conf_state(ConfState(voters=tuple(members)))
+    disk.put_meta("node_id", b"%d" % me.id)
+    disk.put_meta("cluster_id", cluster_id.encode())
+    disk.put_meta("members", encode_members(members))
+    return me.id, cluster_id, members

@@ -2,9 +2,9 @@
 
 Only the Raft process opens the data directory (LevelDB's LOCK file enforces it). Keys are prefixed by
 kind; log keys are ``b"l/"`` + the index as 8-byte big-endian, so a range scan reads the log in order and
-a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; it is
-synced when it carries entries or a new term/vote (Raft figure 2: those must be durable before any
-message that depends on them is sent, and before a client is answered).
+a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; the
+caller says whether it is synced (:func:`raftkv.raft.ready.needs_sync`: entries, a new term/vote, or a
+commit index that commits a membership change must be durable before anything depends on them).
 """
 from __future__ import annotations
 
@@ -33,10 +33,6 @@ class StorageError(Exception):
 
 def _log_key(index: int) -> bytes:
     return _LOG + _INDEX.pack(index)
-
-
-def encode_entry(entry: Entry) -> bytes:
-    return _ENTRY_HEAD.pack(entry.term, entry.kind) + entry.data
 
 
 def decode_entry(index: int, raw: bytes) -> Entry:
@@ -77,7 +73,7 @@ class DiskStorage:
             raise StorageError(f"cannot open data dir {self.path}: {exc}") from None
         except plyvel.CorruptionError as exc:
             raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
-        self._last_index = self._read_last_index()
+        self._first_index, self._last_index = self._read_log_bounds()
 
     def close(self) -> None:
         if not self._db.closed:
@@ -123,27 +119,40 @@ class DiskStorage:
         return entries
 
     @property
+    def first_index(self) -> int:
+        """The first entry still on disk (0 with an empty log)."""
+        return self._first_index
+
+    @property
     def last_index(self) -> int:
         return self._last_index
 
-    def _read_last_index(self) -> int:
-        with self._db.iterator(start=_LOG, stop=_LOG_END, reverse=True, include_value=False) as it:
-            for key in it:
-                return _INDEX.unpack_from(key, len(_LOG))[0]
-        return 0
+    def _read_log_bounds(self) -> tuple[int, int]:
+        """Read once, at open: afterwards the bounds are kept, never found again by iterating, since an
+        iterator from the start of the log walks the tombstones every compaction leaves behind."""
+        bounds = []
+        for reverse in (False, True):
+            with self._db.iterator(start=_LOG, stop=_LOG_END, reverse=reverse, include_value=False) as it:
+                bounds.append(next((_INDEX.unpack_from(key, len(_LOG))[0] for key in it), 0))
+        return bounds[0], bounds[1]
 
     def delete_log_through(self, index: int, limit: int | None = None) -> bool:
         """Drop the log up to and including ``index`` (covered by a snapshot), at most ``limit`` entries
-        per call so that a long log goes in slices; True once nothing up to ``index`` is left."""
-        deleted = 0
+        per call so that a long log goes in slices; True once nothing up to ``index`` is left. Deletes by
+        key from the first live index on: LevelDB reclaims the range in its own compactions."""
+        first = self._first_index
+        if not first or first > index:
+            return True
+        target = min(index, self._last_index)
+        stop = target if limit is None else min(target, first + limit - 1)
         with self._db.write_batch() as batch:
-            for key in self._db.iterator(start=_LOG, stop=_log_key(index + 1), include_value=False):
-                if deleted == limit:
-                    break
-                batch.delete(key)
-                deleted += 1
-        self._last_index = self._read_last_index()
-        return deleted != limit
+            for i in range(first, stop + 1):
+                batch.delete(_log_key(i))
+        if stop == self._last_index:
+            self._first_index = self._last_index = 0
+        else:
+            self._first_index = stop + 1
+        return stop == target
 
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
         """Write ``hard_state`` and ``entries`` in one batch. Entries replace any suffix of the log from
@@ -156,5 +165,7 @@ class DiskStorage:
                 for entry in entries:
                     batch.put(_log_key(entry.index), _ENTRY_HEAD.pack(entry.term, entry.kind) + entry.data)
                 self._last_index = entries[-1].index
+                if not self._first_index or first < self._first_index:
+                    self._first_index = first
             if hard_state is not None:
                 batch.put(_HARD_STATE, _HS.pack(hard_state.term, hard_state.vote, hard_state.commit))

@@ -1,19 +1,26 @@
-"""INFO: the node's state in Redis's ``# Section`` / ``field:value`` format, built in the Raft process."""
+"""INFO: the node's state in Redis's ``# Section`` / ``field:value`` format, built in the Raft process.
+
+Builds text from a frozen :class:`NodeReport` the loop fills in when asked, and reads the state machine
+only for the keyspace line and DEBUG DIGEST; it changes nothing.
+"""
 from __future__ import annotations
 
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from raftkv import REDIS_VERSION, __version__
 from raftkv.kv.table import unknown_subcommand
+from raftkv.raft.types import HardState, Role, Status
 from raftkv.wire.resp import Verbatim
 
-if TYPE_CHECKING:
-    from raftkv.node.loop import Driver
+if TYPE_CHECKING:  # workers import REDIS_VERSION from here and must not load the state machine
+    from raftkv.config import NodeConfig
+    from raftkv.kv.state_machine import StateMachine
 
 DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "raft", "keyspace")
 
@@ -26,30 +33,56 @@ class Stats:
     log_syncs: int = 0
 
 
-def node_command(driver: Driver, argv: list[bytes], proto: int) -> object:
-    """Commands answered from the Raft process's own state (flag NODE in the command table)."""
+@dataclass(frozen=True)
+class NodeReport:
+    """What INFO shows beside the state machine, as of one moment."""
+
+    config: NodeConfig
+    started_at: float  # wall-clock time the Raft process started
+    connected_clients: int
+    status: Status
+    hard_state: HardState
+    role: Role
+    leader_id: int
+    leader_addr: str
+    members: int
+    membership: str  # this node: voter, learner, removed or joining
+    log_first_index: int
+    log_last_index: int
+    snapshot_index: int
+    snapshot_size: int
+    snapshot_last_duration_s: float
+    snapshot_in_progress: bool
+    stats: Stats
+    disk_free_bytes: int
+    disk_full: bool
+
+
+def node_command(argv: list[bytes], proto: int, sm: StateMachine, report: Callable[[], NodeReport]) -> object:
+    """Commands answered from the Raft process's own state (flag NODE in the command table); ``report``
+    is called only for INFO."""
     name = argv[0].lower()
     if name == b"info":
-        return info(driver, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto)
+        return info(report(), sm, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto)
     if name == b"debug" and argv[1].lower() == b"digest" and len(argv) == 2:
-        return driver.sm.digest().encode()
+        return sm.digest().encode()
     return unknown_subcommand(argv)
 
 
-def info(driver: Driver, wanted: list[str], proto: int) -> object:
+def info(r: NodeReport, sm: StateMachine, wanted: list[str], proto: int) -> object:
     if not wanted or "default" in wanted or "all" in wanted or "everything" in wanted:
         sections = list(DEFAULT_SECTIONS)
     else:
         sections = [s for s in DEFAULT_SECTIONS if s in wanted]
     text = "\r\n".join(
-        "\r\n".join([f"# {name.capitalize()}", *(f"{k}:{v}" for k, v in _SECTIONS[name](driver))]) + "\r\n"
+        "\r\n".join([f"# {name.capitalize()}", *(f"{k}:{v}" for k, v in _SECTIONS[name](r, sm))]) + "\r\n"
         for name in sections
     )
     data = text.encode()
     return Verbatim("txt", data) if proto == 3 else data
 
 
-def _server(d: Driver) -> list[tuple[str, object]]:
+def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     uptime = int(time.time() - d.started_at)
     return [
         ("redis_version", REDIS_VERSION),
@@ -69,63 +102,64 @@ def _server(d: Driver) -> list[tuple[str, object]]:
     ]
 
 
-def _clients(d: Driver) -> list[tuple[str, object]]:
+def _clients(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [("connected_clients", d.connected_clients), ("maxclients", d.config.maxclients)]
 
 
-def _persistence(d: Driver) -> list[tuple[str, object]]:
+def _persistence(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [
         ("loading", 0),
         ("aof_enabled", 1),
         ("aof_fsync", "always"),
         ("rdb_changes_since_last_save", 0),
-        ("log_first_index", d.mem.first_index()),
-        ("log_last_index", d.disk.last_index),
-        ("log_entries", d.disk.last_index - d.mem.first_index() + 1 if d.disk.last_index else 0),
-        ("snapshot_index", d.snapshotter.latest.meta.index if d.snapshotter.latest else 0),
-        ("snapshot_size", d.snapshotter.latest.size if d.snapshotter.latest else 0),
-        ("snapshot_last_duration_ms", int(d.snapshotter.last_duration_s * 1000)),
-        ("snapshot_in_progress", int(d.snapshotter.in_progress)),
+        ("log_first_index", d.log_first_index),
+        ("log_last_index", d.log_last_index),
+        ("log_entries", d.log_last_index - d.log_first_index + 1 if d.log_last_index else 0),
+        ("snapshot_index", d.snapshot_index),
+        ("snapshot_size", d.snapshot_size),
+        ("snapshot_last_duration_ms", int(d.snapshot_last_duration_s * 1000)),
+        ("snapshot_in_progress", int(d.snapshot_in_progress)),
         ("log_writes", d.stats.log_writes),
         ("log_syncs", d.stats.log_syncs),
         ("data_dir", d.config.data_dir),
-        ("disk_free_bytes", d.free_disk_bytes),
+        ("disk_free_bytes", d.disk_free_bytes),
         ("writes_refused_disk_full", int(d.disk_full)),
     ]
 
 
-def _stats(d: Driver) -> list[tuple[str, object]]:
+def _stats(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [
         ("total_connections_received", d.stats.connections_received),
         ("total_commands_processed", d.stats.commands_processed),
     ]
 
 
-def _raft(d: Driver) -> list[tuple[str, object]]:
-    status = d.node.status()
+def _raft(d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
+    status = d.status
     fields: list[tuple[str, object]] = [
-        ("node_id", d.node_id),
+        ("node_id", d.status.id),
         ("role", d.role.name.lower()),
         ("term", d.hard_state.term),
-        ("leader_id", d.soft_state.leader),
-        ("leader_addr", d.leader_member.client_addr if d.leader_member else ""),
-        ("members", len(d.members)),
+        ("leader_id", d.leader_id),
+        ("leader_addr", d.leader_addr),
+        ("members", d.members),
+        ("membership", d.membership),
         ("commit_index", status.commit),
-        ("applied_index", d.sm.applied_index),
+        ("applied_index", sm.applied_index),
         ("last_log_index", status.last_index),
-        ("snapshot_index", d.snapshotter.latest.meta.index if d.snapshotter.latest else 0),
+        ("snapshot_index", d.snapshot_index),
     ]
     for peer, progress in sorted(status.progress.items()):
         fields.append((f"member_{peer}", f"match={progress.match},next={progress.next}"))
     return fields
 
 
-def _keyspace(d: Driver) -> list[tuple[str, object]]:
-    keys, expires, avg_ttl = d.sm.keyspace_info(int(time.time() * 1000))
+def _keyspace(_d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
+    keys, expires, avg_ttl = sm.keyspace_info(int(time.time() * 1000))
     return [("db0", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")] if keys else []
 
 
-_SECTIONS = {
+_SECTIONS: dict[str, Callable[[NodeReport, StateMachine], list[tuple[str, object]]]] = {
     "server": _server,
     "clients": _clients,
     "persistence": _persistence,

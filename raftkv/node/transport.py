@@ -1,10 +1,16 @@
 """Peer TCP between Raft processes: framed messages out, framed messages in, never blocking the loop.
 
 Each node sends on one outbound connection per peer and receives on the connections peers open to it.
-A connection starts with a handshake record ``[b"H", secret, node_id]``; a peer that does not know the
-cluster secret is refused and logged. Sending never blocks: messages queue in a bounded buffer per peer
-and are dropped (and the peer reported unreachable) when it is full or the connection fails, which Raft
-tolerates: lost messages are retried by heartbeats and probes.
+A connection starts with a handshake record ``[b"H", secret, node_id, peer_addr, client_addr]`` (the
+sender's advertised addresses, so that a node can answer whoever connects to it even before its log
+names the sender); a peer that does not know the cluster secret is refused and logged. Sending never
+blocks: messages queue in a bounded buffer per peer and are dropped (and the peer reported unreachable)
+when it is full or the connection fails, which Raft tolerates: lost messages are retried by heartbeats
+and probes.
+
+Peer-only admin verbs (``RAFT IDENTITY``, ``RAFT BOOTSTRAP``, ``RAFT REMOVED``) travel here too, never on
+a client port: :func:`peer_call` opens a connection, shakes hands with the secret, sends one
+``[b"A", *argv]`` record and reads the one RESP3 reply the receiving Raft process writes back.
 """
 from __future__ import annotations
 
@@ -14,17 +20,18 @@ import logging
 import selectors
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from raftkv.wire.raft_messages import decode_message, encode_message
-from raftkv.node.cluster import split_addr
 from raftkv.raft.types import Message
-from raftkv.wire.resp import RequestParser, encode_command
+from raftkv.wire.members import Member, MembershipError, split_addr
+from raftkv.wire.raft_messages import decode_message, encode_message
+from raftkv.wire.resp import NEED_MORE, Reader, RequestParser, encode_command, encode_reply
 
 log = logging.getLogger("raftkv.node.transport")
 
 _HANDSHAKE = b"H"
-_CHUNK = b"S"  # a piece of a snapshot file; every other record is a Raft message
+_CHUNK = b"S"  # a piece of a snapshot file
+_ADMIN = b"A"  # a one-shot peer-only admin request; every other record is a Raft message
 _MAX_PENDING_BYTES = 64 * 1024 * 1024
 _RECONNECT_MIN_S = 0.05
 _RECONNECT_MAX_S = 1.0
@@ -57,28 +64,53 @@ class _Inbound:
         self.peer_id = 0  # set by the handshake
 
 
+def peer_call(addr: str, argv: list[bytes], secret: bytes, node_id: int, timeout_s: float = 5.0) -> object:
+    """One blocking peer-only admin request to the Raft process at peer address ``addr`` (run on a
+    helper thread, never on the loop); ConnectionError when it closes without answering (refused)."""
+    host, port = split_addr(addr)
+    with socket.create_connection((host.strip("[]"), port), timeout=timeout_s) as sock:
+        sock.sendall(encode_command([_HANDSHAKE, secret, b"%d" % node_id]) + encode_command([_ADMIN, *argv]))
+        reader = Reader()
+        while True:
+            data = sock.recv(1 << 16)
+            if not data:
+                raise ConnectionError(f"{addr} closed the connection without answering")
+            reader.feed(data)
+            value = reader.gets()
+            if value is not NEED_MORE:
+                return value
+
+
 class Transport:
-    def __init__(self, node_id: int, listener: socket.socket, selector: selectors.BaseSelector,
+    def __init__(self, me: Member, listener: socket.socket, selector: selectors.BaseSelector,
                  deliver: Callable[[Message], None], unreachable: Callable[[int], None],
-                 deliver_chunk: Callable[[int, list[bytes]], None], secret: bytes = b"") -> None:
-        self.node_id = node_id
+                 deliver_chunk: Callable[[int, list[bytes]], None], secret: bytes,
+                 answer: Callable[[list[bytes]], object], introduced: Callable[[Member], None]) -> None:
+        """``answer`` replies to a peer-only admin request; ``introduced`` is told the addresses a peer
+        announced in its handshake."""
+        self.node_id = me.id
+        self._hello = encode_command([_HANDSHAKE, secret, b"%d" % me.id, me.peer_addr.encode(),
+                                      me.client_addr.encode()])
         self._listener = listener
         self._sel = selector
         self._deliver = deliver
         self._unreachable = unreachable
         self._deliver_chunk = deliver_chunk
         self._secret = secret
+        self._answer = answer
+        self._introduced = introduced
         self._peers: dict[int, _Peer] = {}
         self._inbound: set[_Inbound] = set()
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, self._on_accept)
 
     def set_peers(self, peers: dict[int, str]) -> None:
-        """The peers to send to (id -> peer address), this node excluded."""
-        for peer_id in list(self._peers):
-            if peers.get(peer_id) != self._peers[peer_id].addr:
-                self._disconnect(self._peers.pop(peer_id), None)
+        """The peers to send to (id -> peer address), this node excluded. Connections are opened only to
+        send, so a peer that is no longer a member costs nothing."""
         for peer_id, addr in peers.items():
+            old = self._peers.get(peer_id)
+            if old is not None and old.addr != addr:
+                self._disconnect(self._peers.pop(peer_id), None)
             if peer_id != self.node_id and peer_id not in self._peers:
                 self._peers[peer_id] = _Peer(peer_id, addr)
 
@@ -133,7 +165,7 @@ class Transport:
         peer.sock = sock
         peer.generation += 1
         peer.connected = False
-        peer.out = bytearray(encode_command([_HANDSHAKE, self._secret, b"%d" % self.node_id]))
+        peer.out = bytearray(self._hello)
         peer.writing = True
         self._sel.register(sock, selectors.EVENT_WRITE, lambda s, p=peer: self._on_writable(p))
 
@@ -223,6 +255,9 @@ class Transport:
             if fields[0] == _CHUNK:
                 self._deliver_chunk(conn.peer_id, fields[1:])
                 continue
+            if fields[0] == _ADMIN:
+                self._answer_admin(conn, fields[1:])
+                return
             try:
                 msg = decode_message(fields)
             except (ValueError, IndexError) as exc:
@@ -234,16 +269,38 @@ class Transport:
             log.warning("protocol error from peer at %s: %s", conn.addr, parser.error)
             self._close_inbound(conn)
 
+    def _answer_admin(self, conn: _Inbound, argv: list[bytes]) -> None:
+        """Answer a one-shot admin request, then close: the reply is small, so a short blocking write."""
+        reply = encode_reply(self._answer(argv), 3)
+        try:
+            conn.sock.settimeout(1.0)
+            conn.sock.sendall(reply)
+        except OSError as exc:
+            log.info("could not answer an admin request from %s: %s", conn.addr, exc)
+        self._close_inbound(conn)
+
     def _accept_handshake(self, conn: _Inbound, fields: list[bytes]) -> bool:
-        if len(fields) != 3 or fields[0] != _HANDSHAKE or not fields[2].isdigit():
+        if len(fields) not in (3, 5) or fields[0] != _HANDSHAKE or not fields[2].isdigit() or fields[2] == b"0":
             log.warning("refused peer connection from %s: not a raftkv peer", conn.addr)
         elif not hmac.compare_digest(fields[1], self._secret):
             log.warning("refused peer connection from %s: wrong cluster secret", conn.addr)
         else:
             conn.peer_id = int(fields[2])
+            if len(fields) == 5:
+                self._introduce(conn, fields[3], fields[4])
             return True
         self._close_inbound(conn)
         return False
+
+    def _introduce(self, conn: _Inbound, peer_addr: bytes, client_addr: bytes) -> None:
+        try:
+            member = Member(conn.peer_id, client_addr.decode(), peer_addr.decode())
+            split_addr(member.peer_addr)
+            split_addr(member.client_addr)
+        except (UnicodeDecodeError, MembershipError):
+            log.warning("peer %d at %s announced unusable addresses", conn.peer_id, conn.addr)
+            return
+        self._introduced(member)
 
     def _close_inbound(self, conn: _Inbound) -> None:
         if conn in self._inbound:

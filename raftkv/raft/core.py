@@ -9,14 +9,14 @@ through the ``become_*`` methods; an illegal transition raises :class:`RaftError
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Collection
 
-from raftkv.raft.settings import RaftConfig
 from raftkv.raft.log import RaftLog
+from raftkv.raft.log_storage import Compacted, LogStorage, RaftError
 from raftkv.raft.progress import Progress, ProgressState, ProgressTracker
 from raftkv.raft.quorum import VoteResult, has_majority, vote_result
 from raftkv.raft.readonly import ReadOnly, ReadRequest
-from raftkv.raft.log_storage import Compacted, LogStorage, RaftError
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     NONE,
     ConfChange,
@@ -68,6 +68,7 @@ class Raft:
         self.log.applied_to(applied)
         self.messages: list[Message] = []
         self.read_states: list[ReadState] = []
+        self.dropped_proposals: list[Entry] = []  # see Ready.dropped_proposals
         self.role = Role.FOLLOWER
         self.leader = NONE
         self.lead_transferee = NONE
@@ -269,6 +270,9 @@ class Raft:
         if msg_type == MessageType.PROPOSE or msg_type == MessageType.READ_INDEX:
             self._step_forwarded(m)
             return
+        if msg_type == MessageType.PROPOSE_DROPPED:
+            self.dropped_proposals.extend(m.entries)
+            return
         if msg_type == MessageType.SNAPSHOT_STATUS:
             return  # local only: see report_snapshot
         if m.term > self.term:
@@ -308,12 +312,21 @@ class Raft:
     def _step_forwarded(self, m: Message) -> None:
         # A PROPOSE or READ_INDEX forwarded by a follower. One that reaches a non-leader is dropped
         # rather than passed on: its sender's idea of the leader was stale, and re-forwarding could loop.
-        if self.role != _LEADER or not self.tracker.is_member(m.src):
+        # A dropped read is asked again by its sender; dropped proposals are handed back to it.
+        if not self.tracker.is_member(m.src):
             return
-        if m.type == MessageType.PROPOSE:
-            self._append_forwarded(m.entries)
+        if m.type == MessageType.READ_INDEX:
+            if self.role == _LEADER:
+                self._read_index(m.src, m.context)
+        elif self.role == _LEADER:
+            self._append_forwarded(m.src, m.entries)
         else:
-            self._read_index(m.src, m.context)
+            self._drop_forwarded(m.src, m.entries)
+
+    def _drop_forwarded(self, proposer: int, entries: list[Entry]) -> None:
+        # The proposer would otherwise wait out its own timeout for entries that can never commit.
+        if entries:
+            self._send(Message(MessageType.PROPOSE_DROPPED, self.id, proposer, 0, entries=entries))
 
     def _step_leader(self, m: Message) -> None:
         progress = self.tracker.progress.get(m.src)
@@ -502,7 +515,7 @@ class Raft:
             for request in self._read_only.acknowledge(m.context, m.src, self._has_voter_majority):
                 self._answer_read(request)
 
-    def _has_voter_majority(self, nodes: Any) -> bool:
+    def _has_voter_majority(self, nodes: Collection[int]) -> bool:
         return has_majority(self.tracker.voters, nodes)
 
     def _maybe_commit(self) -> bool:
@@ -574,23 +587,29 @@ class Raft:
         # Never remove the last voter: nobody could ever commit again.
         return tracker.is_member(change.node_id) and tracker.voters != (change.node_id,)
 
-    def _append_forwarded(self, proposed: list[Entry]) -> None:
+    def _append_forwarded(self, proposer: int, proposed: list[Entry]) -> None:
         term = self.term
         index = self.log.last_index()
         conf_change_index = 0
         entries = []
+        dropped: list[Entry] = []
         for entry in proposed:
             kind = entry.kind
             if kind == EntryKind.CONF_CHANGE:
                 if self.pending_conf_index > self.log.applied or conf_change_index:
-                    continue  # one membership change at a time
+                    dropped.append(entry)  # one membership change at a time
+                    continue
                 conf_change_index = index + 1
             elif kind != EntryKind.NORMAL:
+                dropped.append(entry)
                 continue
             index += 1
             entries.append(Entry(index, term, kind, entry.data))
-        if self._append_as_leader(entries) and conf_change_index:
+        if not self._append_as_leader(entries):
+            dropped = proposed
+        elif conf_change_index:
             self.pending_conf_index = conf_change_index
+        self._drop_forwarded(proposer, dropped)
 
     def _append_as_leader(self, entries: list[Entry]) -> bool:
         if self.lead_transferee != NONE:

@@ -35,10 +35,6 @@ class SnapshotOutOfDate(StorageError):
     """A snapshot no newer than the one already held."""
 
 
-def entry_bytes(entry: Entry) -> int:
-    return ENTRY_OVERHEAD_BYTES + len(entry.data)
-
-
 def limit_bytes(entries: list[Entry], max_bytes: int | None) -> list[Entry]:
     """The longest prefix of ``entries`` within ``max_bytes``, but never fewer than one entry (so that a
     single large entry still moves)."""

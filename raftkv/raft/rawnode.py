@@ -1,22 +1,37 @@
 """RawNode: the driver's handle on the Raft core — inputs in, Ready out, advance when done.
 
-The driver loop (see types.Ready): feed ticks, peer messages and client requests; when ``has_ready()``,
-take ``ready()``, persist its hard state, snapshot and entries with one synced write and mirror them into
-the MemoryStorage the core reads, send its messages, apply its committed entries (calling
-``apply_conf_change`` for membership changes), serve its read states, then call ``advance(rd)``.
-Because every message of a Ready is sent after that write, votes and append acknowledgements never
-promise anything that isn't on disk (Raft figure 2, "Persistent state ... updated on stable storage
-before responding to RPCs").
+The driver loop is ``raftkv.raft.ready.handle_ready``: feed ticks, peer messages and client requests;
+when ``has_ready()``, take ``ready()``; if it holds entries, send a leader's APPENDs and HEARTBEATs at
+once; persist its hard state, snapshot and entries with one write (mirrored into the MemoryStorage the
+core reads); send the other messages; apply its committed entries (calling ``apply_conf_change`` for
+membership changes) and serve its read states; then call ``advance(rd)``.
+
+Votes and append acknowledgements leave only after the write, so they never promise anything that
+isn't on disk (Raft figure 2, "Persistent state ... updated on stable storage before responding to
+RPCs"). A leader's appends may leave before its own write (thesis §10.2.1) because they promise
+nothing about the leader's disk: the leader counts its own log towards commitment only up to what
+``advance`` reports as persisted, so no entry is committed on the strength of a write that a crash
+could still undo.
 """
 from __future__ import annotations
 
 import random
 import struct
 
-from raftkv.raft.settings import RaftConfig
 from raftkv.raft.core import Raft
 from raftkv.raft.log_storage import LogStorage, RaftError
-from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, EntryKind, Message, Ready, SoftState, Status
+from raftkv.raft.settings import RaftConfig
+from raftkv.raft.types import (
+    ConfChange,
+    ConfChangeType,
+    ConfState,
+    EntryKind,
+    Message,
+    Ready,
+    SnapshotMeta,
+    SoftState,
+    Status,
+)
 
 _CONF_CHANGE_HEADER = struct.Struct(">BQ")  # type, node id; the context follows
 
@@ -36,7 +51,10 @@ class RawNode:
     def __init__(self, config: RaftConfig, storage: LogStorage, rng: random.Random, applied: int = 0) -> None:
         """Restore term, vote, commit index, membership and log from ``storage``. ``applied`` is the
         index the driver's state machine already reflects (committed entries after it are handed out
-        again)."""
+        again); it must not exceed what storage shows committed, the hard state's commit or the index
+        before the first entry (RaftError). A driver that writes the commit index without a sync may
+        find it behind its snapshot after a power loss: it raises the commit index to the snapshot's
+        index before starting, since the snapshot proves that much committed."""
         self._raft = Raft(config, storage, rng, applied)
         self._prev_soft = self._raft.soft_state()
         hard = self._raft.hard_state()
@@ -58,7 +76,9 @@ class RawNode:
 
     def propose(self, datas: list[bytes]) -> bool:
         """Append one NORMAL entry per item (a leader) or forward them as one PROPOSE (a follower that
-        knows its leader). False if dropped: no leader, a transfer in progress, or too much uncommitted."""
+        knows its leader). False if dropped: no leader, a transfer in progress, or too much uncommitted.
+        Forwarded entries the leader does not append come back in a later Ready's dropped_proposals
+        (if the PROPOSE or its answer is lost, nothing comes back: the driver times them out)."""
         return self._raft.propose(EntryKind.NORMAL, datas)
 
     def propose_conf_change(self, change: ConfChange) -> bool:
@@ -105,6 +125,7 @@ class RawNode:
         return bool(
             raft.messages
             or raft.read_states
+            or raft.dropped_proposals
             or log.has_unstable()
             or log.has_next_committed()
             or self._hard_changed()
@@ -123,9 +144,11 @@ class RawNode:
             committed_entries=log.next_committed(),
             messages=raft.messages,
             read_states=raft.read_states,
+            dropped_proposals=raft.dropped_proposals,
         )
         raft.messages = []
         raft.read_states = []
+        raft.dropped_proposals = []
         return rd
 
     def advance(self, rd: Ready) -> None:
@@ -148,3 +171,9 @@ class RawNode:
 
     def status(self) -> Status:
         return self._raft.status()
+
+    def pending_snapshot(self) -> SnapshotMeta | None:
+        """The snapshot the core accepted and a Ready will hand out (or has, before ``advance``): the
+        driver keeps a received snapshot only if the core took it."""
+        pending = self._raft.log.pending_snapshot
+        return pending.meta if pending is not None else None

@@ -7,10 +7,9 @@ For each Ready, in this order:
    entries while it writes them (thesis §10.2.1). The core counts the leader's own log towards
    commitment only up to what ``advance`` reports as persisted, so sending early promises nothing
    that is not on disk;
-2. ``persist``: hard state, snapshot and entries in one write, synced when it holds entries or a new
-   term or vote (Raft figure 2: persistent state is stable before responding to RPCs);
+2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says;
 3. every other message (votes, append responses, ...), which promise what is now on disk;
-4. ``apply``: the soft state, committed entries and read states;
+4. ``apply``: the soft state, committed entries, read states and dropped proposals;
 5. ``RawNode.advance``.
 
 A handler that raises (a crash in the simulation, a failed disk write in the node) leaves the Ready
@@ -21,7 +20,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.types import Message, MessageType, Ready
+from raftkv.raft.types import EntryKind, HardState, Message, MessageType, Ready
 
 # Messages only a leader sends, that carry no promise about the sender's own disk.
 LEADER_MESSAGES = frozenset((MessageType.APPEND, MessageType.HEARTBEAT))
@@ -36,7 +35,26 @@ class ReadyHandler(Protocol):
         storage."""
 
     def apply(self, rd: Ready) -> None:
-        """Take ``rd.soft_state``, apply ``rd.committed_entries`` and serve ``rd.read_states``."""
+        """Take ``rd.soft_state``, apply ``rd.committed_entries``, serve ``rd.read_states`` and answer
+        whoever waits on ``rd.dropped_proposals``."""
+
+
+def needs_sync(rd: Ready, stored: HardState) -> bool:
+    """Whether persisting ``rd`` (over the hard state ``stored`` on disk) must be a synced write.
+
+    Entries, a snapshot, or a new term or vote: Raft figure 2, persistent state is stable before
+    responding to RPCs. A write that only moves the commit index need not be (the commit index can be
+    relearned), except when the entries it commits hold a membership change: a configuration takes
+    effect when applied, right after this write, and a power loss must not restart the node with an
+    older configuration than the one it acted on (with promotions in flight, two leaders of one term
+    could otherwise win with quorums that do not overlap)."""
+    hard = rd.hard_state
+    return (
+        bool(rd.entries)
+        or rd.snapshot is not None
+        or (hard is not None and (hard.term != stored.term or hard.vote != stored.vote))
+        or any(entry.kind == EntryKind.CONF_CHANGE for entry in rd.committed_entries)
+    )
 
 
 def split_messages(rd: Ready) -> tuple[list[Message], list[Message]]:

@@ -1,7 +1,8 @@
 """Values exchanged with the pure Raft core: entries, messages, hard state, Ready.
 
-Nothing here does I/O. The driver persists what a :class:`Ready` asks for, sends its messages, applies its
-committed entries, then calls ``RawNode.advance``. Node ids are positive ints; ``NONE`` (0) means nobody.
+Nothing here does I/O. The driver works off a :class:`Ready` as ``raftkv.raft.ready.handle_ready`` does
+(persist, send, apply, then ``RawNode.advance``; see Ready for the one early send). Node ids are positive
+ints; ``NONE`` (0) means nobody.
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ class MessageType(IntEnum):
     READ_INDEX_RESP = 12
     TIMEOUT_NOW = 13
     PROPOSE = 14  # a follower forwarding proposals to its leader
+    PROPOSE_DROPPED = 15  # back to the forwarder: the entries of its PROPOSE that were not appended
 
 
 @dataclass(slots=True)
@@ -99,6 +101,8 @@ class Message:
     ``reject_hint``: on a rejected APPEND_RESP, where the leader should probe next (fast backup).
     ``context``: the read request a heartbeat or READ_INDEX belongs to; b"transfer" on a vote that a
     leadership transfer started.
+    ``entries``: the entries to append (APPEND), proposed (PROPOSE) or not appended (PROPOSE_DROPPED).
+    PROPOSE and PROPOSE_DROPPED relay local requests; they carry term 0 and change nobody's term.
     """
 
     type: MessageType
@@ -133,8 +137,14 @@ class ReadState:
 
 @dataclass(slots=True)
 class Ready:
-    """Work for the driver, in this order: persist ``hard_state``, ``snapshot`` and ``entries`` (one synced
-    write), send ``messages``, apply ``committed_entries``, serve ``read_states``, then ``advance``."""
+    """Work for the driver, in this order: persist ``hard_state``, ``snapshot`` and ``entries`` (one write,
+    synced when it holds entries, a snapshot or a new term/vote), send ``messages``, apply
+    ``committed_entries``, serve ``read_states``, then ``advance``.
+
+    One exception: when there are ``entries``, a leader's APPEND and HEARTBEAT messages may be sent
+    before the write (thesis §10.2.1). That is safe because they promise nothing about the leader's
+    disk: the leader counts its own log for commitment only through what ``advance`` reports as
+    persisted. Every other message (votes, append responses) waits for the write."""
 
     soft_state: SoftState | None = None
     hard_state: HardState | None = None
@@ -143,6 +153,10 @@ class Ready:
     committed_entries: list[Entry] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     read_states: list[ReadState] = field(default_factory=list)
+    # Entries this node forwarded that the node it took for leader did not append (it was not leader, a
+    # transfer was in progress, or too much was uncommitted): they can never commit, so whoever waits
+    # on them may be told at once. Their ``data`` is as proposed; index and term are 0.
+    dropped_proposals: list[Entry] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,9 @@ import time
 from multiprocessing.connection import wait
 
 from raftkv.config import NodeConfig
-from raftkv.node.loop import raft_main
+from raftkv.node.raft_process import raft_main
 from raftkv.process import StartError, bind_listener
+from raftkv.wakeup import Wakeup
 from raftkv.worker.worker_process import worker_main
 
 log = logging.getLogger("raftkv.supervisor.supervisor")
@@ -56,7 +57,7 @@ class Supervisor:
         self._worker_backoff = {i: _Backoff() for i in range(config.workers)}
         self._raft_backoff = _Backoff()
         self._stopping = False
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
+        self._wakeup = Wakeup()  # signals land here (set_wakeup_fd), so no wait misses one
 
     def run(self) -> int:
         """Serve until asked to stop; returns the process exit code."""
@@ -76,8 +77,7 @@ class Supervisor:
     # -- signals ----------------------------------------------------------------------------------
 
     def _install_signals(self) -> None:
-        self._wakeup_w.setblocking(False)
-        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
+        signal.set_wakeup_fd(self._wakeup.writer_fileno(), warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
 
@@ -91,7 +91,7 @@ class Supervisor:
     def _start_node(self) -> None:
         pairs = {i: socket.socketpair() for i in range(self.config.workers)}
         self._start_raft({i: p[0] for i, p in pairs.items()}, [p[1] for p in pairs.values()])
-        for i, (raft_end, _worker_end) in pairs.items():
+        for raft_end, _worker_end in pairs.values():
             raft_end.close()
         worker_ends = {i: p[1] for i, p in pairs.items()}
         for i in range(self.config.workers):
@@ -113,7 +113,7 @@ class Supervisor:
         """The Raft process says ``ok`` once LevelDB is open, or why it cannot start."""
         assert self._control is not None and self._raft is not None
         while True:
-            ready = wait([self._control, self._raft.sentinel, self._wakeup_r], timeout=1.0)
+            ready = wait([self._control, self._raft.sentinel, self._wakeup.reader], timeout=1.0)
             if self._control in ready:
                 msg = self._control.recv(4096)
                 if msg == b"ok":
@@ -151,25 +151,17 @@ class Supervisor:
             assert self._raft is not None
             sentinels = {self._raft.sentinel: -1}
             sentinels.update({p.sentinel: i for i, p in self._workers.items()})
-            ready = wait([*sentinels, self._wakeup_r], timeout=5.0)
-            self._drain_wakeup()
+            ready = wait([*sentinels, self._wakeup.reader], timeout=5.0)
+            self._wakeup.drain()
             if self._stopping:
                 return
             for sentinel in ready:
-                which = sentinels.get(sentinel)
+                which = sentinels.get(sentinel) if isinstance(sentinel, int) else None
                 if which == -1:
                     self._on_raft_exit()
                     break
                 if which is not None:
                     self._on_worker_exit(which)
-
-    def _drain_wakeup(self) -> None:
-        self._wakeup_r.setblocking(False)
-        try:
-            while self._wakeup_r.recv(64):
-                pass
-        except BlockingIOError:
-            pass
 
     def _on_worker_exit(self, i: int) -> None:
         proc = self._workers.pop(i)
@@ -197,8 +189,8 @@ class Supervisor:
         """Sleep unless a stop signal comes first; True when still running."""
         deadline = time.monotonic() + seconds
         while not self._stopping and time.monotonic() < deadline:
-            wait([self._wakeup_r], timeout=deadline - time.monotonic())
-            self._drain_wakeup()
+            wait([self._wakeup.reader], timeout=deadline - time.monotonic())
+            self._wakeup.drain()
         return not self._stopping
 
     # -- stopping ---------------------------------------------------------------------------------
@@ -219,7 +211,7 @@ class Supervisor:
 
 def _terminate(procs: list[multiprocessing.process.BaseProcess]) -> None:
     for proc in procs:
-        if proc.is_alive():
+        if proc.is_alive() and proc.pid is not None:
             os.kill(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + _STOP_GRACE_S
     for proc in procs:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import fnmatch
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 from raftkv import REDIS_VERSION
 from raftkv.config import NodeConfig
@@ -123,9 +122,10 @@ def select(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
 def hello(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     proto = session.proto
     if len(argv) > 1:
-        proto = _int(argv[1])
-        if proto is None:
+        requested = _int(argv[1])
+        if requested is None:
             return err("Protocol version is not an integer or out of range")
+        proto = requested
         if proto not in (2, 3):
             return RespError("NOPROTO unsupported protocol version")
     name = None

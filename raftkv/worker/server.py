@@ -17,6 +17,7 @@ import time
 
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError
+from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.worker.local import WorkerInfo, dispatch
 from raftkv.worker.session import Session
@@ -48,13 +49,12 @@ class Worker:
         self._dirty: dict[int, Session] = {}
         self._lingering: dict[int, Session] = {}  # conn id -> connection closing after its replies
         self._stopping = False
-        self._wakeup_r, self._wakeup_w = socket.socketpair()
-        self._wakeup_w.setblocking(False)
+        self._wakeup = Wakeup()
         listener.setblocking(False)
         pipe.setblocking(False)
         self._sel.register(listener, selectors.EVENT_READ, self._on_accept)
         self._sel.register(pipe, selectors.EVENT_READ, self._on_pipe)
-        self._sel.register(self._wakeup_r, selectors.EVENT_READ, self._on_wakeup)
+        self._sel.register(self._wakeup, selectors.EVENT_READ, self._on_wakeup)
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -80,12 +80,10 @@ class Worker:
 
     def request_stop(self) -> None:
         """Called from a signal handler: wakes the loop, which stops at the end of its turn."""
-        try:
-            self._wakeup_w.send(b"x")
-        except OSError:
-            pass
+        self._wakeup.notify()
 
     def _on_wakeup(self, key: selectors.SelectorKey, mask: int) -> None:
+        self._wakeup.drain()
         self._stopping = True
 
     # -- accepting --------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ import bisect
 import enum
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Final, Iterable, Sequence
+from typing import Final
 
 from tests.fault.history import NOT_AN_INTEGER, Op, Outcome, Result
 

@@ -19,8 +19,8 @@ import enum
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import redis
 from redis.backoff import NoBackoff
@@ -31,6 +31,8 @@ KINDS = ("get", "set", "incr", "del")
 NOT_AN_INTEGER = "value is not an integer or out of range"  # INCR's error reply, an ok result
 # What a client may see under faults; any other error is reported as unexpected (and recorded as unknown).
 EXPECTED_ERRORS = ("timeout", "connection", "TRYAGAIN", "CLUSTERDOWN")
+# What it may also see while members change: a node refusing clients once removed, or until it joined.
+MEMBERSHIP_ERRORS = ("removed", "joining")
 
 Result = str | int | None
 
@@ -132,6 +134,10 @@ def error_kind(exc: Exception) -> str:
         return "TRYAGAIN"
     if isinstance(exc, ClusterDownError):
         return "CLUSTERDOWN"
+    if isinstance(exc, redis.ResponseError) and str(exc) == "this node was removed from the cluster":
+        return "removed"
+    if isinstance(exc, redis.ResponseError) and str(exc).startswith("this node is waiting to join a cluster"):
+        return "joining"
     return str(exc)
 
 
@@ -141,13 +147,14 @@ class Client:
 
     name: str
     index: int
-    addresses: Sequence[str]
+    addresses: list[str]
     keys: Sequence[str]
     history: History
     rng: random.Random
     stop: threading.Event
     socket_timeout_s: float = 3.0
     switch_every: int = 50  # operations on one node before moving on even without an error
+    expected_errors: Sequence[str] = EXPECTED_ERRORS
     unexpected: list[str] = field(default_factory=list, init=False)
     _seq: int = field(default=0, init=False)  # SETs so far, for unique values
 
@@ -195,7 +202,7 @@ class Client:
 
     def _failed(self, address: str, kind: str, key: str, arg: str | None, call_ns: int, exc: Exception) -> None:
         error = error_kind(exc)
-        if error not in EXPECTED_ERRORS:
+        if error not in self.expected_errors:
             self.unexpected.append(f"{self.name} {kind} {key} on {address}: {exc!r}")
         outcome = Outcome.FAIL if kind == "get" else Outcome.UNKNOWN
         self.history.record(self.name, address, kind, key, arg, call_ns, None, outcome, error=error)
@@ -224,15 +231,18 @@ _COMMANDS: dict[str, Callable[[redis.Redis, str, str | None], Result]] = {
 class Workload:
     """``clients`` client threads over ``addresses``, seeded from ``seed``. Clients take the socket
     timeouts in turn: a short one gives up before the server's own deadlines (2 s for a leader, 5 s
-    for a commit), a long one waits for the server's CLUSTERDOWN or TRYAGAIN."""
+    for a commit), a long one waits for the server's CLUSTERDOWN or TRYAGAIN. ``expected_errors``
+    adds error kinds (of :func:`error_kind`) that are no surprise, such as :data:`MEMBERSHIP_ERRORS`."""
 
     def __init__(self, addresses: Sequence[str], keys: Sequence[str], clients: int, history: History,
-                 seed: int, socket_timeouts_s: Sequence[float] = (3.0, 7.0)) -> None:
+                 seed: int, socket_timeouts_s: Sequence[float] = (3.0, 7.0),
+                 expected_errors: Sequence[str] = ()) -> None:
         rng = random.Random(seed)
         self.stop_event = threading.Event()
         self.clients = [
             Client(f"c{i}", i, list(addresses), list(keys), history, random.Random(rng.getrandbits(64)),
-                   self.stop_event, socket_timeouts_s[i % len(socket_timeouts_s)])
+                   self.stop_event, socket_timeouts_s[i % len(socket_timeouts_s)],
+                   expected_errors=(*EXPECTED_ERRORS, *expected_errors))
             for i in range(clients)
         ]
         self._threads = [threading.Thread(target=self._run, args=(c,), name=c.name, daemon=True)
@@ -245,6 +255,12 @@ class Workload:
         except Exception as exc:  # a harness bug: surfaced by stop(), not lost in a thread
             self._crashes.append(f"client {client.name} crashed: {exc!r}")
             raise
+
+    def add_address(self, address: str) -> None:
+        """Clients also use ``address`` from now on (a node that is joining the cluster)."""
+        for client in self.clients:
+            if address not in client.addresses:
+                client.addresses.append(address)  # read by rng.choice on the client's thread: append only
 
     def start(self) -> None:
         for thread in self._threads:

@@ -16,6 +16,11 @@ Faults (those on one node hit the leader half the time, a seeded node otherwise)
 - ``isolate-leader``: the leader cut off from everyone.
 - ``bridge``: two halves that cannot reach each other, and one node that reaches both.
 - ``mute-leader``: the leader's messages to the others are lost, theirs to it still arrive.
+
+With spare slots (``schedule(..., spares=k)``), membership changes are mixed in, drawn from the same
+generator: re-adding a removed member, replacing a member with a wiped node, a non-founder leading while
+another node is added, and leadership transfers (see ``membership.py``). Faults then aim at the current
+members only, in the seeded order, a replaced node taking its slot's place.
 """
 from __future__ import annotations
 
@@ -24,14 +29,19 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import redis
 
 from tests.fault.history import connect
-from tests.fault.proxy import LinkMode, Network
-from tests.integration.conftest import Node
+from tests.fault.membership import MEMBERSHIP_KINDS, PLANNED_S, VARIANTS, MemberChanges
+from tests.fault.proxy import LinkMode
+
+if TYPE_CHECKING:
+    from tests.fault.conftest import FaultCluster
+    from tests.integration.conftest import Node
 
 KINDS = ("kill-raft", "kill-worker", "crash-node", "pause-node", "partition-minority", "isolate-leader",
          "bridge", "mute-leader")
@@ -43,9 +53,10 @@ _PARTITIONS = (*_SPLITS, "isolate-leader", "mute-leader")
 
 @dataclass(frozen=True)
 class Fault:
-    """One planned fault. ``order`` is a seeded permutation of the node indexes: the victim is its
-    first node (or the leader, for a fault ``at_leader``), a partition's minority its first ones, a
-    bridge's middle node its middle one."""
+    """One planned fault. ``order`` is a seeded permutation of the node indexes (the slots, spares
+    included): the victim is its first member (or the leader, for a fault ``at_leader``), a partition's
+    minority its first ones, a bridge's middle node its middle one. A membership change (``kind`` in
+    ``MEMBERSHIP_KINDS``) takes its nodes in that order too; ``hold_s`` is only its planned length."""
 
     kind: str
     order: tuple[int, ...]
@@ -55,22 +66,46 @@ class Fault:
     pick: int  # which worker, for kill-worker
     stacks: bool  # the next fault starts while this one is still in force
     at_leader: bool  # aimed at whichever node leads when it starts, rather than at order[0]
+    variant: str = ""  # of a membership change: see membership.VARIANTS
+
+    @property
+    def changes_members(self) -> bool:
+        return self.kind in MEMBERSHIP_KINDS
 
 
-def schedule(seed: int, n_nodes: int, duration_s: float) -> list[Fault]:
+def schedule(seed: int, n_nodes: int, duration_s: float, spares: int = 0) -> list[Fault]:
     """Faults whose hold and gap times add up to at least ``duration_s``. About one in four is held
-    while the next one starts (never more than two at once)."""
+    while the next one starts (never more than two at once).
+
+    With ``spares``, membership changes are mixed in: one first, then one after none, one or two
+    faults (drawn); their kinds come in a seeded order, reshuffled once all four were drawn. A fault
+    held while the next one starts may be in force during a membership change. A change's planned
+    length is short, so the schedule outlasts the fault phase (which ends it) rather than ending early.
+    Without spares, the schedule is the one the seed always gave."""
     rng = random.Random(seed)
+    n_slots = n_nodes + spares
     faults: list[Fault] = []
     total_s = 0.0
+    changes: list[str] = []
+    faults_before_change = 0
     while total_s < duration_s:
-        stacks = not (faults and faults[-1].stacks) and rng.random() < 0.25
-        kind = rng.choice(KINDS)
-        at_leader = kind in _AT_LEADER or (kind in _AT_LEADER_HALF_THE_TIME and rng.random() < 0.5)
-        fault = Fault(kind=kind, order=tuple(rng.sample(range(n_nodes), n_nodes)),
-                      hold_s=round(rng.uniform(0.3, 4.0), 2), gap_s=round(rng.uniform(0.5, 2.0), 2),
-                      link_mode=rng.choice((LinkMode.DROP, LinkMode.BLACKHOLE)), pick=rng.randrange(64),
-                      stacks=stacks, at_leader=at_leader)
+        if spares and faults_before_change == 0:
+            if not changes:
+                changes = rng.sample(MEMBERSHIP_KINDS, len(MEMBERSHIP_KINDS))
+            kind = changes.pop(0)
+            fault = Fault(kind=kind, order=tuple(rng.sample(range(n_slots), n_slots)), hold_s=PLANNED_S[kind],
+                          gap_s=round(rng.uniform(0.5, 2.0), 2), link_mode=LinkMode.FORWARD,
+                          pick=rng.randrange(64), stacks=False, at_leader=False, variant=rng.choice(VARIANTS[kind]))
+            faults_before_change = rng.randrange(3)
+        else:
+            stacks = not (faults and faults[-1].stacks) and rng.random() < 0.25
+            kind = rng.choice(KINDS)
+            at_leader = kind in _AT_LEADER or (kind in _AT_LEADER_HALF_THE_TIME and rng.random() < 0.5)
+            fault = Fault(kind=kind, order=tuple(rng.sample(range(n_slots), n_slots)),
+                          hold_s=round(rng.uniform(0.3, 4.0), 2), gap_s=round(rng.uniform(0.5, 2.0), 2),
+                          link_mode=rng.choice((LinkMode.DROP, LinkMode.BLACKHOLE)), pick=rng.randrange(64),
+                          stacks=stacks, at_leader=at_leader)
+            faults_before_change -= 1
         faults.append(fault)
         total_s += fault.hold_s + fault.gap_s
     return faults
@@ -94,18 +129,31 @@ class FaultLog:
 
 
 class Nemesis:
-    """Plays faults on ``nodes`` (named ``names`` in ``network``) and heals them."""
+    """Plays faults on a cluster's nodes and heals them; ``members`` plays the membership changes.
+    ``on_new_address`` is told the client address of each node added to a spare slot."""
 
-    def __init__(self, nodes: Sequence[Node], names: Sequence[str], network: Network, log: FaultLog) -> None:
-        self.nodes = list(nodes)
-        self.names = list(names)
-        self.network = network
+    def __init__(self, cluster: FaultCluster, log: FaultLog,
+                 on_new_address: Callable[[str], None] | None = None) -> None:
+        self.cluster = cluster
+        self.nodes = cluster.nodes  # the same list: membership changes replace and add nodes
+        self.names = cluster.names
+        self.network = cluster.network
         self.log = log
         self.played = 0
         self._paused: set[int] = set()
         self._down: set[int] = set()
         self._partitioned = False
         self._lock = threading.Lock()  # heal() may run while a fault is being applied
+        self.members = MemberChanges(self, on_new_address)
+
+    def held(self, i: int) -> bool:
+        """Node i is stopped or paused by a fault in force."""
+        with self._lock:
+            return i in self._paused or i in self._down
+
+    def _targets(self, order: Sequence[int]) -> list[int]:
+        """The slots of ``order`` that hold a member, in that order."""
+        return [i for i in order if i in self.members.expected and self.nodes[i] is not None]
 
     def play(self, faults: Sequence[Fault], stop: threading.Event) -> None:
         """Apply, hold and heal each fault in turn until the schedule ends or ``stop`` is set; a fault
@@ -114,9 +162,13 @@ class Nemesis:
             if stop.is_set():
                 return
             try:
-                self._apply(fault)
-                self.played += 1
-                stop.wait(fault.hold_s)
+                if fault.changes_members:
+                    self.members.play(fault, stop.wait)
+                    self.played += 1
+                else:
+                    self._apply(fault)
+                    self.played += 1
+                    stop.wait(fault.hold_s)
             except BaseException:
                 self.heal()
                 raise
@@ -134,21 +186,27 @@ class Nemesis:
                 self.log.log("every link forwards again")
                 self._partitioned = False
             for i in sorted(self._paused):
-                _signal_all(self.nodes[i], signal.SIGCONT)
+                paused = self.nodes[i]
+                assert paused is not None
+                _signal_all(paused, signal.SIGCONT)
                 self.log.log(f"SIGCONT {self.names[i]}")
             for i in sorted(self._down):
-                self.nodes[i].start(wait=False)
-                self.log.log(f"restarted {self.names[i]} (pid {self.nodes[i].supervisor_pid})")
+                node = self.nodes[i]
+                assert node is not None
+                node.start(wait=False)
+                self.log.log(f"restarted {self.names[i]} (pid {node.supervisor_pid})")
             self._paused.clear()
             self._down.clear()
 
     def _apply(self, fault: Fault) -> None:
         with self._lock:
-            victim = fault.order[0]
+            targets = self._targets(fault.order)
+            victim = targets[0]
             if fault.at_leader:
                 victim = self._leader(default=victim)
             name = self.names[victim]
             node = self.nodes[victim]
+            assert node is not None
             links = f"{fault.link_mode.value} links, " if fault.kind in _PARTITIONS else ""
             target = "" if fault.kind in _SPLITS else f" on {name}" + (" (the leader)" if fault.at_leader else "")
             self.log.log(f"fault {fault.kind}{target} ({links}hold {fault.hold_s}s)")
@@ -174,20 +232,22 @@ class Nemesis:
                 self._paused.add(victim)
                 self.log.log(f"SIGSTOP {name}")
             else:
-                self._partition(fault, victim)
+                self._partition(fault, victim, targets)
 
     def _kill_raft(self, victim: int) -> None:
         name = self.names[victim]
+        node = self.nodes[victim]
+        assert node is not None
         try:
-            pid = self.nodes[victim].raft_pid()
+            pid = node.raft_pid()
         except AssertionError:  # between a restart's stop and start there is none
             self.log.log(f"{name} has no Raft process to kill (restarting?)")
             return
         os.kill(pid, signal.SIGKILL)
         self.log.log(f"kill -9 Raft process pid {pid} of {name}")
 
-    def _partition(self, fault: Fault, victim: int) -> None:
-        names = [self.names[i] for i in fault.order]
+    def _partition(self, fault: Fault, victim: int, targets: list[int]) -> None:
+        names = [self.names[i] for i in targets]
         mode = fault.link_mode
         self._partitioned = True
         if fault.kind == "partition-minority":
@@ -197,7 +257,7 @@ class Nemesis:
             self.log.log(f"partition {minority} | {majority}")
         elif fault.kind == "isolate-leader":
             alone = self.names[victim]
-            rest = [n for n in self.names if n != alone]
+            rest = [self.names[i] for i in sorted(targets) if i != victim]
             self.network.partition([[alone], rest], mode)
             self.log.log(f"partition [{alone!r}] | {rest}")
         elif fault.kind == "bridge":
@@ -210,7 +270,7 @@ class Nemesis:
             self.log.log(f"bridge {left} <-> {bridge!r} <-> {right}, {left} and {right} cut apart")
         elif fault.kind == "mute-leader":
             leader = self.names[victim]
-            for other in self.names:
+            for other in names:
                 if other != leader:
                     self.network.cut(leader, other, mode)
             self.log.log(f"messages from {leader!r} to the others are lost; theirs still arrive")
@@ -220,7 +280,9 @@ class Nemesis:
     def _leader(self, default: int) -> int:
         """The index of the node that says it leads with the highest term, or ``default``."""
         leaders = []
-        for i, node in enumerate(self.nodes):
+        for i in self._targets(range(len(self.nodes))):
+            node = self.nodes[i]
+            assert node is not None
             if i in self._paused or i in self._down:
                 continue
             try:

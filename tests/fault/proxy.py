@@ -2,8 +2,9 @@
 
 Every node advertises a peer address on which a :class:`PeerProxy` listens; the proxy forwards to the
 port the node really listens on. A raftkv peer connection carries messages one way only (from the node
-that opened it) and starts with a handshake record ``[b"H", secret, node_id]``, so the proxy learns from
-that record which node is sending and can treat each directed link ``src -> dst`` on its own:
+that opened it; a one-shot admin request gets its one reply back) and starts with a handshake record
+``[b"H", secret, node_id, ...]``, so the proxy learns from that record which node is sending and can treat
+each directed link ``src -> dst`` on its own:
 
 - ``FORWARD``: bytes pass through;
 - ``DROP``: the link's connections are closed and new ones closed as soon as they identify themselves,
@@ -19,8 +20,8 @@ import enum
 import selectors
 import socket
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 HOST = "127.0.0.1"
 _MAX_BUFFER_BYTES = 4 * 1024 * 1024  # per direction; past this the proxy stops reading (back-pressure)
@@ -37,17 +38,19 @@ class LinkMode(enum.Enum):
 
 def parse_handshake(data: bytes) -> int | None:
     """The sender's node id from the start of a peer connection; None while the record is incomplete.
+    The record is ``[b"H", secret, node_id]`` or, from a node that announces its addresses,
+    ``[b"H", secret, node_id, peer_addr, client_addr]``.
 
     Raises ValueError when the bytes can't be the raftkv peer handshake."""
     if len(data) < 4:
-        if not b"*3\r\n".startswith(data):
+        if not (b"*3\r\n".startswith(data) or b"*5\r\n".startswith(data)):
             raise ValueError(f"not a raftkv peer handshake: {data!r}")
         return None
-    if not data.startswith(b"*3\r\n"):
+    if not (data.startswith(b"*3\r\n") or data.startswith(b"*5\r\n")):
         raise ValueError(f"not a raftkv peer handshake: {data[:32]!r}")
     fields: list[bytes] = []
     pos = 4
-    for _ in range(3):
+    for _ in range(int(data[1:2])):
         end = data.find(b"\r\n", pos)
         if end < 0:
             return None
@@ -111,6 +114,11 @@ class PeerProxy:
                 self._modes[source] = mode
             self._modes_changed = True
         self._wake()
+
+    def name_source(self, node_id: int, name: str) -> None:
+        """Connections from node ``node_id`` come from ``name`` (a node that joined after the start)."""
+        with self._lock:
+            self._sources[node_id] = name
 
     def heal(self) -> None:
         with self._lock:
@@ -214,7 +222,8 @@ class PeerProxy:
             return
         if node_id is None:
             return
-        conn.source = self._sources.get(node_id, f"id{node_id}")
+        with self._lock:
+            conn.source = self._sources.get(node_id, f"id{node_id}")
         conn.to_up, conn.head = conn.head, bytearray()
         self._enforce(conn)
 
@@ -300,16 +309,25 @@ class Network:
     def nodes(self) -> list[str]:
         return list(self.proxies)
 
+    def add(self, proxy: PeerProxy) -> None:
+        self.proxies[proxy.name] = proxy
+
+    def name_node(self, node_id: int, name: str) -> None:
+        """Every proxy names connections from node ``node_id`` ``name`` from now on."""
+        for proxy in self.proxies.values():
+            proxy.name_source(node_id, name)
+
     def cut(self, src: str, dst: str, mode: LinkMode) -> None:
         """Stop traffic from ``src`` to ``dst`` (one direction only)."""
         self.proxies[dst].set_mode(src, mode)
 
     def partition(self, components: Iterable[Iterable[str]], mode: LinkMode) -> None:
-        """Cut every link between nodes of different components, both ways; links inside stay."""
+        """Cut every link between nodes of different components, both ways; links inside stay, and so do
+        those of a node in no component (one that is not a member)."""
         side = {node: i for i, component in enumerate(components) for node in component}
         for src in self.proxies:
             for dst in self.proxies:
-                if src != dst and side.get(src) != side.get(dst):
+                if src in side and dst in side and side[src] != side[dst]:
                     self.cut(src, dst, mode)
 
     def heal(self) -> None:

@@ -1,9 +1,9 @@
 """raftkv under faults: concurrent clients and a seeded nemesis, then a linearizability check.
 
 Each run starts a cluster with a proxy on every peer link, runs clients while the nemesis kills,
-pauses, crashes and partitions nodes (and, in one test, members are added and removed meanwhile), heals
-everything, waits until every node accepts a write again,
-reads every key through every node and checks the whole history, final reads included, so a lost
+pauses, crashes and partitions nodes (and, in the membership runs, removes, re-adds, replaces and adds
+members and moves leadership), heals everything, waits until every node accepts a write again, reads
+every key through every node and checks the whole history, final reads included, so a lost
 acknowledged write shows up as a violation. ``RAFTKV_FAULT_SEED`` reruns one seed;
 ``RAFTKV_SOAK_SECONDS`` lengthens the faulty phase.
 """
@@ -15,17 +15,18 @@ import os
 import socket
 import threading
 import time
-from typing import Callable, cast
+from typing import cast
 
 import pytest
 
 from raftkv.wire.resp import encode_command
 from tests.fault.checker import check
 from tests.fault.conftest import FaultCluster
-from tests.fault.history import History, Outcome, Workload, connect
+from tests.fault.history import MEMBERSHIP_ERRORS, History, Outcome, Workload, connect
+from tests.fault.membership import MEMBERSHIP_KINDS
 from tests.fault.nemesis import Fault, FaultLog, Nemesis, schedule
 from tests.fault.proxy import HOST, LinkMode, PeerProxy, parse_handshake
-from tests.integration.conftest import Cluster, free_port, wait_for
+from tests.integration.conftest import Cluster, Node, free_port, wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -33,6 +34,8 @@ KEYS = [f"k{i}" for i in range(5)]
 FAULT_SECONDS = 25.0 + float(os.environ.get("RAFTKV_SOAK_SECONDS", "0"))
 RECOVERY_TIMEOUT_S = 30.0
 MIN_ACKNOWLEDGED_WRITES = 50
+SPARES = 2  # slots for nodes that membership changes add
+SNAPSHOT_ENTRIES = 2000  # in membership runs, so that a node added late catches up from a snapshot
 
 
 def seeds(defaults: list[int]) -> list[int]:
@@ -53,62 +56,25 @@ def test_five_nodes_stay_linearizable_under_faults(make_fault_cluster, seed: int
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("seed", seeds([5]))
-def test_membership_changes_under_faults_stay_linearizable(make_fault_cluster, make_node, seed: int) -> None:
-    """While the nemesis works on the three founders, a fourth node keeps being added (as a learner,
-    then promoted) and removed again, each time a fresh one."""
-    cluster = make_fault_cluster(3)
-    run(cluster, seed, clients=4, during=functools.partial(change_members, cluster, make_node))
+@pytest.mark.parametrize("nodes,seed", [pytest.param(3, seed, id=f"3-nodes-seed-{seed}") for seed in seeds([5])]
+                         + [pytest.param(5, seed, id=f"5-nodes-seed-{seed}") for seed in seeds([6])])
+def test_membership_changes_under_faults_stay_linearizable(make_fault_cluster, nodes: int, seed: int) -> None:
+    """The nemesis also changes the membership: members removed and added again with their data,
+    replaced by wiped nodes, added while a node that joined later leads, leadership moved. Once healed,
+    every node that should be a voter must be one; after the checks, the cluster restarted from its
+    data dirs must have them all as voters again and serve writes."""
+    cluster = make_fault_cluster(nodes, spares=SPARES, extra_args=("--snapshot-entries", str(SNAPSHOT_ENTRIES)))
+    run(cluster, seed, clients=nodes + 1, membership=True)
 
 
-def change_members(cluster: FaultCluster, make_node, log: FaultLog, stop: threading.Event) -> None:
-    """Add a fresh node, wait for it to become a voter, remove it; again until stopped. Membership
-    commands are retried through any founder: faults make some of them fail or time out."""
-    while not stop.is_set():
-        joiner = make_node(workers=1, extra_args=["--join", cluster.nodes[0].address])
-        if not member_command(cluster, log, stop, "ADD", joiner.address):
-            return
-        log.log(f"member add {joiner.address}: done")
-        wait_for(lambda: stop.is_set() or _is_voter(cluster, joiner.address), 60, "the new member's promotion")
-        if not member_command(cluster, log, stop, "REMOVE", joiner.address):
-            return
-        log.log(f"member remove {joiner.address}: done")
-        joiner.stop()
-
-
-def member_command(cluster: FaultCluster, log: FaultLog, stop: threading.Event, verb: str, address: str) -> bool:
-    """Run RAFT MEMBER <verb> <address> through the founders until it is applied; False if stopped first."""
-    import redis
-
-    attempt = 0
-    while not stop.is_set():
-        node = cluster.nodes[attempt % len(cluster.nodes)]
-        attempt += 1
-        try:
-            with node.client(protocol=2, socket_timeout=40) as c:
-                c.execute_command("RAFT", "MEMBER", verb, address)
-            return True
-        except redis.ResponseError as exc:
-            done = (verb == "ADD" and "already a member" in str(exc)) or (
-                verb == "REMOVE" and "no member" in str(exc))
-            if done:  # an earlier attempt was applied after all
-                return True
-            log.log(f"member {verb.lower()} {address}: {exc}; retrying")
-        except (redis.RedisError, OSError) as exc:
-            log.log(f"member {verb.lower()} {address}: {type(exc).__name__}; retrying")
-        stop.wait(0.5)
-    return False
-
-
-def _is_voter(cluster: FaultCluster, address: str) -> bool:
-    for node in cluster.nodes:
-        try:
-            with node.client(protocol=3, socket_timeout=5) as c:
-                members = c.execute_command("RAFT", "MEMBER", "LIST")
-        except Exception:  # a node paused or killed by the nemesis: ask another
-            continue
-        return any(m[b"client_addr"] == address.encode() and m[b"role"] == b"voter" for m in members)
-    return False
+def test_a_membership_schedule_comes_from_the_seed_and_mixes_every_change_with_faults() -> None:
+    for seed, nodes in ((5, 3), (6, 5)):  # the CI seeds of the membership runs
+        plan = schedule(seed, nodes, 25.0, spares=SPARES)
+        assert plan == schedule(seed, nodes, 25.0, spares=SPARES)
+        assert {f.kind for f in plan} >= set(MEMBERSHIP_KINDS)
+        assert any(not f.changes_members for f in plan)
+        assert all(sorted(f.order) == list(range(nodes + SPARES)) for f in plan)
+    assert not any(f.changes_members for seed in (1, 2, 3, 4) for f in schedule(seed, 3, 600.0))
 
 
 @pytest.mark.integration
@@ -193,45 +159,37 @@ def receive(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def run(cluster: FaultCluster, seed: int, clients: int,
-        during: Callable[[FaultLog, threading.Event], None] | None = None) -> None:
-    """``during``, if given, runs on its own thread alongside the nemesis until the faults stop."""
+def run(cluster: FaultCluster, seed: int, clients: int, membership: bool = False) -> None:
+    """With ``membership``, the schedule also changes the members (using the cluster's spare slots);
+    after healing, every node that should be a voter must become one before the final checks, and
+    after them the cluster is restarted from its data dirs and checked again."""
     history = History()
     log = FaultLog(history.start_ns)
-    plan = schedule(seed, len(cluster.nodes), FAULT_SECONDS)
+    spares = len(cluster.slots) - cluster.founders if membership else 0
+    plan = schedule(seed, cluster.founders, FAULT_SECONDS, spares=spares)
     log.log(f"seed {seed}: {len(plan)} faults planned over {FAULT_SECONDS:.0f}s; nodes "
-            + ", ".join(f"{name}={node.address}" for name, node in zip(cluster.names, cluster.nodes, strict=True)))
-    nemesis = Nemesis(cluster.nodes, cluster.names, cluster.network, log)
-    workload = Workload(cluster.addresses, KEYS, clients, history, seed)
+            + ", ".join(f"{slot.name}={slot.address}" for slot in cluster.slots[:cluster.founders])
+            + ("; spare slots " + ", ".join(slot.name for slot in cluster.slots[cluster.founders:]) if spares else ""))
+    workload = Workload(cluster.addresses, KEYS, clients, history, seed,
+                        expected_errors=MEMBERSHIP_ERRORS if membership else ())
+    nemesis = Nemesis(cluster, log, on_new_address=workload.add_address)
     context = (f"seed {seed} (rerun with RAFTKV_FAULT_SEED={seed}); server logs: "
-               + ", ".join(str(p) for p in cluster.log_paths()) + f" (copied to {cluster.kept_dir} on failure)")
+               + ", ".join(str(p) for p in cluster.log_paths())
+               + (" and those of the nodes added later, beside them" if membership else "")
+               + f" (copied to {cluster.kept_dir} on failure)")
     print(context)
     workload.start()
-    stop_during = threading.Event()
-    side_errors: list[BaseException] = []
-
-    def side_run() -> None:
-        try:
-            assert during is not None
-            during(log, stop_during)
-        except BaseException as exc:  # reported by the test, not lost with the thread
-            side_errors.append(exc)
-
-    side = threading.Thread(target=side_run, daemon=True) if during else None
-    if side is not None:
-        side.start()
     try:
         try:
             play(nemesis, plan)
-            stop_during.set()
-            if side is not None:
-                side.join(120)
+            if membership:
+                converge(nemesis, workload, history, log, context)
             log.log("healed; waiting for every node to accept a write")
             wait_recovered(cluster)
             log.log("recovered")
         finally:
             workload.stop()
-        Cluster(cluster.nodes).wait_caught_up()
+        Cluster(members(cluster)).wait_caught_up()
         finals = final_reads(cluster, history)
     finally:
         save(cluster, history, log)
@@ -244,11 +202,39 @@ def run(cluster: FaultCluster, seed: int, clients: int,
     acknowledged = sum(1 for op in history.ops if op.completed and op.kind != "get")
     assert acknowledged >= MIN_ACKNOWLEDGED_WRITES, f"{context}\nonly {acknowledged} writes acknowledged"
     assert nemesis.played > 0
-    assert not side_errors, f"{context}\nthe side task failed: {side_errors[0]!r}"
     unknown = sum(1 for op in history.ops if not op.completed)
     print(f"seed {seed}: {len(history.ops)} operations ({acknowledged} acknowledged writes, {unknown} of "
           f"unknown outcome) under {nemesis.played} faults in {FAULT_SECONDS:.0f}s: linearizable, "
-          f"{len(cluster.nodes)} nodes agree")
+          f"{len(finals)} nodes agree")
+    if membership:
+        print(f"membership changes (completed/played): {nemesis.members.summary()}")
+        try:
+            nemesis.members.restart_from_data_dirs(probe)
+        except AssertionError as exc:
+            raise AssertionError(f"{context}\n{exc}\nfaults:\n{log.describe()}") from None
+        finally:
+            save(cluster, history, log)
+        print("restarted from their data dirs, every expected node is a voter again and accepts a write")
+
+
+def members(cluster: FaultCluster) -> list[Node]:
+    """The nodes now in the cluster's slots."""
+    return [node for node in cluster.nodes if node is not None]
+
+
+def converge(nemesis: Nemesis, workload: Workload, history: History, log: FaultLog, context: str) -> None:
+    """Wait for every expected voter (see ``MemberChanges.converge``). If that fails, the history so far
+    is still checked, so that a violation is not hidden behind the membership failure."""
+    try:
+        nemesis.members.converge()
+    except AssertionError as exc:
+        workload.stop()
+        report = check(history.ops)
+        verdict = ("linearizable" if report.linearizable
+                   else f"NOT linearizable:\n{report.describe(history.start_ns)}")
+        raise AssertionError(f"{context}\n{exc}\nmembership changes (completed/played): "
+                             f"{nemesis.members.summary()}\nthe history until then ({len(history.ops)} "
+                             f"operations) is {verdict}\nfaults:\n{log.describe()}") from None
 
 
 def play(nemesis: Nemesis, plan: list[Fault]) -> None:
@@ -268,7 +254,7 @@ def play(nemesis: Nemesis, plan: list[Fault]) -> None:
         thread.join(FAULT_SECONDS)  # the schedule's own length
     finally:
         stop.set()
-        thread.join(60.0)
+        thread.join(90.0)  # a membership change finishes its current step (a node's start: 30 s at most)
         nemesis.heal()
     assert not thread.is_alive(), "the nemesis did not stop"
     if failures:
@@ -278,7 +264,9 @@ def play(nemesis: Nemesis, plan: list[Fault]) -> None:
 def wait_recovered(cluster: FaultCluster) -> None:
     """Every node accepts a write (on a key the workload does not use) within RECOVERY_TIMEOUT_S."""
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-    for name, node in zip(cluster.names, cluster.nodes, strict=True):
+    for name, node in zip(cluster.names, cluster.nodes):
+        if node is None:
+            continue
         wait_for(functools.partial(probe, node.address, name), max(0.0, deadline - time.monotonic()),
                  f"{name} to accept a write after healing")
 
@@ -291,7 +279,9 @@ def probe(address: str, value: str) -> bool:
 def final_reads(cluster: FaultCluster, history: History) -> dict[str, list[str | None]]:
     """Every key read through every node, recorded as operations of the history."""
     values: dict[str, list[str | None]] = {}
-    for name, node in zip(cluster.names, cluster.nodes, strict=True):
+    for name, node in zip(cluster.names, cluster.nodes):
+        if node is None:
+            continue
         values[name] = []
         for key in KEYS:
             read = wait_for(functools.partial(timed_get, node.address, key), 20.0, f"a read of {key} through {name}")

@@ -196,7 +196,7 @@ def read_steps(reader_class: type, pieces: list[bytes]) -> ReaderSteps:
                 value = reader.gets()
             except ProtocolError as exc:
                 if error is not None and str(exc) != error:
-                    raise Divergence(f"{reader_class.__name__}: the error changed from {error!r} to {exc}")
+                    raise Divergence(f"{reader_class.__name__}: the error changed from {error!r} to {exc}") from None
                 error = str(exc)
                 step.append(f"error:{error}")
                 try:
@@ -204,7 +204,7 @@ def read_steps(reader_class: type, pieces: list[bytes]) -> ReaderSteps:
                 except ProtocolError as repeat:
                     again = repeat
                 if not isinstance(again, ProtocolError) or str(again) != error:
-                    raise Divergence(f"{reader_class.__name__}: after {error!r}, gets() gave {again!r}")
+                    raise Divergence(f"{reader_class.__name__}: after {error!r}, gets() gave {again!r}") from None
                 break
             except Exception as exc:
                 raise Divergence(f"{reader_class.__name__} raised {type(exc).__name__}: {exc}") from exc

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from raftkv.kv.table import LOCAL, NODE, READ, TABLE, Command
 from raftkv.config import NodeConfig
+from raftkv.kv.table import LOCAL, NODE, READ, TABLE, Command
 from raftkv.wire.resp import NEED_MORE, ProtocolError, PyReader, PyRequestParser, RespError, py_encode_command
 from tests.integration.conftest import Node, is_alive
 
@@ -534,7 +534,7 @@ def test_hostile_clients_do_not_hurt_the_node(fuzz_node: Node) -> None:
                          for i in range(SCENARIOS_PER_ROUND)]
             kept: list[socket.socket] = []
             try:
-                results = list(pool.map(lambda s: run_scenario(node.port, s, kept), scenarios))
+                results = list(pool.map(lambda s, kept=kept: run_scenario(node.port, s, kept), scenarios))
                 for i, (scenario, problems) in enumerate(zip(scenarios, results)):
                     assert not problems, (
                         f"round {round_no}, scenario {i} ({scenario.kind}, seed {SEED}: replay with "

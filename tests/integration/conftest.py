@@ -8,9 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import redis
@@ -90,6 +90,10 @@ class Node:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def peer_address(self) -> str:
+        return f"{self.host}:{self.extra_args[self.extra_args.index('--peer-port') + 1]}"
+
     def __post_init__(self) -> None:
         if "--peer-port" not in self.extra_args and "--initial-cluster" not in self.extra_args:
             # The default (port + 10000) may fall in the kernel's ephemeral range, where outgoing
@@ -116,7 +120,10 @@ class Node:
                 raise AssertionError(f"raftkv-server exited with {self.proc.returncode}:\n{self.log()}")
             with self.client(protocol=2) as c:
                 if "--join" in self.extra_args and not self.log().count("joined cluster"):
-                    return bool(c.execute_command("RAFT", "IDENTITY"))  # waiting to be added
+                    try:
+                        c.get("__ready__")
+                    except redis.ResponseError as exc:
+                        return "waiting to join" in str(exc)  # up, waiting to be added
                 # A linearizable read needs a leader and an applied log, and writes nothing.
                 c.get("__ready__")
                 return True
@@ -127,7 +134,7 @@ class Node:
             if "exited with" in str(exc):
                 raise
             raise AssertionError(f"{exc}\n{self.log()}") from None
-        self.pids  # remember the children, so a test's kill -9 of the supervisor still cleans them
+        self.pids  # noqa: B018 (remember the children, so a test's kill -9 of the supervisor still cleans them)
 
     @property
     def supervisor_pid(self) -> int:
@@ -162,7 +169,7 @@ class Node:
         """SIGTERM the supervisor and wait; whatever is left of the node is then killed by pid."""
         if self.proc is None:
             return None
-        self.pids
+        self.pids  # noqa: B018 (the property records the children)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -176,7 +183,7 @@ class Node:
         """kill -9 every process of the node we know of (the whole node crashing at once)."""
         if self.proc is None:
             return
-        self.pids
+        self.pids  # noqa: B018 (the property records the children)
         for pid in self._known_pids:
             if is_alive(pid):
                 try:

@@ -57,7 +57,7 @@ def test_sees_and_makes_the_same_writes_as_redis_clients(node: Any) -> None:
 def test_unreachable_address() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        address = "127.0.0.1:%d" % sock.getsockname()[1]
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
     # The port was just released, so nothing listens on it.
     result = kvsctl("-a", address, "get", "k")
     assert result.returncode == 1

@@ -28,7 +28,7 @@ def _read_all(sock: socket.socket, quiet_s: float = 0.5) -> bytes:
     while True:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return data
         if not chunk:
             return data
@@ -319,3 +319,26 @@ def test_a_log_with_a_hole_is_refused_at_start(make_node) -> None:
     assert result.returncode == 1
     assert result.stderr.strip() == (f"raftkv-server: data dir {node.data_dir} is corrupted: "
                                      "log entry 3 is missing (the next is 4)")
+
+
+def test_a_node_advertises_the_peer_address_it_is_given(make_node) -> None:
+    advertised = f"127.0.0.1:{free_port()}"
+    listen = free_port()
+    node = make_node(extra_args=["--peer-port", str(listen), "--advertise-peer", advertised])
+    rows = node.client(protocol=3).execute_command("RAFT", "MEMBER", "LIST")
+    assert [row[b"peer_addr"] for row in rows] == [advertised.encode()]
+    with socket.create_connection(("127.0.0.1", listen), timeout=5):
+        pass  # it listens where --peer-port says, not where it is reached
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--advertise-peer", "127.0.0.1:1", "--initial-cluster", "127.0.0.1:{port}"],
+     "give this node's peer address in --initial-cluster (host:port@peerhost:peerport), not with --advertise-peer"),
+    (["--advertise-peer", "nowhere"], "bad address 'nowhere': expected host:port"),
+])
+def test_advertise_peer_mistakes_are_one_line(tmp_path, args: list[str], message: str) -> None:
+    port = free_port()
+    result = run_server(["--port", str(port), "--data-dir", str(tmp_path / "d"),
+                         *[a.format(port=port) for a in args]])
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"raftkv-server: {message}"

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from tests.integration.conftest import Cluster, Node, wait_for
-from tests.redis_server import RedisConnection, redis_server  # noqa: F401  (fixture)
 from tests.kv.test_differential import CASES
+from tests.redis_server import RedisConnection, redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 

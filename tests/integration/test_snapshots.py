@@ -63,9 +63,35 @@ def test_a_new_learner_joins_through_a_snapshot_while_writes_go_on(make_node) ->
     joiner = make_node(workers=1, extra_args=["--join", first.address, *SNAPSHOT_EVERY])
     with Writer([first]) as writer:
         writer.wait_for_progress()
-        assert raft(first, "MEMBER", "ADD", joiner.address) == b"OK"
+        assert raft(first, "MEMBER", "ADD", joiner.address, joiner.peer_address) == b"OK"
         writer.nodes.append(joiner)
         writer.wait_for_progress()
     all_acked_everywhere([first, joiner], writer.acked)
     assert "installed snapshot" in joiner.log()
     assert digest(first) == digest(joiner)
+
+
+def test_a_lagging_node_catches_up_through_snapshots_while_leadership_moves(make_cluster) -> None:
+    """Snapshot streams cut by leadership changes: the lagging node ends with the leaders' map, and no
+    Raft process dies (a stale or half-sent snapshot once killed it on its next compaction)."""
+    cluster: Cluster = make_cluster(3, extra_args=SNAPSHOT_EVERY)
+    leader = cluster.leader()
+    lagging = cluster.followers(leader)[0]
+    lagging.stop()
+    fill(leader, 3000)
+    wait_for(lambda: leader.client(protocol=2).info("persistence")["log_first_index"] > 1000, 20,
+             "the leader to compact past what the stopped node has")
+    lagging.start(wait=False)
+    others = [n for n in cluster.nodes if n is not lagging]
+    for round_ in range(4):  # move leadership between the two others while the lagging node catches up
+        current = cluster.leader(among=others)
+        target = next(n for n in others if n is not current)
+        assert raft(current, "LEADER", "TRANSFER", target.address) == b"OK"
+        fill(target, 400, prefix=f"r{round_}")
+    lagging.wait_ready()
+    cluster.wait_caught_up()
+    assert "installed snapshot" in lagging.log()
+    assert len({digest(n) for n in cluster.nodes}) == 1
+    for n in cluster.nodes:
+        assert "raft process (pid" not in n.log(), n.log()[-3000:]
+        assert "Traceback" not in n.log(), n.log()[-3000:]

@@ -5,12 +5,12 @@ from fractions import Fraction
 
 import pytest
 
+from raftkv.errors import RespError
 from raftkv.kv import longdouble
 from raftkv.kv.commands.keys import decode_cursor, encode_cursor
-from raftkv.kv.table import READ, TABLE, WRITE, lookup
-from raftkv.errors import RespError
 from raftkv.kv.glob import Pattern
 from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.table import READ, TABLE, WRITE, lookup
 
 
 def test_unknown_command_text_is_redis_7s() -> None:

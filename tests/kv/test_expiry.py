@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from raftkv.kv import state_machine
-from raftkv.kv.table import INTERNAL, lookup
 from raftkv.errors import RespError
-from raftkv.wire.values import NULL_ARRAY
+from raftkv.kv import state_machine
 from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.table import INTERNAL, lookup
+from raftkv.wire.values import NULL_ARRAY
 
 
 class Log:

@@ -178,7 +178,7 @@ class ScriptedNode:
         self.received: object = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(10)
-        self.address = "127.0.0.1:%d" % self._listener.getsockname()[1]
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 

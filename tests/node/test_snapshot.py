@@ -9,10 +9,20 @@ from pathlib import Path
 import pytest
 
 from raftkv.kv import state_machine
-from raftkv.raft.types import ConfState, SnapshotMeta
-from raftkv.node.snapshots.snapshot_file import (SnapshotError, SnapshotReceiver, fork_snapshot, iter_chunks, latest_snapshot,
-                             load_snapshot, prune, write_snapshot)
 from raftkv.kv.state_machine import StateMachine
+from raftkv.node.snapshots.snapshot_file import (
+    SnapshotError,
+    SnapshotReceiver,
+    discard,
+    fork_snapshot,
+    iter_chunks,
+    latest_snapshot,
+    load_snapshot,
+    prune,
+    put_in_place,
+    write_snapshot,
+)
+from raftkv.raft.types import ConfState, SnapshotMeta
 
 META = SnapshotMeta(index=40, term=3, conf_state=ConfState(voters=(1, 2, 3), learners=(7,)))
 MEMBERS = b"1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001,7=10.0.0.7:7001"
@@ -162,7 +172,7 @@ def test_prune_keeps_the_newest_and_live_writers_temporary_files(tmp_path) -> No
     left = sorted(tmp_path.iterdir())
     assert left[-2:] == paths[2:] and len(left) == 3 and left[0].name.startswith(f".tmp-{os.getpid()}-")
     receiving.write(0, paths[3].read_bytes())
-    assert receiving.finish().path == paths[3]  # its temporary file survived the prune
+    assert put_in_place(receiving.finish()).path == paths[3]  # its temporary file survived the prune
     prune(tmp_path, keep=1)
     assert list(tmp_path.iterdir()) == [paths[3]]
     prune(tmp_path / "missing")
@@ -208,6 +218,9 @@ def test_a_snapshot_sent_in_chunks_arrives_whole(tmp_path) -> None:
         receiver.write(offset, chunk)
         offset += len(chunk)
     received = receiver.finish()
+    assert latest_snapshot(tmp_path / "follower") is None  # not a snapshot of ours until put in place
+    assert load_snapshot(received.path)[2].digest() == sm.digest()
+    received = put_in_place(received)
     assert received.path == tmp_path / "follower" / sent.name
     assert (received.meta, received.members, received.size) == (META, MEMBERS, sent.stat().st_size)
     assert received.path.read_bytes() == sent.read_bytes()
@@ -237,3 +250,11 @@ def test_a_damaged_or_short_transfer_is_not_put_in_place(tmp_path) -> None:
         with pytest.raises(SnapshotError, match="fails its checksum"):
             receiver.finish()
         assert list((tmp_path / "follower").iterdir()) == []
+
+
+def test_a_received_file_the_core_turned_down_is_discarded(tmp_path) -> None:
+    sent = write_snapshot(tmp_path / "leader", sample(), META, MEMBERS)
+    receiver = SnapshotReceiver(tmp_path / "follower")
+    receiver.write(0, sent.read_bytes())
+    discard(receiver.finish())
+    assert list((tmp_path / "follower").iterdir()) == []

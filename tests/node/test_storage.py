@@ -1,10 +1,15 @@
-"""DiskStorage on a real LevelDB in tmp_path: what is saved is what a reopen finds."""
+"""DiskStorage on a real LevelDB in tmp_path: what is saved is what a reopen finds, and the driver syncs
+what must survive a power loss."""
 from __future__ import annotations
 
 import pytest
 
-from raftkv.raft.types import ConfState, Entry, EntryKind, HardState
 from raftkv.node.disk import DiskStorage, StorageError
+from raftkv.raft.rawnode import encode_conf_change
+from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, Entry, EntryKind, HardState, Message, MessageType
+from raftkv.wire import proposal
+from raftkv.wire.members import Member
+from tests.node.test_snapshot_streams import Node
 
 
 def entries(first: int, last: int, term: int) -> list[Entry]:
@@ -89,3 +94,64 @@ def test_a_damaged_log_is_refused_naming_the_data_dir(tmp_path) -> None:
     with pytest.raises(StorageError, match="does not decode"):
         disk.entries()
     disk.close()
+
+
+def test_compaction_deletes_in_slices_from_the_first_live_index(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    disk.save(None, entries(1, 100, 1), sync=True)
+    assert (disk.first_index, disk.last_index) == (1, 100)
+    assert disk.delete_log_through(50, limit=20) is False  # 1..20 gone, more to do
+    assert disk.first_index == 21
+    assert disk.delete_log_through(50, limit=20) is False
+    assert disk.delete_log_through(50, limit=20) is True  # 41..50: done
+    assert disk.first_index == 51 and disk.entries() == entries(51, 100, 1)
+    assert disk.delete_log_through(30) is True  # already gone: nothing to do
+    disk.save(None, entries(101, 110, 2), sync=True)
+    disk.close()
+    disk = DiskStorage(tmp_path)  # the bounds are found again at open
+    assert (disk.first_index, disk.last_index) == (51, 110)
+    assert disk.entries() == entries(51, 100, 1) + entries(101, 110, 2)
+    disk.close()
+
+
+def test_deleting_the_whole_log_leaves_it_empty_until_the_next_entries(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    disk.save(None, entries(1, 10, 1), sync=True)
+    assert disk.delete_log_through(disk.last_index) is True  # a snapshot was installed
+    assert (disk.first_index, disk.last_index) == (0, 0) and disk.entries() == []
+    disk.save(None, entries(501, 503, 3), sync=True)  # the log goes on after the snapshot
+    assert (disk.first_index, disk.last_index) == (501, 503)
+    assert disk.delete_log_through(1000, limit=2) is False and disk.first_index == 503
+    assert disk.delete_log_through(1000, limit=2) is True and (disk.first_index, disk.last_index) == (0, 0)
+    disk.close()
+
+
+class SyncRecordingDisk(DiskStorage):
+    """A real DiskStorage that also records, per save, whether it was synced."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.saves: list[tuple[HardState | None, int, bool]] = []
+
+    def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
+        self.saves.append((hard_state, len(entries), sync))
+        super().save(hard_state, entries, sync)
+
+
+def test_a_commit_of_a_membership_change_is_synced_before_it_is_applied(tmp_path) -> None:
+    follower = Node(tmp_path, 2, {}, SyncRecordingDisk)
+    disk = follower.disk
+    assert isinstance(disk, SyncRecordingDisk)
+    learner = Member(4, "127.0.0.1:7004", "127.0.0.1:17004")
+    change = ConfChange(ConfChangeType.ADD_LEARNER, 4, proposal.encode_context(9, 1, learner))
+    log = [Entry(i, 2, EntryKind.NORMAL, proposal.encode(9, i, 0, [b"SET", b"k", b"v"])) for i in (1, 2)]
+    log.append(Entry(3, 2, EntryKind.CONF_CHANGE, encode_conf_change(change)))
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=0, index=0, entries=log))
+    assert disk.saves[-1][1:] == (3, True)  # entries: synced
+    follower.step(Message(MessageType.HEARTBEAT, 1, 2, 2, commit=2))
+    assert disk.saves[-1] == (HardState(2, 0, 2), 0, False)  # the commit index only: not synced
+    follower.step(Message(MessageType.HEARTBEAT, 1, 2, 2, commit=3))
+    # It commits the membership change, which applies right after this write: synced.
+    assert disk.saves[-1] == (HardState(2, 0, 3), 0, True)
+    assert follower.driver.cluster.conf_state.learners == (4,)
+    follower.close()

@@ -7,11 +7,11 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from raftkv.raft.settings import RaftConfig
+from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.ready import handle_ready
-from raftkv.raft.log_storage import MemoryStorage
-from raftkv.raft.types import ConfState, Entry, EntryKind, Message, MessageType, Ready, ReadState, Role, Status
+from raftkv.raft.settings import RaftConfig
+from raftkv.raft.types import ConfState, Entry, EntryKind, Message, MessageType, ReadState, Ready, Role, Status
 
 
 class Network:
@@ -30,6 +30,7 @@ class Network:
         self.storages: dict[int, MemoryStorage] = {}
         self.applied: dict[int, list[Entry]] = {}
         self.read_states: dict[int, list[ReadState]] = {}
+        self.dropped: dict[int, list[bytes]] = {}  # data of the proposals handed back to each proposer
         self.cut: set[tuple[int, int]] = set()  # (src, dst) links that drop everything
         self.queue: list[Message] = []
         self.delivered: Counter[tuple[MessageType, int, int]] = Counter()
@@ -43,6 +44,7 @@ class Network:
         self.storages[node_id] = storage
         self.applied[node_id] = []
         self.read_states[node_id] = []
+        self.dropped[node_id] = []
         return self.start(node_id)
 
     def start(self, node_id: int) -> RawNode:
@@ -159,3 +161,4 @@ class _NodeIO:
                 node.apply_conf_change(decode_conf_change(entry.data))
             self.net.applied[self.node_id].append(entry)
         self.net.read_states[self.node_id].extend(rd.read_states)
+        self.net.dropped[self.node_id].extend(e.data for e in rd.dropped_proposals)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import random
 import time
 
-from raftkv.raft.settings import RaftConfig
-from raftkv.raft.rawnode import RawNode
 from raftkv.raft.log_storage import MemoryStorage
+from raftkv.raft.rawnode import RawNode
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import ConfState, EntryKind, HardState, PeerProgress, ReadState, Ready, Role
 
 

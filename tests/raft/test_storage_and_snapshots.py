@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from raftkv.raft.settings import RaftConfig
-from raftkv.raft.rawnode import RawNode
 from raftkv.raft.log_storage import Compacted, MemoryStorage, RaftError, SnapshotOutOfDate, Unavailable
+from raftkv.raft.rawnode import RawNode
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import ConfState, Entry, HardState, MessageType, Role
 from tests.raft.network import Network
 

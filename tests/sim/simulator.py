@@ -3,9 +3,13 @@
 One seed drives everything: ``SimOptions.draw`` picks the cluster's parameters and fault rates, and the
 master ``random.Random`` hands each component (network, faults, clients, every node) its own sub-seed.
 Time is an integer tick. Each tick: deliver due messages, tick every live node, inject faults, issue
-client requests, then run each live node's Ready exactly as the real driver does (persist to its
-"disk", send, apply, serve reads, advance). A node's disk is its MemoryStorage, which only ever holds
-what was persisted from a Ready; a crash drops the RawNode and so loses everything else.
+client requests, then work off each live node's Ready with the node's own routine,
+``raftkv.raft.ready.handle_ready`` (a leader's early send, persist to its "disk", send the rest,
+apply, serve reads, advance). A node's disk is a SimDisk (simdisk.py), which only ever holds what was
+persisted from a Ready; a crash drops the RawNode and so loses everything else. Crashes are drawn at
+random ticks and at each point of a Ready (after the early send, after the write, after applying), and
+a crash may be a power loss, which also loses the writes the node's policy leaves unsynced (a
+commit-index-only hard state).
 
 Invariants are checked as the run goes (Raft figure 3 and thesis §6.4):
   Election Safety       at most one leader per term, ever
@@ -13,6 +17,9 @@ Invariants are checked as the run goes (Raft figure 3 and thesis §6.4):
   Leader Completeness   a new leader of term T holds every entry committed in a term before T
   State Machine Safety  every node applies the same entry at each index (a hash chain over applied entries)
   Read safety           a ReadState's index is >= every commit index observed before the read was asked
+  Configuration durability  a node restarts (even after a power loss) with a commit index, or snapshot,
+                        that covers every membership change it had applied: it never acts on a
+                        configuration older than one it already acted on
 Then a liveness phase heals everything (links deliver in order, nobody crashes) and restarts every
 node: one leader must emerge and every member's log, commit and applied index must converge, including
 a final client entry, within a tick budget (time for elections plus one tick per entry still to catch
@@ -22,24 +29,28 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import deque
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
 
-from raftkv.raft.settings import RaftConfig
 from raftkv.raft.core import Raft
 from raftkv.raft.rawnode import RawNode, decode_conf_change
-from raftkv.raft.log_storage import MemoryStorage
+from raftkv.raft.ready import handle_ready
+from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     ConfChange,
     ConfChangeType,
     ConfState,
     Entry,
     EntryKind,
+    HardState,
+    Message,
     MessageType,
     ReadState,
+    Ready,
     Role,
     Snapshot,
 )
+from tests.sim.simdisk import SimDisk
 from tests.sim.simnet import LinkFaults, SimNetwork
 
 GENESIS_CHAIN = bytes(16)
@@ -57,7 +68,13 @@ class SimOptions:
     liveness_budget_ticks: int  # plus one tick per entry of backlog when the liveness phase starts
     faults: LinkFaults
     crash_per_tick: float
-    crash_after_persist: float  # chance that a crash hits between persisting a Ready and sending it
+    # Chances, per Ready, of a crash at each point of handle_ready: after a leader's early send but
+    # before its write (only when there was an early send), after the write but before the other
+    # messages leave, after applying but before advance.
+    crash_after_early_send: float
+    crash_after_persist: float
+    crash_after_apply: float
+    power_loss: float  # chance that a crash is a power loss (unsynced writes are lost), not a kill -9
     restart_after_ticks: tuple[int, int]
     stall_per_tick: float  # chance that a node's disk stalls: it keeps stepping but runs no Ready
     stall_ticks: tuple[int, int]
@@ -98,7 +115,10 @@ class SimOptions:
                 max_delay_ticks=rng.choice([1, 2, 3] if churn else [1, 2, 3, 6]),
             ),
             crash_per_tick=0.03 if churn else rng.choice([0.0, 0.01, 0.03]),
+            crash_after_early_send=rng.choice([0.0, 0.01, 0.03]),
             crash_after_persist=rng.choice([0.0, 0.005]),
+            crash_after_apply=rng.choice([0.0, 0.005]),
+            power_loss=rng.choice([0.0, 0.0, 0.5, 1.0]),
             restart_after_ticks=(1, 10 if churn else rng.choice([5, 30, 80])),
             stall_per_tick=rng.choice([0.0, 0.01, 0.05]),
             stall_ticks=(1, rng.choice([3, 15])),
@@ -124,11 +144,12 @@ class SimNode:
     """One simulated server: its disk survives crashes, everything else is rebuilt on restart."""
 
     id: int
-    disk: MemoryStorage
+    disk: SimDisk
     raw: RawNode | None = None
     applied_index: int = 0
     chain: bytes = GENESIS_CHAIN  # hash of every entry applied so far: the state machine's digest
     conf: ConfState = field(default_factory=ConfState)
+    conf_index: int = 0  # index of the last membership change applied, over restarts
     down_until: int | None = None
     stalled_until: int = 0  # no Ready is run before this tick (a slow disk)
     retired: bool = False  # removed from the cluster and shut down for good
@@ -182,6 +203,11 @@ class Simulator:
         self.partition_until: int | None = None
         self.final: tuple[int, int] | None = None  # (leader term, index) of the liveness phase's entry
         self.to_retire: set[int] = set()
+        self.crashes: Counter[str] = Counter()  # by where they hit
+        self.power_losses = 0
+        self.conf_changes: Counter[str] = Counter()  # applied, by type, summed over nodes
+        self.lost_writes = 0
+        self.trace_hash = ""
         for node_id in self.founders.voters:
             self._add_node(node_id)
 
@@ -240,7 +266,7 @@ class Simulator:
     # ------------------------------------------------------------------ nodes
 
     def _add_node(self, node_id: int) -> SimNode:
-        disk = MemoryStorage()
+        disk = SimDisk()
         # New nodes start from the founders' membership and learn the rest from the log or a snapshot.
         disk.set_conf_state(self.founders)
         node = SimNode(node_id, disk)
@@ -250,7 +276,19 @@ class Simulator:
 
     def _start(self, node: SimNode) -> None:
         options = self.options
-        snapshot = node.disk.snapshot()
+        disk = node.disk
+        snapshot = disk.snapshot()
+        hard = disk.initial_state()[0]
+        self._require(
+            max(hard.commit, snapshot.meta.index) >= node.conf_index,
+            f"Configuration durability: node {node.id} restarts with commit {hard.commit} and snapshot "
+            f"{snapshot.meta.index}, behind the membership change it applied at {node.conf_index}",
+        )
+        if hard.commit < snapshot.meta.index:
+            # As the node does on restart (raftkv/node/loop.py): the commit index is written without a
+            # sync, so a power loss may leave it behind the (synced) snapshot, which proves this much
+            # was committed. The core requires applied <= commit.
+            disk.set_hard_state(HardState(hard.term, hard.vote, snapshot.meta.index))
         node.applied_index = snapshot.meta.index
         node.chain = decode_state(snapshot.data)[1] if snapshot.meta.index else GENESIS_CHAIN
         node.conf = snapshot.meta.conf_state
@@ -272,10 +310,19 @@ class Simulator:
         self._observe(node)
 
     def _crash(self, node: SimNode, why: str) -> None:
-        low, high = self.options.restart_after_ticks
+        options = self.options
+        low, high = options.restart_after_ticks
         node.raw = None
         node.down_until = self.now + self.fault_rng.randint(low, high)
-        self._record(f"crash {node.id} ({why})")
+        self.crashes[why] += 1
+        if options.power_loss and self.fault_rng.random() < options.power_loss:
+            # The machine lost power: the disk keeps only what was synced.
+            lost = node.disk.lose_unsynced()
+            self.power_losses += 1
+            self.lost_writes += lost
+            self._record(f"crash {node.id} ({why}), power loss: {lost} unsynced writes lost")
+        else:
+            self._record(f"crash {node.id} ({why})")
 
     def _retire(self, node: SimNode) -> None:
         node.raw = None
@@ -289,34 +336,18 @@ class Simulator:
     # ------------------------------------------------------------------ the driver: one Ready
 
     def _run_ready(self, node: SimNode, faulty: bool) -> None:
+        """Work off the node's Ready with the node's own routine; a crash drawn at one of its points
+        stops it there (handle_ready leaves that Ready un-advanced, as a killed process would)."""
         for _ in range(4):  # a single voter commits right after advance, so allow a few rounds
             raw = node.raw
-            if raw is None or not raw.has_ready():
+            if raw is None:
                 return
-            rd = raw.ready()
-            disk = node.disk
-            if rd.snapshot is not None:
-                disk.apply_snapshot(rd.snapshot)
-            disk.append(rd.entries)
-            if rd.hard_state is not None:
-                disk.set_hard_state(rd.hard_state)
-            self._check_log_matching(node, rd.entries)
-            crash_rate = self.options.crash_after_persist
-            if faulty and crash_rate and self.fault_rng.random() < crash_rate:
-                self._crash(node, "after persisting, before sending")
+            try:
+                if not handle_ready(raw, _SimDriver(self, node, faulty), max_rounds=1):
+                    return
+            except _Crash as crash:
+                self._crash(node, crash.where)
                 return
-            for m in rd.messages:
-                sent = self.net.send(m, self.now)
-                if m.type == MessageType.SNAPSHOT:
-                    raw.report_snapshot(m.dst, sent)
-            self._observe_commit(node)
-            if rd.snapshot is not None:
-                self._restore(node, rd.snapshot)
-            for entry in rd.committed_entries:
-                self._apply(node, entry)
-            for read_state in rd.read_states:
-                self._check_read(node, read_state)
-            raw.advance(rd)
             self._observe(node)
             self._maybe_compact(node)
 
@@ -350,6 +381,8 @@ class Simulator:
             change = decode_conf_change(entry.data)
             assert node.raw is not None
             node.conf = node.raw.apply_conf_change(change)
+            node.conf_index = entry.index
+            self.conf_changes[change.type.name] += 1
             self._record(f"apply {node.id} {change.type.name} {change.node_id} -> {node.conf}")
             if change.type == ConfChangeType.REMOVE and change.node_id in self.nodes:
                 self.to_retire.add(change.node_id)
@@ -361,11 +394,11 @@ class Simulator:
         disk = node.disk
         if node.applied_index - disk.snapshot().meta.index < every:
             return
-        disk.create_snapshot(node.applied_index, node.conf, encode_state(node.applied_index, node.chain))
         keep = self.fault_rng.randint(0, every)
         compact_to = node.applied_index - keep
-        if compact_to >= disk.first_index():
-            disk.compact(compact_to)
+        if compact_to < disk.first_index():
+            compact_to = 0
+        disk.take_snapshot(node.applied_index, node.conf, encode_state(node.applied_index, node.chain), compact_to)
         self._record(f"snapshot {node.id} at {node.applied_index}, log from {disk.first_index()}")
 
     # ------------------------------------------------------------------ invariants
@@ -640,9 +673,77 @@ class Simulator:
         raise SimulationFailure(message) from cause
 
 
+class _Crash(Exception):
+    """Raised by a node's driver at a drawn crash point; the simulator catches it and takes the node
+    down (never seen outside this module)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+class _SimDriver:
+    """The ReadyHandler of one node for one round of handle_ready: send goes to the SimNetwork, persist
+    to the node's SimDisk, apply to its state machine and the oracles. Each may raise :class:`_Crash`."""
+
+    def __init__(self, sim: Simulator, node: SimNode, faulty: bool) -> None:
+        self.sim = sim
+        self.node = node
+        self.faulty = faulty
+        self.persisted = False
+        self.sent_early = False
+
+    def _crash_at(self, rate: float, where: str) -> None:
+        if self.faulty and rate and self.sim.fault_rng.random() < rate:
+            raise _Crash(where)
+
+    def send(self, messages: list[Message]) -> None:
+        sim = self.sim
+        raw = self.node.raw
+        assert raw is not None
+        if not self.persisted:
+            self.sent_early = True
+        for m in messages:
+            sent = sim.net.send(m, sim.now)
+            if m.type == MessageType.SNAPSHOT:
+                raw.report_snapshot(m.dst, sent)
+
+    def persist(self, rd: Ready) -> None:
+        options = self.sim.options
+        if self.sent_early:
+            # The leader's appends are out, its own write never happens.
+            self._crash_at(options.crash_after_early_send, "after the early send, before persisting")
+        self.node.disk.save(rd)
+        self.persisted = True
+        self.sim._check_log_matching(self.node, rd.entries)
+        self._crash_at(options.crash_after_persist, "after persisting, before sending")
+
+    def apply(self, rd: Ready) -> None:
+        sim = self.sim
+        node = self.node
+        sim._observe_commit(node)
+        if rd.snapshot is not None:
+            sim._restore(node, rd.snapshot)
+        for entry in rd.committed_entries:
+            sim._apply(node, entry)
+        for read_state in rd.read_states:
+            sim._check_read(node, read_state)
+        self._crash_at(sim.options.crash_after_apply, "after applying, before advance")
+
+
 def run_seed(seed: int, node_count: int) -> str:
-    """Run one seed; returns the trace digest (equal for equal seeds). The seed's master generator draws
-    the options, then hands every component its own sub-seed."""
+    """Run one seed; returns the trace digest (equal for equal seeds)."""
+    return simulate(seed, node_count).trace_hash
+
+
+def simulate(seed: int, node_count: int, **overrides: object) -> Simulator:
+    """Run one seed; returns the finished simulator. The seed's master generator draws the options,
+    then hands every component its own sub-seed. ``overrides`` replace drawn options (focused runs;
+    the failure report prints the options they produced)."""
     master = random.Random(seed * 1_000 + node_count)
     options = SimOptions.draw(seed, node_count, master)
-    return Simulator(options, master).run()
+    if overrides:
+        options = replace(options, **overrides)  # type: ignore[arg-type]
+    sim = Simulator(options, master)
+    sim.trace_hash = sim.run()
+    return sim

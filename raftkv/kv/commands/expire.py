@@ -8,8 +8,8 @@ given a later expiry, or persisted) in between survives. The reply is the number
 """
 from __future__ import annotations
 
-from raftkv.kv.args import INT64_MAX, INT64_MIN, NOT_AN_INTEGER, invalid_expire_time, option_text, parse_int
 from raftkv.errors import err
+from raftkv.kv.args import INT64_MAX, INT64_MIN, NOT_AN_INTEGER, invalid_expire_time, option_text, parse_int
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
 
 _CONDITIONS = (b"nx", b"xx", b"gt", b"lt")

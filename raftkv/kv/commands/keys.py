@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
 from raftkv.errors import RespError, err
+from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
 from raftkv.kv.datatypes import encoding_of, type_name
 from raftkv.kv.glob import Pattern
 from raftkv.kv.keyspace import Handler, Keyspace, Reply

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from raftkv.kv import longdouble
-from raftkv.kv.args import (INT64_MAX, INT64_MIN, NOT_A_FLOAT, NOT_AN_INTEGER, SYNTAX_ERROR,
-                         invalid_expire_time, parse_int)
-from raftkv.kv.table import wrong_arity
 from raftkv.errors import RespError, err
+from raftkv.kv import longdouble
+from raftkv.kv.args import (
+    INT64_MAX,
+    INT64_MIN,
+    NOT_A_FLOAT,
+    NOT_AN_INTEGER,
+    SYNTAX_ERROR,
+    invalid_expire_time,
+    parse_int,
+)
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
+from raftkv.kv.table import wrong_arity
 
 MAX_STRING = 512 * 1024 * 1024  # Redis's default proto-max-bulk-len
 _TOO_BIG = err("string exceeds maximum allowed size (proto-max-bulk-len)")

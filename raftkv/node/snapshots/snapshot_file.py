@@ -18,7 +18,8 @@ applying entries meanwhile.
 
 A leader sends a snapshot to a follower that is too far behind in chunks (:func:`iter_chunks`, one per
 loop turn); the follower appends them with a :class:`SnapshotReceiver`, which verifies the whole file
-before it puts it in place.
+under its temporary name; it is put in place (:func:`put_in_place`) only once the Raft core has accepted
+it, so a snapshot the core turns down never becomes the one a restart trusts.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftkv.raft.types import ConfState, SnapshotMeta
 from raftkv.kv.state_machine import StateMachine
+from raftkv.raft.types import ConfState, SnapshotMeta
 
 FORMAT_VERSION = 1
 
@@ -177,24 +178,36 @@ class SnapshotReceiver:
         self.size += len(chunk)
 
     def finish(self) -> SnapshotFile:
-        """Verifies the received file and puts it in place; on any error it is deleted."""
+        """Syncs and verifies the received file, still under its temporary name: it becomes a snapshot
+        of this node (:func:`put_in_place`) only once the Raft core accepts it, else it is
+        :func:`discard`-ed. On any error it is deleted."""
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            received = _verify(self._temp)
-            path = self.directory / file_name(received.meta)
-            os.replace(self._temp, path)
+            return _verify(self._temp)
         except BaseException:
             self.abort()
             raise
-        _fsync_dir(self.directory)
-        return SnapshotFile(path, received.meta, received.members, received.size)
 
     def abort(self) -> None:
         """Drops what was received."""
         self._file.close()
         self._temp.unlink(missing_ok=True)
+
+
+def put_in_place(received: SnapshotFile) -> SnapshotFile:
+    """Renames a received file (:meth:`SnapshotReceiver.finish`) to its snapshot name, durably: from
+    here on it is the newest snapshot, the one the next start restores."""
+    path = received.path.parent / file_name(received.meta)
+    os.replace(received.path, path)
+    _fsync_dir(path.parent)
+    return SnapshotFile(path, received.meta, received.members, received.size)
+
+
+def discard(received: SnapshotFile) -> None:
+    """Deletes a received file that will not be installed."""
+    received.path.unlink(missing_ok=True)
 
 
 class _ChecksumWriter(io.BufferedWriter):

@@ -1,0 +1,47 @@
+"""The entry point of the Raft process: open the data dir, report to the supervisor, run the loop.
+
+Owns the process's start and end (signals, the one-line start error, closing LevelDB); the loop itself is
+:class:`raftkv.node.loop.Driver`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+
+from raftkv.config import NodeConfig
+from raftkv.node.disk import DiskStorage, StorageError
+from raftkv.node.loop import Driver
+from raftkv.node.snapshots.snapshot_file import SnapshotError
+from raftkv.process import StartError, bind_listener, prepare_child
+
+log = logging.getLogger("raftkv.raft")
+
+
+def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: socket.socket,
+              close_fds: list[socket.socket]) -> None:
+    """Entry point of the Raft process. Tells the supervisor ``ok`` or ``error <message>`` on ``control``
+    once LevelDB is open, then runs until SIGTERM."""
+    prepare_child("raft", config.log_level, close_fds)
+    disk = None
+    try:
+        peer_listener = bind_listener(config.peer_host, config.peer_port, "listen for peers")
+        disk = DiskStorage(config.data_dir)
+        driver = Driver(config, disk, pipes, peer_listener, control)
+    except (StartError, StorageError, SnapshotError) as exc:
+        # The supervisor prints this one line and exits: a damaged data dir is not restarted blindly.
+        if disk is not None:
+            disk.close()
+        control.sendall(b"error " + str(exc).encode())
+        os._exit(1)
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: driver.request_stop())
+        control.sendall(b"ok")
+        log.info("node %d serving data dir %s (last log index %d, commit %d)", driver.node_id, config.data_dir,
+                 disk.last_index, driver.hard_state.commit)
+        driver.run()
+    finally:
+        driver.close()
+        disk.close()
+    log.info("raft process stopped, data dir closed")
