@@ -70,7 +70,7 @@ class Hash:
     TYPE: Final = "hash"
 
     def __init__(self, fields: dict[bytes, bytes] | None = None) -> None:
-        self.fields: dict[bytes, bytes] = {} if fields is None else fields
+        self.fields: dict[bytes, bytes] | SortedDict = {} if fields is None else fields
 
     @property
     def small(self) -> bool:
@@ -103,9 +103,9 @@ class Hash:
     def field_at(self, index: int) -> bytes:
         """The field at `index` in iteration order (0 <= index < len)."""
         fields = self.fields
-        if type(fields) is dict:
-            return list(fields)[index]
-        return fields.keys()[index]  # type: ignore[attr-defined,no-any-return]
+        if isinstance(fields, SortedDict):
+            return fields.keys()[index]
+        return list(fields)[index]
 
     def random_field(self, rng: random.Random) -> bytes:
         return self.field_at(rng.randrange(len(self.fields)))
@@ -118,10 +118,10 @@ class Hash:
         """Up to `count` fields after the field `after` (None: from the start) and the field to resume
         after next time, or None once none is left. A small hash answers whole."""
         fields = self.fields
-        if type(fields) is dict:
+        if not isinstance(fields, SortedDict):
             return list(fields), None
-        start = 0 if after is None else fields.bisect_right(after)  # type: ignore[attr-defined]
-        batch: list[bytes] = list(fields.islice(start, start + count))  # type: ignore[attr-defined]
+        start = 0 if after is None else fields.bisect_right(after)
+        batch: list[bytes] = list(fields.islice(start, start + count))
         more = start + count < len(fields)
         return batch, (batch[-1] if more and batch else None)
 
@@ -192,10 +192,10 @@ class Set:
         return True
 
     def member_at(self, index: int) -> bytes:
-        return self.members[index]  # type: ignore[no-any-return]
+        return self.members[index]
 
     def random_member(self, rng: random.Random) -> bytes:
-        return self.members[rng.randrange(len(self.members))]  # type: ignore[no-any-return]
+        return self.members[rng.randrange(len(self.members))]
 
     @property
     def scans_whole(self) -> bool:
@@ -295,7 +295,7 @@ class ZSet:
 
     def rank(self, member: bytes) -> int | None:
         score = self.scores.get(member)
-        return None if score is None else self.order.index((score, member))  # type: ignore[no-any-return]
+        return None if score is None else self.order.index((score, member))
 
     def copy(self) -> ZSet:
         twin = ZSet()
@@ -322,11 +322,11 @@ ENCODINGS: Final = {
 
 def type_name(value: object) -> str:
     """What TYPE answers for a key holding `value`."""
-    return "string" if type(value) is bytes else value.TYPE  # type: ignore[attr-defined,no-any-return]
+    return "string" if type(value) is bytes else value.TYPE  # type: ignore[attr-defined]
 
 
 def encoding_of(value: object) -> str:
-    return "bytes" if type(value) is bytes else value.encoding  # type: ignore[attr-defined,no-any-return]
+    return "bytes" if type(value) is bytes else value.encoding  # type: ignore[attr-defined]
 
 
 def from_flat(code: int, items: list[bytes]) -> Aggregate:

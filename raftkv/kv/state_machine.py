@@ -133,7 +133,7 @@ class StateMachine:
                 return None
         if type(value) is not kind:
             raise WrongType
-        return value  # type: ignore[no-any-return]
+        return value
 
     def is_live(self, key: bytes, now_ms: int) -> bool:
         return self.value(key, now_ms) is not None
@@ -309,7 +309,7 @@ class StateMachine:
         value = self.value_for_write(key, now_ms)
         if value is not None and type(value) is not kind:
             raise WrongType
-        return value  # type: ignore[return-value]
+        return value
 
     def put(self, key: bytes, value: object, keep_ttl: bool = False) -> None:
         """Sets `key` to `value` (bytes or a non-empty aggregate), dropping its expiry unless `keep_ttl`."""

@@ -281,7 +281,8 @@ def test_object_is_a_read() -> None:
 
 
 _ARGS = st.sampled_from([b"a", b"hash", b"bighash", b"set", b"str", b"list", b"zset", b"nokey", b"0", b"1", b"2",
-                         b"-1", b"3", b"10", b"-9223372036854775808", b"9223372036854775807", b"99999999999999999999", b"1.5",
+                         b"-1", b"3", b"10", b"-9223372036854775808", b"9223372036854775807",
+                         b"99999999999999999999", b"1.5",
                          b"inf", b"nan", b"", b"x" * 70, b"COUNT", b"MATCH", b"LIMIT", b"WITHVALUES", b"TYPE",
                          b"*", b"[", b"REPLACE", b"ENCODING", b"HELP", b"18446744073709551616", b"-"])
 _DATA_COMMANDS = sorted(name for name, cmd in TABLE.items() if cmd.where in (READ, WRITE) and name != b"exec")

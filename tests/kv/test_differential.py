@@ -18,8 +18,23 @@ from raftkv.kv.args import parse_int
 from raftkv.kv.datatypes import Hash, Set
 from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import READ, TABLE, WRITE
-from tests.kv.differential import (FUTURE_MS, FUTURE_S, NOW_MS, Arg, Both, argv_of, both, conn, conn3,  # noqa: F401
-                                   decode, full_scan, header, redis_server, unordered, unordered_pairs)
+from tests.kv.differential import (  # noqa: F401
+    FUTURE_MS,
+    FUTURE_S,
+    NOW_MS,
+    Arg,
+    Both,
+    argv_of,
+    both,
+    conn,
+    conn3,
+    decode,
+    full_scan,
+    header,
+    redis_server,
+    unordered,
+    unordered_pairs,
+)
 from tests.redis_server import RedisConnection
 
 _argv, _decode = argv_of, decode

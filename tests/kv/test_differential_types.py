@@ -9,8 +9,20 @@ from __future__ import annotations
 import pytest
 
 from raftkv.kv.datatypes import Hash, Set
-from tests.kv.differential import (FUTURE_MS, Arg, Both, argv_of, both, conn, conn3, decode, full_scan,  # noqa: F401
-                                   header, redis_server, unordered)
+from tests.kv.differential import (  # noqa: F401
+    FUTURE_MS,
+    Arg,
+    Both,
+    argv_of,
+    both,
+    conn,
+    conn3,
+    decode,
+    full_scan,
+    header,
+    redis_server,
+    unordered,
+)
 
 LONG = "x" * 65  # longer than Redis's hash-max-listpack-value
 
@@ -86,7 +98,8 @@ HASH_CASES: dict[str, list[tuple[Arg, ...]]] = {
         ("HRANDFIELD", "s"), ("HRANDFIELD", "s", 2), ("HRANDFIELD", "s", "x"), ("HRANDFIELD", "s", 1, "x"),
         ("HSCAN", "s", "0"), ("HSCAN", "s", "x"), ("HSCAN", "s", "0", "COUNT", "x"),
         ("HSET", "h", "f", "v"), ("GET", "h"), ("GETSET", "h", "v"), ("GETDEL", "h"), ("GETEX", "h", "PERSIST"),
-        ("GETEX", "h", "EX", "x"), ("SET", "h", "v", "GET"), ("SET", "h", "v", "NX", "GET"), ("SET", "h", "v", "EX", 0, "GET"),
+        ("GETEX", "h", "EX", "x"), ("SET", "h", "v", "GET"), ("SET", "h", "v", "NX", "GET"),
+        ("SET", "h", "v", "EX", 0, "GET"),
         ("INCR", "h"), ("INCRBY", "h", "x"), ("DECRBY", "h", "-9223372036854775808"), ("INCRBYFLOAT", "h", "1"),
         ("INCRBYFLOAT", "h", "x"), ("APPEND", "h", "x"), ("STRLEN", "h"), ("GETRANGE", "h", 0, 1),
         ("GETRANGE", "h", "x", 1), ("SETRANGE", "h", 0, "x"), ("SETRANGE", "h", -1, "x"), ("SETRANGE", "h", 0, ""),
@@ -168,7 +181,9 @@ def _scan_pairs(both: Both, key: str, *options: Arg) -> None:
 
 def test_hscan_of_a_big_hash_resumes_and_returns_every_field_once(both: Both) -> None:
     both.same("HSET", "h", *[x for i in range(500) for x in (b"field:%03d" % i, b"v%d" % i)])
-    for options in [(), ("COUNT", 1), ("COUNT", 7), ("COUNT", 1000), ("MATCH", "field:1*"), ("MATCH", "*9", "COUNT", 3)]:
+    for options in [
+        (), ("COUNT", 1), ("COUNT", 7), ("COUNT", 1000), ("MATCH", "field:1*"), ("MATCH", "*9", "COUNT", 3),
+    ]:
         _scan_pairs(both, "h", *options)
     argv = argv_of(["HSCAN", "h", "0", "COUNT", "10"])
     fields, calls = full_scan(both.ours, argv, 2)
@@ -188,7 +203,8 @@ SET_CASES: dict[str, list[tuple[Arg, ...]]] = {
     ],
     "sismember smismember": [
         ("SISMEMBER", "nokey", "a"), ("SMISMEMBER", "nokey", "a", "b"), ("SADD", "s", "a", "b", ""),
-        ("SISMEMBER", "s", "a"), ("SISMEMBER", "s", "x"), ("SISMEMBER", "s", ""), ("SMISMEMBER", "s", "a", "x", "", "a"),
+        ("SISMEMBER", "s", "a"), ("SISMEMBER", "s", "x"), ("SISMEMBER", "s", ""),
+        ("SMISMEMBER", "s", "a", "x", "", "a"),
     ],
     "spop srandmember certain cases": [
         ("SPOP", "nokey"), ("SPOP", "nokey", 3), ("SPOP", "nokey", -1), ("SPOP", "nokey", "x"), ("SPOP", "s", 1, 2),
@@ -220,8 +236,9 @@ SET_CASES: dict[str, list[tuple[Arg, ...]]] = {
         ("SINTERCARD", 1, "a", "LIMIT"), ("SINTERCARD", 1, "a", "LIMIT", -1), ("SINTERCARD", 1, "a", "LIMIT", "x"),
         ("SINTERCARD", 1, "a", "foo"), ("SINTERCARD", 1, "a", "LIMIT", 1, "LIMIT"), ("SINTERCARD", 1, "nokey"),
         ("SADD", "a", "1", "2", "3", "x"), ("SADD", "b", "2", "3", "x", "y"), ("SINTERCARD", 2, "a", "b"),
-        ("SINTERCARD", 2, "a", "b", "LIMIT", 0), ("SINTERCARD", 2, "a", "b", "LIMIT", 2), ("SINTERCARD", 2, "a", "b", "limit", 9),
-        ("SINTERCARD", 2, "a", "b", "LIMIT", 1, "LIMIT", 3), ("SINTERCARD", 1, "a", "b"), ("SINTERCARD", 3, "a", "b", "nokey"),
+        ("SINTERCARD", 2, "a", "b", "LIMIT", 0), ("SINTERCARD", 2, "a", "b", "LIMIT", 2),
+        ("SINTERCARD", 2, "a", "b", "limit", 9), ("SINTERCARD", 2, "a", "b", "LIMIT", 1, "LIMIT", 3),
+        ("SINTERCARD", 1, "a", "b"), ("SINTERCARD", 3, "a", "b", "nokey"),
         ("SET", "str", "v"), ("SINTERCARD", 2, "a", "str"), ("SINTERCARD", 2, "nokey", "str"),
         ("SINTERCARD", 1, "str", "LIMIT", "x"),
     ],
@@ -309,7 +326,9 @@ def test_spop_and_srandmember_pick_members(both: Both) -> None:
 
 def test_sscan_of_a_big_set_resumes_and_returns_every_member_once(both: Both) -> None:
     both.same("SADD", "s", *[b"member:%03d" % i for i in range(700)], *[b"%d" % i for i in range(50)])
-    for options in [(), ("COUNT", 1), ("COUNT", 13), ("COUNT", 5000), ("MATCH", "member:1*"), ("MATCH", "*7", "COUNT", 4)]:
+    for options in [
+        (), ("COUNT", 1), ("COUNT", 13), ("COUNT", 5000), ("MATCH", "member:1*"), ("MATCH", "*7", "COUNT", 4),
+    ]:
         argv = argv_of(["SSCAN", "s", "0", *options])
         ours, _ = full_scan(both.ours, argv, 2)
         theirs, _ = full_scan(both.theirs, argv, 2)

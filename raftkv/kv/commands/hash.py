@@ -192,9 +192,11 @@ def hrandfield(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
             chosen = [h.field_at(rng.randrange(size)) for _ in range(abs(count))]
     elif count >= size:
         chosen = list(fields)
+    elif h.small:
+        names = list(fields)
+        chosen = [names[i] for i in rng.sample(range(size), count)]
     else:
-        names = list(fields) if h.small else None
-        chosen = [names[i] if names else h.field_at(i) for i in rng.sample(range(size), count)]
+        chosen = [h.field_at(i) for i in rng.sample(range(size), count)]
     if not with_values:
         return chosen
     return Pairs(x for name in chosen for x in (name, fields[name]))

@@ -78,11 +78,12 @@ def _positive(raw: bytes) -> int | RespError:
 def spop(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if len(argv) > 3:
         return SYNTAX_ERROR
-    count: int | RespError | None = None
+    count: int | None = None
     if len(argv) == 3:
-        count = _positive(argv[2])
-        if isinstance(count, RespError):
-            return count
+        parsed = _positive(argv[2])
+        if isinstance(parsed, RespError):
+            return parsed
+        count = parsed
     key = argv[1]
     s = sm.typed_for_write(key, now_ms, Set)
     if s is None:
