@@ -17,7 +17,7 @@ from libc.string cimport memchr, memcpy, memmove
 import re
 
 from raftkv.errors import ProtocolError, RespError
-from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Verbatim
+from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Pairs, SetReply, Verbatim
 
 cdef enum:
     TAB = 0x09
@@ -717,7 +717,16 @@ cdef int encode_value(Out* o, object value, bint resp3, int depth) except -1:
                 encode_value(o, key, resp3, depth + 1)
                 encode_value(o, item, resp3, depth + 1)
             return 0
-        out_line(o, c'~' if resp3 and isinstance(value, (set, frozenset)) else c'*', len(value))
+        if resp3 and isinstance(value, Pairs):
+            if depth + 1 == MAX_NESTING:
+                raise ValueError("reply nested too deeply")
+            out_line(o, c'*', len(value) // 2)
+            for i in range(0, len(value), 2):
+                out_write(o, b"*2\r\n", 4)
+                encode_value(o, value[i], resp3, depth + 2)
+                encode_value(o, value[i + 1], resp3, depth + 2)
+            return 0
+        out_line(o, c'~' if resp3 and isinstance(value, (set, frozenset, SetReply)) else c'*', len(value))
         for item in value:
             encode_value(o, item, resp3, depth + 1)
     elif isinstance(value, RespError):

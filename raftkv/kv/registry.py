@@ -10,9 +10,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from raftkv.kv.commands import expire, keys, strings, transaction
+from raftkv.kv.commands import hash as hashes
+from raftkv.kv.commands import set as sets
 from raftkv.kv.keyspace import Handler
 
-_MODULES: tuple[ModuleType, ...] = (strings, keys, expire, transaction)
+_MODULES: tuple[ModuleType, ...] = (strings, keys, expire, hashes, sets, transaction)
 
 
 def merge(tables: dict[str, dict[bytes, Handler]]) -> dict[bytes, Handler]:

@@ -1,4 +1,10 @@
-"""The applied key space: a SortedDict of bytes -> bytes, its expiry times and its per-key versions.
+"""The applied key space: a SortedDict of key -> value, its expiry times and its per-key versions.
+
+A value is ``bytes`` (a string) or one of the aggregates of :mod:`raftkv.kv.datatypes` (hash, set, list,
+sorted set), which commands change in place and then report with :meth:`StateMachine.changed`; a key is
+never left holding an empty aggregate. A command that meets another type than it needs raises
+:class:`raftkv.kv.datatypes.WrongType` from :meth:`StateMachine.typed` before it has changed anything,
+and :meth:`StateMachine.execute` answers WRONGTYPE.
 
 Only committed log entries change it. Applying the same entries in the same order gives the same state
 on every node, so nothing here reads a clock or an unseeded random source: a command that needs the
@@ -20,6 +26,10 @@ FLUSHDB drops them all, by raising ``version_floor``, the version of every key w
 only make a watched key look changed when it was not, which aborts an EXEC needlessly but never lets a
 change through.
 
+Random choices that change state (SPOP) come from :meth:`StateMachine.entry_rng`, seeded from the
+entry's index and time, so every node draws the same; random reads (SRANDMEMBER) use ``rng``, which is
+local except inside a transaction.
+
 The command handlers live in :mod:`raftkv.kv.commands`, written against :class:`raftkv.kv.keyspace.Keyspace`
 (which this class implements); :data:`raftkv.kv.registry.HANDLERS` maps names to them.
 """
@@ -29,16 +39,24 @@ import hashlib
 import random
 import struct
 from itertools import accumulate, islice
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from sortedcontainers import SortedDict, SortedList
 
+from raftkv.kv.datatypes import CODE_STRING, WRONGTYPE, WrongType, from_flat
 from raftkv.kv.keyspace import Reply
 from raftkv.kv.registry import HANDLERS
 from raftkv.wire.values import NULL_ARRAY
 
 MAX_TOMBSTONES = 100_000
 _NUMBERS = struct.Struct(">qq")
+_AGGREGATE_MARK = struct.Struct(">Qqq")  # in the digest, where a string would have its length
+_NOT_A_LENGTH = (1 << 64) - 1
+# The first piece of a dump: applied_index, version_floor, number of keys and, from version 2 on, the
+# body's version. Version 1 (three numbers) held strings only; load() still reads it.
+_DUMP_VERSION = 2
+
+T = TypeVar("T")
 
 
 class StateMachine:
@@ -47,19 +65,24 @@ class StateMachine:
         self.expires: dict[bytes, int] = {}
         self.applied_index = 0
         self.version_floor = 0
-        # Used by the few commands that pick at random (RANDOMKEY). Reads use this unseeded one; inside a
-        # transaction, which every node applies, it is replaced by one seeded from the entry.
+        # Used by the few commands that pick at random (RANDOMKEY, SRANDMEMBER). Reads use this unseeded
+        # one; inside a transaction, which every node applies, it is replaced by one seeded from the entry.
         self.rng: random.Random = random.Random()
         self._deadlines: SortedList = SortedList()  # (when, key) for every key in `expires`
         self._deadline_sum = 0  # sum of `expires` values, for the average TTL
         self._versions: dict[bytes, int] = {}  # every key in `data`
         self._tombstones: dict[bytes, int] = {}  # deleted keys, oldest deletion first
+        self._entry_rng = random.Random(0)
+        self._entry_rng_index = -1  # the applied_index _entry_rng was seeded for
 
     # -- applying commands ------------------------------------------------------------------------
 
     def execute(self, argv: list[bytes], now_ms: int) -> Reply:
         """Run one command (already validated by the command table) and return its reply value."""
-        return HANDLERS[argv[0].lower()](self, argv, now_ms)
+        try:
+            return HANDLERS[argv[0].lower()](self, argv, now_ms)
+        except WrongType:
+            return WRONGTYPE
 
     def execute_transaction(self, commands: list[list[bytes]], watched: list[tuple[bytes, int]],
                             now_ms: int) -> Reply:
@@ -72,21 +95,44 @@ class StateMachine:
             if self.key_version(key, now_ms) != version:
                 return NULL_ARRAY
         read_rng = self.rng
-        self.rng = random.Random(f"{self.applied_index}:{now_ms}")
+        self.rng = random.Random(f"{self.applied_index}:{now_ms}:read")
         try:
             return [self.execute(argv, now_ms) for argv in commands]
         finally:
             self.rng = read_rng
 
+    def entry_rng(self, now_ms: int) -> random.Random:
+        """The random source of choices that change state (SPOP): seeded from the entry being applied
+        (its index and time), so every node draws the same; calls within one entry (a transaction)
+        continue one sequence."""
+        if self._entry_rng_index != self.applied_index:
+            self._entry_rng = random.Random(f"{self.applied_index}:{now_ms}")
+            self._entry_rng_index = self.applied_index
+        return self._entry_rng
+
     # -- reading (never changes anything) ---------------------------------------------------------
 
-    def value(self, key: bytes, now_ms: int) -> bytes | None:
-        """The value of `key`, or None if it is missing or has expired."""
+    def value(self, key: bytes, now_ms: int) -> object | None:
+        """The value of `key` whatever its type, or None if it is missing or has expired."""
         value = self.data.get(key)
         if value is not None and self.expires:
             when = self.expires.get(key)
             if when is not None and when <= now_ms:
                 return None
+        return value
+
+    def typed(self, key: bytes, now_ms: int, kind: type[T]) -> T | None:
+        """The value of `key` if it holds a `kind` (``bytes`` for a string), None if it is missing or has
+        expired; raises WrongType if it holds another type."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= now_ms:
+                return None
+        if type(value) is not kind:
+            raise WrongType
         return value
 
     def is_live(self, key: bytes, now_ms: int) -> bool:
@@ -128,11 +174,21 @@ class StateMachine:
         return len(self.data) - due, expiring, (self._deadline_sum - due_sum) // expiring - now_ms
 
     def digest(self) -> str:
-        """A hash of the whole state (map, expiry times, versions), to compare nodes."""
+        """A hash of the whole state (every value of every type, expiry times, versions), to compare nodes.
+
+        An aggregate is hashed as its snapshot form (type code and ``flat()`` items), behind a length no
+        string can have, so that no string and aggregate hash alike.
+        """
         h = hashlib.sha256()
         expires, versions = self.expires, self._versions
         for key, value in self.data.items():
-            h.update(len(key).to_bytes(8, "big") + key + len(value).to_bytes(8, "big") + value)
+            if type(value) is bytes:
+                h.update(len(key).to_bytes(8, "big") + key + len(value).to_bytes(8, "big") + value)
+            else:
+                items = value.flat()
+                h.update(len(key).to_bytes(8, "big") + key + _AGGREGATE_MARK.pack(_NOT_A_LENGTH, value.code,
+                                                                                  len(items)))
+                h.update(b"".join(len(item).to_bytes(8, "big") + item for item in items))
             h.update(_NUMBERS.pack(expires.get(key, -1), versions[key]))
         for key in sorted(self._tombstones):
             h.update(len(key).to_bytes(8, "big") + key + _NUMBERS.pack(self._tombstones[key], 0))
@@ -148,10 +204,12 @@ class StateMachine:
         """Writes everything :meth:`load` needs to rebuild an equal state machine (a snapshot's body).
 
         Every piece is a count and that many little-endian int64s; a list of bytes is its lengths so
-        encoded, then the bytes joined. First applied_index, version_floor and the number of keys; then
-        the keys in sorted order, in batches of keys, values, versions, and the positions in the batch
-        and times of those with an expiry; last the tombstones' keys and versions, oldest first. Whole
-        batches go through ``struct`` and ``join``, so a million keys take about a second.
+        encoded, then the bytes joined. First applied_index, version_floor, the number of keys and the
+        dump's version; then the keys in sorted order, in batches of: keys, string values (empty for an
+        aggregate), versions, the positions in the batch and times of those with an expiry, and the
+        positions of the aggregates, their type codes, their numbers of items and all their ``flat()``
+        items joined; last the tombstones' keys and versions, oldest first. Whole batches go through
+        ``struct`` and ``join``, so a million keys take about a second.
         """
         def ints(numbers: list[int]) -> None:
             out.write(struct.pack(f"<Q{len(numbers)}q", len(numbers), *numbers))
@@ -161,21 +219,29 @@ class StateMachine:
             out.write(b"".join(items))
 
         data, expires, versions = self.data, self.expires, self._versions
-        ints([self.applied_index, self.version_floor, len(data)])
+        ints([self.applied_index, self.version_floor, len(data), _DUMP_VERSION])
         keys_in_order = iter(data)
         while keys := list(islice(keys_in_order, 1 << 16)):
+            values = list(map(data.__getitem__, keys))
             blobs(keys)
-            blobs(list(map(data.__getitem__, keys)))
+            blobs([v if type(v) is bytes else b"" for v in values])
             ints(list(map(versions.__getitem__, keys)))
             timed = [i for i, key in enumerate(keys) if key in expires] if expires else []
             ints(timed)
             ints([expires[keys[i]] for i in timed])
+            aggregates = [i for i, v in enumerate(values) if type(v) is not bytes]
+            flats = [values[i].flat() for i in aggregates]
+            ints(aggregates)
+            ints([values[i].code for i in aggregates])
+            ints(list(map(len, flats)))
+            blobs([item for items in flats for item in items])
         blobs(list(self._tombstones))
         ints(list(self._tombstones.values()))
 
     @classmethod
     def load(cls, inp: BinaryIO) -> StateMachine:
-        """Reads what :meth:`dump` wrote; ValueError if it ends early."""
+        """Reads what :meth:`dump` wrote (or a version 1 dump, of strings only); ValueError if it ends
+        early or is of an unknown version."""
         def exactly(size: int) -> bytes:
             raw = inp.read(size)
             if len(raw) != size:
@@ -192,16 +258,34 @@ class StateMachine:
             return [raw[start:end] for start, end in zip([0, *ends], ends)]
 
         sm = cls()
-        sm.applied_index, sm.version_floor, count = ints()
+        head = ints()
+        if len(head) == 3:
+            version = 1
+            sm.applied_index, sm.version_floor, count = head
+        elif len(head) == 4 and head[3] == _DUMP_VERSION:
+            version = _DUMP_VERSION
+            sm.applied_index, sm.version_floor, count, _ = head
+        else:
+            raise ValueError(f"state machine dump of an unknown version ({head[3:]})")
         keys: list[bytes] = []
-        values: list[bytes] = []
+        values: list[object] = []
         while len(keys) < count:
             batch = blobs()
-            keys += batch
-            values += blobs()
+            batch_values: list[object] = list(blobs())
             sm._versions.update(zip(batch, ints()))
             timed, times = ints(), ints()
             sm.expires.update((batch[i], when) for i, when in zip(timed, times))
+            if version > 1:
+                positions, codes, sizes = ints(), ints(), ints()
+                items = blobs()
+                start = 0
+                for i, code, size in zip(positions, codes, sizes):
+                    if code == CODE_STRING:
+                        raise ValueError("an aggregate of the string type in a state machine dump")
+                    batch_values[i] = from_flat(code, items[start:start + size])
+                    start += size
+            keys += batch
+            values += batch_values
         sm.data = SortedDict(zip(keys, values))
         sm._deadlines = SortedList(zip(sm.expires.values(), sm.expires.keys()))
         sm._deadline_sum = sum(sm.expires.values())
@@ -210,7 +294,7 @@ class StateMachine:
 
     # -- writing (only while applying an entry) ---------------------------------------------------
 
-    def value_for_write(self, key: bytes, now_ms: int) -> bytes | None:
+    def value_for_write(self, key: bytes, now_ms: int) -> object | None:
         """Like :meth:`value`, but first deletes `key` if it has expired."""
         value = self.data.get(key)
         if value is not None and self.expires:
@@ -220,12 +304,27 @@ class StateMachine:
                 return None
         return value
 
-    def put(self, key: bytes, value: bytes, keep_ttl: bool = False) -> None:
-        """Sets `key`, dropping its expiry time unless `keep_ttl`."""
+    def typed_for_write(self, key: bytes, now_ms: int, kind: type[T]) -> T | None:
+        """Like :meth:`typed`, but first deletes `key` if it has expired."""
+        value = self.value_for_write(key, now_ms)
+        if value is not None and type(value) is not kind:
+            raise WrongType
+        return value
+
+    def put(self, key: bytes, value: object, keep_ttl: bool = False) -> None:
+        """Sets `key` to `value` (bytes or a non-empty aggregate), dropping its expiry unless `keep_ttl`."""
         self.data[key] = value
         if not keep_ttl and key in self.expires:
             self._forget_deadline(key)
         self._changed(key)
+
+    def changed(self, key: bytes) -> None:
+        """Reports that the aggregate at `key` was changed in place: bumps its version (WATCH), and
+        deletes the key if the aggregate is now empty, as Redis deletes empty aggregates."""
+        if len(self.data[key]):
+            self._changed(key)
+        else:
+            self._remove(key, self.applied_index)
 
     def delete(self, key: bytes) -> bool:
         """Deletes `key` if present (callers first go through :meth:`value_for_write`)."""

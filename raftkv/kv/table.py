@@ -9,9 +9,13 @@ Where a command runs is part of its spec:
 Arity follows Redis: a positive number is exact, a negative one is a minimum, both counting the name.
 The other rules a command obeys are fields of its row too: whether it is allowed before AUTH (``no_auth``),
 whether MULTI queues it or runs it at once (``runs_in_multi``, ``queueable``), whether a node that refuses
-clients still serves it (``served_while_removed``). This module is data only: the handlers are in
-:mod:`raftkv.kv.commands` (data commands) and :mod:`raftkv.worker.local` (LOCAL ones), so that workers can
-validate a command without importing anything that holds data.
+clients still serves it (``served_while_removed``).
+
+Rows are grouped as Redis groups them (strings, hashes, sets, keyspace, expiry, ...); arity, flags and
+key positions are Redis 7's COMMAND INFO (tests/kv/test_differential.py compares each data command's
+with a real redis-server), summaries and "since" are Redis's command docs. This module is data only:
+the handlers are in :mod:`raftkv.kv.commands` (data commands) and :mod:`raftkv.worker.local` (LOCAL
+ones), so that workers can validate a command without importing anything that holds data.
 """
 from __future__ import annotations
 
@@ -141,6 +145,80 @@ TABLE: dict[bytes, Command] = _table(
             summary="Returns the number of keys in the database."),
     Command("flushdb", -1, WRITE, ("write",), group="server", summary="Removes all keys from the current database."),
     Command("flushall", -1, WRITE, ("write",), group="server", summary="Removes all keys from all databases."),
+    Command("object", -2, READ, (), group="generic", summary="A container for object introspection commands.",
+            since="2.2.3", subcommands=("encoding", "freq", "idletime", "refcount", "help")),
+    # hashes
+    Command("hset", -4, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+            "Creates or modifies the value of a field in a hash.", "2.0.0"),
+    Command("hsetnx", 4, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+            "Sets the value of a field in a hash only when the field doesn't exist.", "2.0.0"),
+    Command("hmset", -4, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+            "Sets the values of multiple fields.", "2.0.0"),
+    Command("hget", 3, READ, ("readonly", "fast"), 1, 1, 1, "hash",
+            "Returns the value of a field in a hash.", "2.0.0"),
+    Command("hmget", -3, READ, ("readonly", "fast"), 1, 1, 1, "hash",
+            "Returns the values of all fields in a hash.", "2.0.0"),
+    Command("hdel", -3, WRITE, ("write", "fast"), 1, 1, 1, "hash",
+            "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+            "2.0.0"),
+    Command("hexists", 3, READ, ("readonly", "fast"), 1, 1, 1, "hash",
+            "Determines whether a field exists in a hash.", "2.0.0"),
+    Command("hlen", 2, READ, ("readonly", "fast"), 1, 1, 1, "hash",
+            "Returns the number of fields in a hash.", "2.0.0"),
+    Command("hstrlen", 3, READ, ("readonly", "fast"), 1, 1, 1, "hash",
+            "Returns the length of the value of a field.", "3.2.0"),
+    Command("hkeys", 2, READ, ("readonly",), 1, 1, 1, "hash",
+            "Returns all fields in a hash.", "2.0.0"),
+    Command("hvals", 2, READ, ("readonly",), 1, 1, 1, "hash",
+            "Returns all values in a hash.", "2.0.0"),
+    Command("hgetall", 2, READ, ("readonly",), 1, 1, 1, "hash",
+            "Returns all fields and values in a hash.", "2.0.0"),
+    Command("hincrby", 4, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+            "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field "
+            "doesn't exist.", "2.0.0"),
+    Command("hincrbyfloat", 4, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "hash",
+            "Increments the floating point value of a field by a number. Uses 0 as initial value if the field "
+            "doesn't exist.", "2.6.0"),
+    Command("hrandfield", -2, READ, ("readonly",), 1, 1, 1, "hash",
+            "Returns one or more random fields from a hash.", "6.2.0"),
+    Command("hscan", -3, READ, ("readonly",), 1, 1, 1, "hash",
+            "Iterates over fields and values of a hash.", "2.8.0"),
+    # sets
+    Command("sadd", -3, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "set",
+            "Adds one or more members to a set. Creates the key if it doesn't exist.", "1.0.0"),
+    Command("srem", -3, WRITE, ("write", "fast"), 1, 1, 1, "set",
+            "Removes one or more members from a set. Deletes the set if the last member was removed.", "1.0.0"),
+    Command("smembers", 2, READ, ("readonly",), 1, 1, 1, "set",
+            "Returns all members of a set.", "1.0.0"),
+    Command("sismember", 3, READ, ("readonly", "fast"), 1, 1, 1, "set",
+            "Determines whether a member belongs to a set.", "1.0.0"),
+    Command("smismember", -3, READ, ("readonly", "fast"), 1, 1, 1, "set",
+            "Determines whether multiple members belong to a set.", "6.2.0"),
+    Command("scard", 2, READ, ("readonly", "fast"), 1, 1, 1, "set",
+            "Returns the number of members in a set.", "1.0.0"),
+    Command("spop", -2, WRITE, ("write", "fast"), 1, 1, 1, "set",
+            "Returns one or more random members from a set after removing them. Deletes the set if the last "
+            "member was popped.", "1.0.0"),
+    Command("srandmember", -2, READ, ("readonly",), 1, 1, 1, "set",
+            "Get one or multiple random members from a set", "1.0.0"),
+    Command("smove", 4, WRITE, ("write", "fast"), 1, 2, 1, "set",
+            "Moves a member from one set to another.", "1.0.0"),
+    Command("sinter", -2, READ, ("readonly",), 1, -1, 1, "set",
+            "Returns the intersect of multiple sets.", "1.0.0"),
+    Command("sintercard", -3, READ, ("readonly", "movablekeys"), 0, 0, 0, "set",
+            "Returns the number of members of the intersect of multiple sets.", "7.0.0"),
+    Command("sunion", -2, READ, ("readonly",), 1, -1, 1, "set",
+            "Returns the union of multiple sets.", "1.0.0"),
+    Command("sdiff", -2, READ, ("readonly",), 1, -1, 1, "set",
+            "Returns the difference of multiple sets.", "1.0.0"),
+    Command("sinterstore", -3, WRITE, ("write", "denyoom"), 1, -1, 1, "set",
+            "Stores the intersect of multiple sets in a key.", "1.0.0"),
+    Command("sunionstore", -3, WRITE, ("write", "denyoom"), 1, -1, 1, "set",
+            "Stores the union of multiple sets in a key.", "1.0.0"),
+    Command("sdiffstore", -3, WRITE, ("write", "denyoom"), 1, -1, 1, "set",
+            "Stores the difference of multiple sets in a key.", "1.0.0"),
+    Command("sscan", -3, READ, ("readonly",), 1, 1, 1, "set",
+            "Iterates over members of a set.", "2.8.0"),
     # expiry
     Command("expire", -3, WRITE, ("write", "fast"), 1, 1, 1, "generic",
             "Sets the expiration time of a key in seconds."),

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 from raftkv.errors import ProtocolError, RespError
 from raftkv.wire.resp_pure import PyReader, PyRequestParser, py_encode_command, py_encode_reply
-from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Verbatim
+from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Pairs, SetReply, Verbatim
 
 __all__ = [
     "COMPILED",
     "NEED_MORE",
     "NULL_ARRAY",
+    "Pairs",
     "ProtocolError",
     "PyReader",
     "PyRequestParser",
     "Reader",
     "RequestParser",
     "RespError",
+    "SetReply",
     "Verbatim",
     "encode_command",
     "encode_reply",

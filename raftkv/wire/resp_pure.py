@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from raftkv.errors import ProtocolError, RespError
-from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Verbatim
+from raftkv.wire.values import NEED_MORE, NULL_ARRAY, Pairs, SetReply, Verbatim
 
 _CR, _LF = 0x0D, 0x0A
 _STAR, _DOLLAR = ord("*"), ord("$")
@@ -498,7 +498,16 @@ def _encode(value: object, resp3: bool, out: list[bytes], depth: int) -> None:
                 _encode(key, resp3, out, depth + 1)
                 _encode(item, resp3, out, depth + 1)
             return
-        kind = b"~" if resp3 and isinstance(value, (set, frozenset)) else b"*"
+        if resp3 and isinstance(value, Pairs):
+            if depth + 1 == _MAX_NESTING:
+                raise ValueError("reply nested too deeply")
+            out.append(b"*%d\r\n" % (len(value) // 2))
+            for i in range(0, len(value), 2):
+                out.append(b"*2\r\n")
+                _encode(value[i], resp3, out, depth + 2)
+                _encode(value[i + 1], resp3, out, depth + 2)
+            return
+        kind = b"~" if resp3 and isinstance(value, (set, frozenset, SetReply)) else b"*"
         out.append(b"%b%d\r\n" % (kind, len(value)))
         for item in value:
             _encode(item, resp3, out, depth + 1)
@@ -519,8 +528,9 @@ def py_encode_reply(value: object, proto: int) -> bytes:
 
     bytes-like -> bulk; str -> simple string; bool -> ``#t``/``#f`` (RESP2 ``:1``/``:0``); int -> ``:n``
     (beyond 64 bits: RESP3 bignum, RESP2 bulk); float -> ``,x`` (RESP2 bulk of the same text); None ->
-    null bulk; NULL_ARRAY -> null array; list/tuple -> array; dict -> map (RESP2 flat array); set ->
-    set (RESP2 array); RespError -> error line; Verbatim -> verbatim string (RESP2 bulk of its data).
+    null bulk; NULL_ARRAY -> null array; list/tuple -> array; dict -> map (RESP2 flat array); set and
+    SetReply -> set (RESP2 array); Pairs -> array of two-element arrays (RESP2 its flat array); RespError
+    -> error line; Verbatim -> verbatim string (RESP2 bulk of its data).
     Anything else raises TypeError. RESP3 has one null, ``_``, for both None and NULL_ARRAY.
     """
     if proto != 2 and proto != 3:

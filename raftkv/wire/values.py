@@ -59,3 +59,31 @@ class Verbatim:
 
     def __repr__(self) -> str:
         return f"Verbatim({self.fmt!r}, {self.data!r})"
+
+
+class SetReply(list):  # type: ignore[type-arg]
+    """A reply that is a set: ``~`` in RESP3, an array in RESP2, its elements in this list's order.
+
+    A Python ``set`` reply is sent in hash order, which differs between processes (PYTHONHASHSEED);
+    commands answer this instead, in the order of the aggregate they read.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"SetReply({list.__repr__(self)})"
+
+
+class Pairs(list):  # type: ignore[type-arg]
+    """Pairs held flat, ``[a1, b1, a2, b2, ...]``: a flat array in RESP2 and an array of two-element arrays
+    in RESP3, the shape Redis gives HRANDFIELD ... WITHVALUES and ZRANGE ... WITHSCORES."""
+
+    __slots__ = ()
+
+    def __init__(self, flat: object = ()) -> None:
+        super().__init__(flat)  # type: ignore[call-overload]
+        if len(self) % 2:
+            raise ValueError("Pairs holds an even number of items")
+
+    def __repr__(self) -> str:
+        return f"Pairs({list.__repr__(self)})"

@@ -1,88 +1,43 @@
-"""The state machine's replies against a real redis-server's, byte for byte (RESP2).
+"""The state machine's replies against a real redis-server's, byte for byte, in RESP2 and RESP3.
 
 Each command goes to Redis over a raw connection and to StateMachine.execute (after the command
-table's arity check, as a worker does it); the encoded replies must be identical. Our clock is fixed at
-import time, so only time-independent answers are compared exactly: expiry times far in the future or
-in the past, EXPIRETIME/PEXPIRETIME, and TTLs within a range. KEYS compares as a sorted list, a full
-SCAN as a set.
+table's arity check, as a worker does it); the encoded replies must be identical (tests/kv/differential.py
+has the machinery). Our clock is fixed at import time, so only time-independent answers are compared
+exactly: expiry times far in the future or in the past, EXPIRETIME/PEXPIRETIME, and TTLs within a range.
+KEYS compares as a sorted list, a full SCAN as a set. The hash and set commands have their hand-written
+cases in test_differential_types.py; the generated sequences here mix every type.
 """
 from __future__ import annotations
-
-import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftkv.errors import RespError
+from raftkv.kv.args import parse_int
+from raftkv.kv.datatypes import Hash, Set
 from raftkv.kv.state_machine import StateMachine
-from raftkv.kv.table import READ, TABLE, WRITE, lookup
-from raftkv.wire.resp import Reader, encode_reply
-from tests.redis_server import RedisConnection, RedisServer, redis_server  # noqa: F401
+from raftkv.kv.table import READ, TABLE, WRITE
+from tests.kv.differential import (  # noqa: F401
+    FUTURE_MS,
+    FUTURE_S,
+    NOW_MS,
+    Arg,
+    Both,
+    argv_of,
+    both,
+    conn,
+    conn3,
+    decode,
+    full_scan,
+    header,
+    redis_server,
+    unordered,
+    unordered_pairs,
+)
+from tests.redis_server import RedisConnection
 
-NOW_MS = int(time.time() * 1000)
-FUTURE_S = 4102444800  # 2100-01-01
-FUTURE_MS = FUTURE_S * 1000 + 123
-
-Arg = bytes | str | int
-
-
-def _argv(args: tuple[Arg, ...] | list[Arg]) -> list[bytes]:
-    return [a if isinstance(a, bytes) else str(a).encode() for a in args]
-
-
-def _decode(raw: bytes) -> object:
-    reader = Reader()
-    reader.feed(raw)
-    return reader.gets()
-
-
-class Both:
-    """A fresh StateMachine and an emptied redis-server, fed the same commands."""
-
-    def __init__(self, conn: RedisConnection) -> None:
-        self.conn = conn
-        self.sm = StateMachine()
-        conn.call([b"FLUSHALL"])
-
-    def ours(self, argv: list[bytes]) -> bytes:
-        spec = lookup(argv)
-        if isinstance(spec, RespError):
-            return encode_reply(spec, 2)
-        self.sm.applied_index += 1
-        return encode_reply(self.sm.execute(argv, NOW_MS), 2)
-
-    def run(self, *args: Arg) -> tuple[bytes, bytes]:
-        argv = _argv(args)
-        return self.ours(argv), self.conn.call(argv)[0]
-
-    def same(self, *args: Arg) -> bytes:
-        ours, theirs = self.run(*args)
-        assert ours == theirs, f"{args!r}: ours {ours!r}, redis {theirs!r}"
-        return ours
-
-    def same_keys(self, pattern: bytes) -> list[bytes]:
-        ours, theirs = self.run("KEYS", pattern)
-        ours_v, theirs_v = _decode(ours), _decode(theirs)
-        assert isinstance(ours_v, list) and isinstance(theirs_v, list), (pattern, ours, theirs)
-        assert sorted(ours_v) == sorted(theirs_v), pattern
-        return ours_v
-
-    def ttl_close(self, command: str, key: str, expected: int, slack: int) -> None:
-        ours, theirs = self.run(command, key)
-        ours_v, theirs_v = _decode(ours), _decode(theirs)
-        assert ours_v == expected, (command, key, ours_v)
-        assert isinstance(theirs_v, int) and expected - slack <= theirs_v <= expected, (command, key, theirs_v)
-
-
-@pytest.fixture(scope="module")
-def conn(redis_server: RedisServer) -> RedisConnection:  # noqa: F811
-    return redis_server.connect()
-
-
-@pytest.fixture
-def both(conn: RedisConnection) -> Both:
-    return Both(conn)
+_argv, _decode = argv_of, decode
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -351,7 +306,8 @@ def test_command_info_matches_redis(conn: RedisConnection) -> None:
         assert spec.arity == real[1], name
         assert spec.flags == tuple(real[2]), name
         assert (spec.first_key, spec.last_key, spec.key_step) == tuple(real[3:6]), name
-        if spec.group != "transactions":  # Redis flags EXEC and WATCH neither write nor readonly
+        if spec.group != "transactions" and spec.flags:  # Redis flags EXEC, WATCH and OBJECT neither write
+            # nor readonly
             assert ("write" in real[2]) == (spec.where == WRITE), name
 
 
@@ -406,32 +362,171 @@ def _command() -> st.SearchStrategy[list[bytes]]:
         st.tuples(st.sampled_from([b"EXPIREAT", b"EXPIRE"]), k, EXPIRE_AT, EXPIRE_FLAGS).map(
             lambda t: [t[0], t[1], b"-5" if t[0] == b"EXPIRE" else t[2], *t[3]]),
         st.tuples(st.just(b"PEXPIREAT"), k, PEXPIRE_AT, EXPIRE_FLAGS).map(lambda t: [t[0], t[1], t[2], *t[3]]),
-        st.sampled_from([[b"DBSIZE"], [b"RANDOMKEY"], [b"KEYS", b"*"], [b"KEYS", b"[ab]"], [b"FLUSHDB"]]),
+        st.sampled_from([[b"DBSIZE"], [b"RANDOMKEY"], [b"KEYS", b"*"], [b"KEYS", b"[ab]"], [b"FLUSHDB"],
+                         [b"SCAN", b"0", b"TYPE", b"hash"], [b"SCAN", b"0", b"TYPE", b"set"],
+                         [b"SCAN", b"0", b"TYPE", b"string", b"COUNT", b"1"]]),
     )
 
 
-def _normalized(argv: list[bytes], raw: bytes) -> object:
-    """What must agree for `argv`'s reply: its bytes, or a time-independent summary of it."""
+FIELDS = st.sampled_from([b"f", b"g", b"h", b"", b"1"])
+MEMBERS = st.sampled_from([b"1", b"2", b"10", b"-3", b"x", b"y", b""])
+LONG_VALUE = b"L" * 65  # turns a small hash into a hash table, in Redis and here
+HASH_VALUES = VALUES | st.just(LONG_VALUE)
+COUNTS = st.sampled_from([b"0", b"1", b"2", b"3", b"10", b"-1", b"-3", b"x", b"-9223372036854775808"])
+
+
+def _hash_command() -> st.SearchStrategy[list[bytes]]:
+    k, f = KEYS, FIELDS
+    return st.one_of(
+        st.tuples(st.sampled_from([b"HSET", b"HMSET"]), k, st.lists(st.tuples(f, HASH_VALUES), min_size=1,
+                                                                    max_size=3)).map(
+            lambda t: [t[0], t[1]] + [x for pair in t[2] for x in pair]),
+        st.tuples(st.just(b"HSETNX"), k, f, HASH_VALUES).map(list),
+        st.tuples(st.sampled_from([b"HGET", b"HEXISTS", b"HSTRLEN"]), k, f).map(list),
+        st.tuples(st.sampled_from([b"HMGET", b"HDEL"]), k, st.lists(f, min_size=1, max_size=3)).map(
+            lambda t: [t[0], t[1], *t[2]]),
+        st.tuples(st.sampled_from([b"HLEN", b"HKEYS", b"HVALS", b"HGETALL", b"HRANDFIELD"]), k).map(list),
+        st.tuples(st.just(b"HINCRBY"), k, f, INTS).map(list),
+        st.tuples(st.just(b"HINCRBYFLOAT"), k, f, VALUES).map(list),
+        st.tuples(st.just(b"HRANDFIELD"), k, COUNTS, st.sampled_from([(), (b"WITHVALUES",)])).map(
+            lambda t: [t[0], t[1], t[2], *t[3]]),
+        st.tuples(st.just(b"HSCAN"), k, st.sampled_from([(), (b"COUNT", b"1"), (b"MATCH", b"[fg]")])).map(
+            lambda t: [t[0], t[1], b"0", *t[2]]),
+    )
+
+
+def _set_command() -> st.SearchStrategy[list[bytes]]:
+    k, m = KEYS, MEMBERS
+    keys = st.lists(k, min_size=1, max_size=3)
+    return st.one_of(
+        st.tuples(st.sampled_from([b"SADD", b"SREM", b"SMISMEMBER"]), k, st.lists(m, min_size=1, max_size=4)).map(
+            lambda t: [t[0], t[1], *t[2]]),
+        st.tuples(st.sampled_from([b"SMEMBERS", b"SCARD", b"SPOP", b"SRANDMEMBER"]), k).map(list),
+        st.tuples(st.sampled_from([b"SPOP", b"SRANDMEMBER"]), k, COUNTS).map(list),
+        st.tuples(st.just(b"SISMEMBER"), k, m).map(list),
+        st.tuples(st.just(b"SMOVE"), k, k, m).map(list),
+        st.tuples(st.sampled_from([b"SINTER", b"SUNION", b"SDIFF"]), keys).map(lambda t: [t[0], *t[1]]),
+        st.tuples(st.sampled_from([b"SINTERSTORE", b"SUNIONSTORE", b"SDIFFSTORE"]), k, keys).map(
+            lambda t: [t[0], t[1], *t[2]]),
+        st.tuples(st.just(b"SINTERCARD"), keys, st.sampled_from([(), (b"LIMIT", b"1"), (b"LIMIT", b"0")])).map(
+            lambda t: [t[0], b"%d" % len(t[1]), *t[1], *t[2]]),
+        st.tuples(st.just(b"SSCAN"), k, st.sampled_from([(), (b"COUNT", b"1"), (b"MATCH", b"*1*")])).map(
+            lambda t: [t[0], t[1], b"0", *t[2]]),
+    )
+
+
+_UNORDERED = {b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"SPOP", b"SRANDMEMBER"}
+_HASH_LISTS = {b"HGETALL", b"HKEYS", b"HVALS", b"HRANDFIELD"}
+_SCANS = {b"SCAN": 1, b"HSCAN": 2, b"SSCAN": 2}
+
+
+def _normalized(argv: list[bytes], raw: bytes, both: Both) -> object:
+    """What must agree for `argv`'s reply: its bytes, or a time-independent summary of it, or one
+    without the order Redis leaves to its hash tables (sets, and hashes past the listpack's limits)."""
     name = argv[0].upper()
     if name in (b"TTL", b"PTTL"):
         value = _decode(raw)
         return ("positive",) if isinstance(value, int) and value > 0 else raw
     if name == b"RANDOMKEY":
-        return raw == b"$-1\r\n"
+        return _decode(raw) is None
     if name == b"KEYS":
         value = _decode(raw)
         return sorted(value) if isinstance(value, list) else raw
+    if name in _UNORDERED:
+        return unordered(raw)
+    if name in _HASH_LISTS:
+        h = both.sm.data.get(argv[1])
+        if isinstance(h, Hash) and not h.small:
+            return unordered_pairs(raw) if name == b"HGETALL" and both.proto == 2 else unordered(raw)
     return raw
 
 
-@settings(max_examples=1000, deadline=None)
-@given(st.lists(_command(), min_size=1, max_size=25))
-def test_generated_sequences(conn: RedisConnection, commands: list[list[bytes]]) -> None:
-    both = Both(conn)
+def _random_pick(both: Both, argv: list[bytes]) -> tuple[int, int | None] | None:
+    """For SPOP, SRANDMEMBER and HRANDFIELD whose answer depends on the draw: (size, count); else None."""
+    name = argv[0].upper()
+    if name not in (b"SPOP", b"SRANDMEMBER", b"HRANDFIELD"):
+        return None
+    value = both.sm.value(argv[1], NOW_MS)
+    if not isinstance(value, (Set, Hash)) or (name == b"HRANDFIELD") != isinstance(value, Hash):
+        return None
+    count = parse_int(argv[2]) if len(argv) > 2 else None
+    if len(argv) > 2 and (count is None or count < -(2 ** 63 - 1) or (name == b"SPOP" and count < 0)):
+        return None  # an error
+    size = len(value)
+    if size == 1 or count == 0 or (count is not None and count >= size):
+        return None  # only one possible answer, up to order
+    return size, count
+
+
+def _check_random_pick(both: Both, argv: list[bytes], count: int | None) -> None:
+    """A random answer: its shape is Redis's and it holds members; Redis is then brought to our SPOP."""
+    before = both.sm.value(argv[1], NOW_MS)
+    members = dict(before.fields) if isinstance(before, Hash) else dict.fromkeys(before)  # type: ignore[arg-type]
+    ours = both.ours(argv)
+    value = _decode(ours)
+    picks = [value] if count is None else value
+    assert isinstance(picks, list), ours
+    if len(argv) == 4:  # WITHVALUES: pairs, nested in RESP3 and flat in RESP2
+        pairs = picks if both.proto == 3 else [list(p) for p in zip(picks[0::2], picks[1::2])]
+        assert all(members.get(field, object()) == v for field, v in pairs), ours
+    else:
+        assert all(p in members for p in picks), ours
+    if argv[0].upper() == b"SPOP":
+        assert len(set(picks)) == len(picks)
+        assert _decode(both.theirs([b"SREM", argv[1], *picks])) == len(picks)
+        assert header(ours) == (b"$%d" % len(picks[0]) if count is None else b"%s%d" % (
+            b"~" if both.proto == 3 else b"*", count)), ours
+        return
+    theirs = both.theirs(argv)
+    assert header(ours)[:None if count is not None else 1] == header(theirs)[:None if count is not None else 1], (
+        argv, ours, theirs)
+
+
+def _same_scan(both: Both, argv: list[bytes]) -> None:
+    at = _SCANS[argv[0].upper()]
+    ours, _ = full_scan(both.ours, argv, at)
+    theirs, _ = full_scan(both.theirs, argv, at)
+    if argv[0].upper() == b"HSCAN" and ours and not isinstance(ours[0], RespError):
+        ours, theirs = sorted(zip(ours[0::2], ours[1::2])), sorted(zip(theirs[0::2], theirs[1::2]))
+    assert sorted(map(repr, ours)) == sorted(map(repr, theirs)), f"{argv!r}: ours {ours!r}, redis {theirs!r}"
+    h = both.sm.value(argv[1], NOW_MS) if argv[0].upper() == b"HSCAN" else None
+    if isinstance(h, Hash) and h.small:  # a listpack in Redis: answered whole, in the same order
+        both.same(*argv)
+
+
+def _same_end_state(both: Both) -> None:
+    """Every live key of ours has Redis's type and content, and Redis has no other."""
+    live = sorted(k for k in both.sm.data if both.sm.is_live(k, NOW_MS))
+    theirs_keys = _decode(both.theirs([b"KEYS", b"*"]))
+    assert isinstance(theirs_keys, list) and live == sorted(theirs_keys)
+    for key in live:
+        kind = both.same("TYPE", key)
+        if kind.endswith(b"hash\r\n"):
+            both.same_unordered("HGETALL", key, pairs=both.proto == 2)
+        elif kind.endswith(b"set\r\n"):
+            both.same_unordered("SMEMBERS", key)
+        else:
+            both.same("GET", key)
+        both.same("PEXPIRETIME", key)
+
+
+@pytest.mark.parametrize("proto", [2, 3], ids=["resp2", "resp3"])
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_command() | _hash_command() | _set_command(), min_size=1, max_size=25))
+def test_generated_sequences(conn: RedisConnection, conn3: RedisConnection, proto: int,
+                             commands: list[list[bytes]]) -> None:
+    both = Both(conn3 if proto == 3 else conn, proto)
     named: set[bytes] = set()  # every argument so far: a superset of the keys Redis may still hold
     for argv in commands:
         named.update(argv[1:])
-        ours, theirs = both.ours(argv), conn.call(argv)[0]
+        if argv[0].upper() in _SCANS:
+            _same_scan(both, argv)
+            continue
+        pick = _random_pick(both, argv)
+        if pick is not None:
+            _check_random_pick(both, argv, pick[1])
+            continue
+        ours, theirs = both.ours(argv), both.theirs(argv)
         if argv[0] == b"DBSIZE":
             # Redis counts expired keys until its 10 Hz active expiry (or a read) removes them, so its
             # count depends on timing; ours counts live keys only, never more than Redis's. (Ours may
@@ -440,11 +535,10 @@ def test_generated_sequences(conn: RedisConnection, commands: list[list[bytes]])
             assert ours_n == sum(1 for k in both.sm.data if both.sm.is_live(k, NOW_MS)), (ours, argv)
             assert isinstance(theirs_n, int) and ours_n <= theirs_n <= len(named), (ours, theirs)
             continue
-        assert _normalized(argv, ours) == _normalized(argv, theirs), f"{argv!r}: ours {ours!r}, redis {theirs!r}"
+        assert _normalized(argv, ours, both) == _normalized(argv, theirs, both), (
+            f"{argv!r}: ours {ours!r}, redis {theirs!r}")
     # Expired keys may still sit in our map (reads do not delete them), so compare the live ones.
-    theirs_keys = _decode(conn.call([b"KEYS", b"*"])[0])
-    assert isinstance(theirs_keys, list)
-    assert sorted(k for k in both.sm.data if both.sm.is_live(k, NOW_MS)) == sorted(theirs_keys)
+    _same_end_state(both)
 
 
 NUMBER_TEXT = st.one_of(

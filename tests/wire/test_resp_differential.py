@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raftkv.wire import resp
-from raftkv.wire.resp import NEED_MORE, NULL_ARRAY, ProtocolError, RespError, Verbatim
+from raftkv.wire.resp import NEED_MORE, NULL_ARRAY, Pairs, ProtocolError, RespError, SetReply, Verbatim
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -155,6 +155,8 @@ replies = st.recursive(
         st.dictionaries(keys, inner, max_size=4),
         st.sets(keys, max_size=4),
         st.frozensets(keys, max_size=4),
+        st.lists(inner, max_size=4).map(SetReply),
+        st.lists(st.tuples(inner, inner), max_size=3).map(lambda pairs: Pairs(x for p in pairs for x in p)),
     ),
     max_leaves=20,
 )
@@ -190,6 +192,8 @@ def decoded(value: object, proto: int) -> object:
         if resp3:
             return {as_key(decoded(k, proto)): decoded(v, proto) for k, v in value.items()}
         return [decoded(x, proto) for pair in value.items() for x in pair]
+    if isinstance(value, Pairs) and resp3:
+        return [[decoded(value[i], proto), decoded(value[i + 1], proto)] for i in range(0, len(value), 2)]
     if isinstance(value, (list, tuple, set, frozenset)):
         return [decoded(x, proto) for x in value]
     if isinstance(value, RespError):

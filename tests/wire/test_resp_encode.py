@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from raftkv.wire import resp
-from raftkv.wire.resp import NEED_MORE, NULL_ARRAY, RespError, Verbatim
+from raftkv.wire.resp import NEED_MORE, NULL_ARRAY, Pairs, RespError, SetReply, Verbatim
 
 
 @pytest.fixture(params=["cython", "python"])
@@ -77,6 +77,12 @@ REPLIES: list[tuple[object, bytes, bytes]] = [  # value, RESP2, RESP3
     ({b"k": 1, "s": []}, b"*4\r\n$1\r\nk\r\n:1\r\n+s\r\n*0\r\n", b"%2\r\n$1\r\nk\r\n:1\r\n+s\r\n*0\r\n"),
     ({5}, b"*1\r\n:5\r\n", b"~1\r\n:5\r\n"),
     (frozenset(), b"*0\r\n", b"~0\r\n"),
+    (SetReply([b"b", b"a", 3]), b"*3\r\n$1\r\nb\r\n$1\r\na\r\n:3\r\n", b"~3\r\n$1\r\nb\r\n$1\r\na\r\n:3\r\n"),
+    (SetReply(), b"*0\r\n", b"~0\r\n"),
+    (Pairs([b"f", b"v", b"g", 2.5]), b"*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$3\r\n2.5\r\n",
+     b"*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\ng\r\n,2.5\r\n"),
+    (Pairs(), b"*0\r\n", b"*0\r\n"),
+    ([Pairs([SetReply([1]), None])], b"*1\r\n*2\r\n*1\r\n:1\r\n$-1\r\n", b"*1\r\n*1\r\n*2\r\n~1\r\n:1\r\n_\r\n"),
     (RespError("ERR no such key"), b"-ERR no such key\r\n", b"-ERR no such key\r\n"),
     (RespError("ERR a\r\nb"), b"-ERR a  b\r\n", b"-ERR a  b\r\n"),
     (Verbatim("txt", b"Some string"), b"$11\r\nSome string\r\n", b"=15\r\ntxt:Some string\r\n"),
@@ -120,6 +126,19 @@ def test_encode_reply_refuses_deep_or_cyclic_nesting(codec: SimpleNamespace) -> 
     for _ in range(500):
         shallow = [shallow]
     assert codec.encode_reply(shallow, 3) == b"*1\r\n" * 500 + b"*0\r\n"
+
+
+def test_pairs_count_toward_the_nesting_limit(codec: SimpleNamespace) -> None:
+    # In RESP3 a Pairs is two levels deep (the array and each pair): 256 of them nest 512 levels.
+    nested: object = b"x"
+    for _ in range(256):
+        nested = Pairs([nested, 1])
+    assert codec.encode_reply(nested, 3) == b"*1\r\n*2\r\n" * 256 + b"$1\r\nx\r\n" + b":1\r\n" * 256
+    with pytest.raises(ValueError, match="nested too deeply"):
+        codec.encode_reply(Pairs([nested, 1]), 3)
+    assert codec.encode_reply(Pairs([nested, 1]), 2).startswith(b"*2\r\n*2\r\n")
+    with pytest.raises(ValueError, match="even number"):
+        Pairs([1])
 
 
 def test_encode_command_exact_bytes(codec: SimpleNamespace) -> None:

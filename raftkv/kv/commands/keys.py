@@ -1,27 +1,26 @@
-"""The keyspace commands: EXISTS, DEL, TYPE, RENAME, COPY, RANDOMKEY, KEYS, SCAN, DBSIZE, FLUSHDB.
+"""The keyspace commands: EXISTS, DEL, TYPE, RENAME, COPY, RANDOMKEY, KEYS, SCAN, DBSIZE, FLUSHDB, OBJECT.
 
-SCAN's cursor is the position in the sorted map just after the last key a call looked at, spelled as a
-decimal number: "1" followed by each byte of that key as three digits ("0" starts and ends a scan). The
-next call resumes with a bisection on that key, so a key present for the whole scan is returned exactly
-once however many keys come and go meanwhile, on any node, and the server keeps no cursor state. Unlike
-Redis's, the cursor grows with the key (three digits a byte), and a number that is not such a cursor is
-refused with "ERR invalid cursor".
+They work on keys of every type. SCAN's cursor is the position in the sorted map just after the last
+key a call looked at (:mod:`raftkv.kv.scanning`).
+
+OBJECT ENCODING names our own structure (:data:`raftkv.kv.datatypes.ENCODINGS`), never Redis's.
+OBJECT REFCOUNT is 1: no two keys share a value. OBJECT IDLETIME is refused: any node serves reads
+without the log, so no node knows when a key was last read. OBJECT FREQ gives Redis's own refusal for
+its default policy (noeviction), which is ours: nothing is ever evicted.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from raftkv.errors import err
+from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
+from raftkv.kv.datatypes import encoding_of, type_name
 from raftkv.kv.glob import Pattern
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
+from raftkv.kv.scanning import INVALID_CURSOR, decode_cursor, encode_cursor, parse_options
+from raftkv.kv.table import unknown_subcommand, wrong_arity
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
-_DIGITS = re.compile(rb"[0-9]*")  # as strtoul, Redis reads "" as 0
-_INVALID_CURSOR = err("invalid cursor")
-_SCAN_COUNT = 10  # Redis's default COUNT
-_EVERY_KEY = Pattern(b"*")
 
 
 def exists(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -37,10 +36,9 @@ def _delete(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return removed
 
 
-
-
 def type_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
-    return "string" if sm.is_live(argv[1], now_ms) else "none"
+    value = sm.value(argv[1], now_ms)
+    return "none" if value is None else type_name(value)
 
 
 def _rename(sm: Keyspace, argv: list[bytes], now_ms: int, nx: bool) -> Reply:
@@ -96,7 +94,7 @@ def copy(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if sm.value_for_write(dst, now_ms) is not None and not replace:
         return 0
     when = sm.expiry(src)
-    sm.put(dst, value)
+    sm.put(dst, value if type(value) is bytes else value.copy())  # type: ignore[attr-defined]
     if when is not None:
         sm.set_expiry(dst, when, now_ms)
     return 1
@@ -132,46 +130,15 @@ def keys(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return [key for key in _candidates(sm, pattern) if pattern.match(key) and sm.is_live(key, now_ms)]
 
 
-def encode_cursor(key: bytes) -> bytes:
-    return b"1" + b"".join(b"%03d" % byte for byte in key)
-
-
-def decode_cursor(cursor: bytes) -> bytes | None:
-    """The key a cursor resumes after; None for the start. Raises ValueError if it is no cursor."""
-    if _DIGITS.fullmatch(cursor) is None:
-        raise ValueError(cursor)
-    digits = cursor.lstrip(b"0")
-    if not digits:
-        return None
-    if digits[:1] != b"1" or len(digits) % 3 != 1:
-        raise ValueError(cursor)
-    return bytes(int(digits[i:i + 3]) for i in range(1, len(digits), 3))  # >255 raises ValueError
-
-
 def scan(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     try:
         after = decode_cursor(argv[1])
     except ValueError:
-        return _INVALID_CURSOR
-    count, pattern, type_name = _SCAN_COUNT, _EVERY_KEY, None
-    i = 2
-    while i < len(argv):
-        opt = argv[i].lower()
-        if i + 1 >= len(argv) or opt not in (b"count", b"match", b"type"):
-            return SYNTAX_ERROR
-        arg = argv[i + 1]
-        if opt == b"count":
-            parsed = parse_int(arg)
-            if parsed is None:
-                return NOT_AN_INTEGER
-            if parsed < 1:
-                return SYNTAX_ERROR
-            count = parsed
-        elif opt == b"match":
-            pattern = Pattern(arg)
-        else:
-            type_name = arg.lower()
-        i += 2
+        return INVALID_CURSOR
+    options = parse_options(argv, 2, allow_type=True)
+    if isinstance(options, RespError):
+        return options
+    count, pattern, wanted = options.count, options.pattern, options.type_name
     start = 0 if after is None else sm.data.bisect_right(after)
     found: list[bytes] = []
     last = None
@@ -185,13 +152,57 @@ def scan(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
             found.append(key)
     else:
         last = None  # nothing is left to look at: the scan is over
-    if type_name is not None and type_name != b"string":
-        found = []
+    if wanted is not None:
+        data = sm.data
+        found = [key for key in found if type_name(data[key]).encode() == wanted]
     return [b"0" if last is None else encode_cursor(last), found]
 
 
 def dbsize(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return sm.live_count(now_ms)
+
+
+_OBJECT_HELP = [
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+]
+_OBJECT_ARITY = {b"encoding": 3, b"freq": 3, b"idletime": 3, b"refcount": 3, b"help": 2}
+_NO_FREQ = err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
+               "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+_NO_IDLETIME = err("OBJECT IDLETIME is not supported: any node serves reads without the log, so access "
+                   "times are not tracked")
+
+
+def object_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
+    sub = argv[1].lower()
+    arity = _OBJECT_ARITY.get(sub)
+    if arity is None:
+        return unknown_subcommand(argv)
+    if len(argv) != arity:
+        return wrong_arity(f"object|{sub.decode()}")
+    if sub == b"help":
+        return _OBJECT_HELP
+    value = sm.value(argv[2], now_ms)
+    if value is None:
+        return None
+    if sub == b"encoding":
+        return encoding_of(value).encode()
+    if sub == b"refcount":
+        return 1
+    return _NO_FREQ if sub == b"freq" else _NO_IDLETIME
 
 
 def _flush(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -215,4 +226,5 @@ HANDLERS: dict[bytes, Handler] = {
     b"dbsize": dbsize,
     b"flushdb": _flush,
     b"flushall": _flush,  # one database: FLUSHALL is FLUSHDB
+    b"object": object_,
 }

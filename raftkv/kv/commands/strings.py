@@ -1,6 +1,9 @@
 """The string commands: GET/SET and their variants, counters, ranges. Replies follow Redis 7 exactly.
 
-All values are strings here, so Redis's WRONGTYPE paths never arise.
+A command that reads a key's string looks it up with ``typed(..., bytes)``, which raises WrongType (the
+reply WRONGTYPE) when the key holds an aggregate, as Redis checks the type; the commands that replace a
+value whatever its type (SET without GET, SETEX, MSET...) and those that only test for a key (SETNX,
+MSETNX, SET NX/XX) do not, and MGET answers nil for a key of another type, as Redis does.
 """
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ def expire_at(raw: bytes, unit: bytes, now_ms: int, command: str) -> int | RespE
 
 
 def get(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
-    return sm.value(argv[1], now_ms)
+    return sm.typed(argv[1], now_ms, bytes)
 
 
 def set_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -104,7 +107,7 @@ def set_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
         if isinstance(parsed, RespError):
             return parsed
         when = parsed
-    old = sm.value_for_write(key, now_ms)
+    old = sm.typed_for_write(key, now_ms, bytes) if o.get else sm.value_for_write(key, now_ms)
     if (o.nx and old is not None) or (o.xx and old is None):
         return old if o.get else None
     sm.put(key, value, keep_ttl=o.keepttl)
@@ -138,13 +141,13 @@ def psetex(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 
 def getset(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
-    old = sm.value_for_write(argv[1], now_ms)
+    old = sm.typed_for_write(argv[1], now_ms, bytes)
     sm.put(argv[1], argv[2])
     return old
 
 
 def getdel(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
-    old = sm.value_for_write(argv[1], now_ms)
+    old = sm.typed_for_write(argv[1], now_ms, bytes)
     if old is not None:
         sm.delete(argv[1])
     return old
@@ -155,8 +158,8 @@ def getex(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if isinstance(o, RespError):
         return o
     key = argv[1]
-    value = sm.value_for_write(key, now_ms)
-    if value is None:  # Redis answers a missing key before looking at the expiry's value
+    value = sm.typed_for_write(key, now_ms, bytes)
+    if value is None:  # Redis answers a missing key (and a wrong type) before looking at the expiry's value
         return None
     if o.unit is not None:
         when = expire_at(o.time, o.unit, now_ms, "getex")
@@ -170,7 +173,7 @@ def getex(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 def mget(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     value = sm.value
-    return [value(key, now_ms) for key in argv[1:]]
+    return [v if type(v := value(key, now_ms)) is bytes else None for key in argv[1:]]
 
 
 def mset(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -193,7 +196,7 @@ def msetnx(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 
 def _increment(sm: Keyspace, key: bytes, delta: int, now_ms: int) -> Reply:
-    old = sm.value_for_write(key, now_ms)
+    old = sm.typed_for_write(key, now_ms, bytes)
     current = 0 if old is None else parse_int(old)
     if current is None:
         return NOT_AN_INTEGER
@@ -230,7 +233,7 @@ def decrby(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 def incrbyfloat(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     key = argv[1]
-    old = sm.value_for_write(key, now_ms)
+    old = sm.typed_for_write(key, now_ms, bytes)
     current = longdouble.parse(old) if old is not None else Fraction(0)
     increment = longdouble.parse(argv[2])
     if current is None or increment is None:
@@ -247,7 +250,7 @@ def incrbyfloat(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 def append(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     key, suffix = argv[1], argv[2]
-    old = sm.value_for_write(key, now_ms)
+    old = sm.typed_for_write(key, now_ms, bytes)
     if old is None:
         sm.put(key, suffix)
         return len(suffix)
@@ -258,7 +261,7 @@ def append(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 
 def strlen(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
-    value = sm.value(argv[1], now_ms)
+    value = sm.typed(argv[1], now_ms, bytes)
     return 0 if value is None else len(value)
 
 
@@ -266,7 +269,7 @@ def getrange(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     start, end = parse_int(argv[2]), parse_int(argv[3])
     if start is None or end is None:
         return NOT_AN_INTEGER
-    value = sm.value(argv[1], now_ms)
+    value = sm.typed(argv[1], now_ms, bytes)
     if value is None:
         return b""
     n = len(value)
@@ -289,7 +292,7 @@ def setrange(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
         return NOT_AN_INTEGER
     if offset < 0:
         return err("offset is out of range")
-    old = sm.value_for_write(key, now_ms)
+    old = sm.typed_for_write(key, now_ms, bytes)
     if not patch:  # nothing to write: the length as it is, and no key created
         return 0 if old is None else len(old)
     if offset + len(patch) > MAX_STRING:
