@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from raftkv.kv.commands import expire, keys, strings, transaction
+from raftkv.kv.commands import expire, keys, strings, transaction, zrange, zset, zsetops
+from raftkv.kv.commands import list as lists
 from raftkv.kv.keyspace import Handler
 
-_MODULES: tuple[ModuleType, ...] = (strings, keys, expire, transaction)
+_MODULES: tuple[ModuleType, ...] = (strings, keys, expire, transaction,
+                                    # lists and sorted sets
+                                    lists, zset, zrange, zsetops)
 
 
 def merge(tables: dict[str, dict[bytes, Handler]]) -> dict[bytes, Handler]:
