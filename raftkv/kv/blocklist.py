@@ -11,7 +11,8 @@ with it), at the right end nothing, so both are O(1) (amortized: a new block at 
 Costs (n elements, b = n / BLOCK blocks): push/pop at either end O(1) amortized; element i (LINDEX, LSET)
 O(log b); elements i..i+m (LRANGE) O(log b + m); insert or delete at i O(BLOCK + b) (the starts after it
 shift by one); dropping r elements from an end (LTRIM) O(r / BLOCK + b); a scan (LPOS, LREM, LINSERT's
-pivot) O(n) from either end.
+pivot) O(n) from either end;
+finding the first equal element (LINSERT's pivot) is O(n) too, but block by block in C.
 """
 from __future__ import annotations
 
@@ -160,6 +161,16 @@ class BlockList:
         if left:
             del blocks[-1][-left:]
         self._len -= count
+
+    def index(self, item: bytes) -> int | None:
+        """The position of the first element equal to `item`, or None: O(n), but each block searched by
+        ``list.index`` in C."""
+        position = 0
+        for block in self._blocks:
+            if item in block:
+                return position + block.index(item)
+            position += len(block)
+        return None
 
     def copy(self) -> BlockList:
         twin = BlockList()

@@ -9,7 +9,7 @@ from raftkv.kv import blocklist
 from raftkv.kv.blocklist import BlockList
 
 OPS = st.lists(st.tuples(st.sampled_from(["pl", "pr", "ol", "or", "get", "set", "slice", "ins", "del", "dl", "dr",
-                                          "copy"]), st.integers(0, 40), st.integers(0, 40)), max_size=120)
+                                          "copy", "index"]), st.integers(0, 40), st.integers(0, 40)), max_size=120)
 
 
 @settings(max_examples=400, deadline=None)
@@ -54,6 +54,9 @@ def test_behaves_as_a_list(ops: list[tuple[str, int, int]]) -> None:
                 count = a % (size + 1)
                 ours.drop_right(count)
                 del model[size - count:]
+            elif op == "index":
+                wanted = b"%d" % a
+                assert ours.index(wanted) == (model.index(wanted) if wanted in model else None)
             elif op == "copy":
                 ours = ours.copy()
             assert len(ours) == len(model)

@@ -173,13 +173,12 @@ def linsert(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     lst = sm.typed_for_write(key, now_ms, List)
     if lst is None:
         return 0
-    pivot = argv[3]
-    for i, item in enumerate(lst.items):
-        if item == pivot:
-            lst.items.insert(i + (where == b"after"), argv[4])
-            sm.changed(key)
-            return len(lst)
-    return -1
+    at = lst.items.index(argv[3])
+    if at is None:
+        return -1
+    lst.items.insert(at + (where == b"after"), argv[4])
+    sm.changed(key)
+    return len(lst)
 
 
 def lrem(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
