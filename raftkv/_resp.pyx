@@ -662,11 +662,8 @@ cdef int out_one_line(Out* o, char kind, object text) except -1:
 
 
 cdef bytes double_text(object value):
-    """Redis 7's text for a double: inf, -inf, nan, and integral values without a trailing ".0"."""
-    cdef str text = float.__repr__(value)
-    if text.endswith(".0"):
-        text = text[:len(text) - 2]
-    return text.encode()
+    """Redis 7.0's text for a double: C's "%.17g" (inf, -inf, nan; 1.1 is 1.1000000000000001)."""
+    return (b"%.17g" % float(value))
 
 
 cdef int encode_value(Out* o, object value, bint resp3, int depth) except -1:

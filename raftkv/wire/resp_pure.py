@@ -452,9 +452,8 @@ def py_encode_command(argv: Sequence[bytes | str | int | float]) -> bytes:
 
 
 def _double_text(value: float) -> bytes:
-    """Redis 7's text for a double: inf, -inf, nan, and integral values without a trailing ".0"."""
-    text = float.__repr__(value)
-    return (text[:-2] if text.endswith(".0") else text).encode()
+    """Redis 7.0's text for a double: C's "%.17g" (inf, -inf, nan; 1.1 is 1.1000000000000001)."""
+    return b"%.17g" % float(value)
 
 
 def _one_line(text: str) -> bytes:

@@ -58,7 +58,7 @@ def test_type_names_every_type() -> None:
 def test_object_encoding_names_our_structures() -> None:
     sm = every_type()
     encodings = [sm.execute([b"OBJECT", b"ENCODING", k], 0) for k in [b"str", *AGGREGATES]]
-    assert encodings == [b"bytes", b"smalldict", b"sorteddict", b"sortedset", b"deque", b"dict+sortedlist"]
+    assert encodings == [b"bytes", b"smalldict", b"sorteddict", b"sortedset", b"blocklist", b"dict+sortedlist"]
     assert {e.decode() for e in encodings} == set(datatypes.ENCODINGS)
     assert sm.execute([b"OBJECT", b"ENCODING", b"none"], 0) is None
     assert sm.execute([b"OBJECT", b"REFCOUNT", b"set"], 0) == 1

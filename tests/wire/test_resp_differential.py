@@ -169,8 +169,7 @@ def one_line(text: str) -> str:
 
 
 def double_text(value: float) -> str:
-    text = repr(value)
-    return text[:-2] if text.endswith(".0") else text
+    return f"{value:.17g}"  # Redis 7.0's
 
 
 def decoded(value: object, proto: int) -> object:
