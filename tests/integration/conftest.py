@@ -17,6 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.redis_server import RedisConnection, RedisServer
+
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 
@@ -242,6 +244,36 @@ def make_node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
 @pytest.fixture
 def node(make_node: Callable[..., Node]) -> Node:
     return make_node()
+
+
+@pytest.fixture(scope="module")
+def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """One node for a whole module whose tests do not disturb each other's keys."""
+    base = tmp_path_factory.mktemp("shared-node")
+    node = Node(data_dir=base / "data", log_path=base / "node.log")
+    node.start()
+    yield node
+    node.stop()
+
+
+def assert_cases_match_redis(port: int, reference: RedisServer, cases: dict[str, list[tuple[object, ...]]],
+                             protocol: int = 2) -> None:
+    """Replay each named case (from FLUSHALL on) on the node at ``port`` and on a real redis-server:
+    every reply must be the same bytes."""
+    ours, theirs = RedisConnection(port), reference.connect()
+    try:
+        if protocol == 3:
+            for conn in (ours, theirs):
+                conn.call([b"HELLO", b"3"])
+        for name, commands in cases.items():
+            for conn in (ours, theirs):
+                conn.call([b"FLUSHALL"])
+            for command in commands:
+                argv = [a if isinstance(a, bytes) else str(a).encode() for a in command]
+                assert ours.call(argv)[0] == theirs.call(argv)[0], (name, command)
+    finally:
+        ours.close()
+        theirs.close()
 
 
 @dataclass

@@ -5,20 +5,11 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.integration.conftest import Cluster, Node, wait_for
+from tests.integration.conftest import Cluster, Node, assert_cases_match_redis, wait_for
 from tests.kv.test_differential_types import HASH_CASES, SET_CASES
-from tests.redis_server import RedisConnection, redis_server  # noqa: F401  (fixture)
+from tests.redis_server import redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def shared_node(tmp_path_factory) -> Node:
-    node = Node(data_dir=tmp_path_factory.mktemp("types") / "data",
-                log_path=tmp_path_factory.mktemp("types-log") / "node.log")
-    node.start()
-    yield node
-    node.stop()
 
 
 def digest(node: Node) -> bytes:
@@ -27,21 +18,8 @@ def digest(node: Node) -> bytes:
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-def test_hand_written_cases_match_redis_byte_for_byte(shared_node: Node, redis_server, protocol: int) -> None:  # noqa: F811
-    ours, theirs = RedisConnection(shared_node.port), redis_server.connect()
-    try:
-        if protocol == 3:
-            for conn in (ours, theirs):
-                conn.call([b"HELLO", b"3"])
-        for name, commands in {**HASH_CASES, **SET_CASES}.items():
-            for conn in (ours, theirs):
-                conn.call([b"FLUSHALL"])
-            for command in commands:
-                argv = [a if isinstance(a, bytes) else str(a).encode() for a in command]
-                assert ours.call(argv)[0] == theirs.call(argv)[0], (name, command)
-    finally:
-        ours.close()
-        theirs.close()
+def test_hand_written_cases_match_redis_byte_for_byte(shared_node: Node, redis_server, protocol: int) -> None:
+    assert_cases_match_redis(shared_node.port, redis_server, {**HASH_CASES, **SET_CASES}, protocol)
 
 
 @pytest.mark.parametrize("protocol", [2, 3])

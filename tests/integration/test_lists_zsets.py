@@ -3,34 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import Cluster, Node
+from tests.integration.conftest import Cluster, Node, assert_cases_match_redis
 from tests.kv.test_differential_lists_zsets import CASES
-from tests.redis_server import RedisConnection, redis_server  # noqa: F401  (fixture)
+from tests.redis_server import redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory) -> Node:
-    node = Node(data_dir=tmp_path_factory.mktemp("lz") / "data",
-                log_path=tmp_path_factory.mktemp("lz-log") / "node.log")
-    node.start()
-    yield node
-    node.stop()
-
-
-def test_hand_written_cases_match_redis_byte_for_byte(node: Node, redis_server) -> None:  # noqa: F811
-    ours, theirs = RedisConnection(node.port), redis_server.connect()
-    try:
-        for name, commands in CASES.items():
-            for conn in (ours, theirs):
-                conn.call([b"FLUSHALL"])
-            for command in commands:
-                argv = [a if isinstance(a, bytes) else str(a).encode() for a in command]
-                assert ours.call(argv)[0] == theirs.call(argv)[0], (name, command)
-    finally:
-        ours.close()
-        theirs.close()
+def test_hand_written_cases_match_redis_byte_for_byte(shared_node: Node, redis_server) -> None:
+    assert_cases_match_redis(shared_node.port, redis_server, CASES)
 
 
 def _pairs(reply: list) -> list[tuple[bytes, float]]:
@@ -39,8 +20,8 @@ def _pairs(reply: list) -> list[tuple[bytes, float]]:
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-def test_redis_py_reads_lists_and_sorted_sets(node: Node, protocol: int) -> None:
-    c = node.client(protocol=protocol)
+def test_redis_py_reads_lists_and_sorted_sets(shared_node: Node, protocol: int) -> None:
+    c = shared_node.client(protocol=protocol)
     c.flushall()
     assert c.rpush("q", "a", "b", "c") == 3
     assert c.lpush("q", "z") == 4
