@@ -130,12 +130,26 @@ def test_a_late_stale_snapshot_is_dropped_and_the_next_compaction_works(tmp_path
     restart_source = latest_snapshot(follower.dir)
     assert restart_source is not None and restart_source.meta.index == 100
     assert snapshot_files(follower) == [latest.path.name]
-    # Compaction still works from there on.
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 115, 2),
-                          commit=115))
-    assert follower.driver.applier.applied_index == 115
+    # Compaction still works from there on (the next snapshot waits for as many entries as its 100 keys).
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 215, 2),
+                          commit=215))
+    assert follower.driver.applier.applied_index == 215
     wait_for_child(follower)
-    assert follower.driver.mem.snapshot().meta.index == 115 and snapshotter.latest.meta.index == 115
+    assert follower.driver.mem.snapshot().meta.index == 215 and snapshotter.latest.meta.index == 215
+
+
+def test_the_next_snapshot_waits_for_as_many_entries_as_the_state_has_keys(tmp_path, follower) -> None:
+    receive(follower, 1, chunks(snapshot_file(tmp_path / "leader", 100, 2, follower.members), 1, 2, 2))
+    follower.ready()
+    snapshotter = follower.driver.snapshotter
+    # 99 entries past a snapshot of 100 keys: more than snapshot_entries (10), fewer than the keys.
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 199, 2),
+                          commit=199))
+    assert not snapshotter.in_progress and snapshotter.latest.meta.index == 100
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=199, entries=entries(200, 200, 2),
+                          commit=200))
+    wait_for_child(follower)
+    assert snapshotter.latest.meta.index == 200
 
 
 def test_two_streams_finishing_in_one_turn_install_the_one_the_core_took(tmp_path, follower) -> None:

@@ -1,9 +1,11 @@
 """When and how the Raft process takes, sends, receives and installs snapshots.
 
-- Taking: once the log has grown ``snapshot_entries`` past the last snapshot, a forked child writes the
-  state machine (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`); the loop reaps it on a
-  tick, then compacts the log up to ``catch_up_entries`` before the snapshot, so a briefly lagging
-  follower still gets entries.
+- Taking: once the log has grown ``snapshot_entries`` past the last snapshot, and by at least as many
+  entries as the state had keys when that snapshot was taken, a forked child writes the state machine
+  (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`). Writing costs in proportion to the keys,
+  so that cost is spread over at least as many entries (Redis's ``auto-aof-rewrite-percentage 100``, in
+  entries). The loop reaps the child on a tick, then compacts the log up to ``catch_up_entries`` before
+  the snapshot, so a briefly lagging follower still gets entries.
 - Sending: a SNAPSHOT message from the core carries only the snapshot's metadata; the file streams to the
   follower in chunks, a few per loop turn while that peer's send buffer is small, so the leader never
   stalls. Every chunk carries the sender's term and the last one the original message. A stream belongs
@@ -117,6 +119,7 @@ class Snapshotter:
         self._receiving: _Receiving | None = None
         self.incoming: Installed | None = None
         self._delete_through = 0  # compacted log entries still on disk up to here
+        self._keys_at_latest = 0  # keys in the state when the latest snapshot was taken
 
     @property
     def in_progress(self) -> bool:
@@ -128,6 +131,7 @@ class Snapshotter:
             return None
         restored = load_snapshot(self.latest.path)
         self._delete_through = restored[0].index  # what a crash left of the compacted log
+        self._keys_at_latest = len(restored[2].data)
         return restored
 
     # -- taking -----------------------------------------------------------------------------------
@@ -138,8 +142,9 @@ class Snapshotter:
         state = self._state
         sm = state.sm
         base = self.latest.meta.index if self.latest else 0
-        if self._child is not None or sm.applied_index - base < self._snapshot_entries:
+        if self._child is not None or sm.applied_index - base < max(self._snapshot_entries, self._keys_at_latest):
             return
+        self._keys_at_latest = len(sm.data)
         meta = SnapshotMeta(sm.applied_index, state.applied_term, state.cluster.conf_state)
         members = encode_members(state.cluster.members)
         pid = fork_snapshot(self.directory, sm, meta, members)
@@ -279,7 +284,7 @@ class Snapshotter:
         try:
             meta, _members, sm = load_snapshot(received.path)
             msg = decode_message(decode_command(final))
-        except (SnapshotError, ProtocolError, ValueError, IndexError) as exc:
+        except (SnapshotError, ProtocolError, ValueError, IndexError, KeyError) as exc:
             discard(received)
             log.warning("dropped a snapshot from %d: %s", src, exc)
             return
@@ -311,5 +316,6 @@ class Snapshotter:
         self._disk.delete_log_through(self._disk.last_index)
         self._delete_through = 0
         self._state.install(incoming.sm, snapshot.meta, decode_members(latest.members))
+        self._keys_at_latest = len(incoming.sm.data)
         prune(self.directory)
         log.info("installed snapshot at index %d", snapshot.meta.index)
