@@ -8,6 +8,11 @@ ReadIndex round (:mod:`raftkv.node.inflight`), then work off each Ready through
 -> send -> apply (:mod:`raftkv.node.apply`) -> reply -> advance. A client is answered only after
 its write is committed and applied (Raft §5.3, §8).
 
+A leader's new entries are written by :class:`~raftkv.node.log_writer.LogWriter` in the background
+(:func:`~raftkv.raft.ready.may_write_in_background`), so the loop takes the next commands, the
+followers' acknowledgements and replies while its disk syncs; every other write waits for those to
+finish and is made in line.
+
 The loop owns the sockets (pipes, control channel, wakeups) and the order of work; every decision is made
 by the helpers it wires together, each given only the narrow things it uses.
 """
@@ -30,14 +35,15 @@ from raftkv.node.disk import DiskStorage
 from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
+from raftkv.node.log_writer import LogWriter
 from raftkv.node.sequencer import ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.ready import handle_ready, needs_sync
+from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
 from raftkv.raft.settings import RaftConfig
-from raftkv.raft.types import HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
+from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.wire.members import Member, decode_members
@@ -115,6 +121,8 @@ class Driver:
         if control is not None:
             self._sel.register(control, selectors.EVENT_READ, self._on_control)
         self._sel.register(self.admin.wakeup, selectors.EVENT_READ, lambda _w: self.admin.on_wakeup())
+        self.log_writer: LogWriter[list[Entry]] = LogWriter()
+        self._sel.register(self.log_writer.wakeup, selectors.EVENT_READ, self._on_log_written)
         self._stop = Wakeup()
         self._sel.register(self._stop, selectors.EVENT_READ, self._on_stop)
         self._stopping = False
@@ -162,6 +170,7 @@ class Driver:
         self._stop.notify()
 
     def close(self) -> None:
+        self.log_writer.close()  # what it holds is written first
         self.snapshotter.close()
         self.transport.close()
         self.admin.close()
@@ -327,22 +336,45 @@ class Driver:
             self.transport.send(to_peers)
             self.transport.flush()
 
-    def persist(self, rd: Ready) -> None:
-        if rd.snapshot is not None:
-            self.snapshotter.install(rd.snapshot)
+    def persist(self, rd: Ready) -> bool:
         hs = rd.hard_state
-        if hs is None and not rd.entries:
-            return
-        must_sync = needs_sync(rd, self._hard_state)
-        self.disk.save(hs, rd.entries, sync=must_sync)
+        leader = (rd.soft_state or self.soft_state).role == Role.LEADER
+        if may_write_in_background(rd, self._hard_state, leader):
+            must_sync = bool(rd.entries)
+            self.log_writer.submit(self.disk.prepare(hs, rd.entries, must_sync).write, rd.entries)
+            durable = not rd.entries  # entries are durable once _on_log_written reports them
+        else:
+            self._log_written(self.log_writer.drain())  # writes stay in order
+            if rd.snapshot is not None:
+                self.snapshotter.install(rd.snapshot)
+            if hs is None and not rd.entries:
+                return True
+            must_sync = needs_sync(rd, self._hard_state)
+            self.disk.save(hs, rd.entries, sync=must_sync)
+            if rd.entries:
+                self.mem.append(rd.entries)
+            durable = True
         self.stats.log_writes += 1
         if must_sync:
             self.stats.log_syncs += 1
         if hs is not None:
             self._hard_state = hs
             self.mem.set_hard_state(hs)
-        if rd.entries:
-            self.mem.append(rd.entries)
+        return durable
+
+    def _on_log_written(self, wakeup: Wakeup) -> None:
+        wakeup.drain()
+        self._log_written(self.log_writer.take_done())
+
+    def _log_written(self, done: list[list[Entry]]) -> None:
+        """Background writes are durable: the core's storage gets their entries, and the core may count
+        its own copy (a write of entries since replaced is ignored by the core, and its entries are
+        replaced in the storage by the in-line write that follows)."""
+        for entries in done:
+            if entries:  # else a commit index alone: nobody waits for it
+                self.mem.append(entries)
+                last = entries[-1]
+                self.node.persisted(last.index, last.term)
 
     def apply(self, rd: Ready) -> None:
         if rd.soft_state is not None:

@@ -260,7 +260,7 @@ class Transport:
                 return
             try:
                 msg = decode_message(fields)
-            except (ValueError, IndexError) as exc:
+            except (ValueError, IndexError, KeyError) as exc:
                 log.warning("malformed message from peer %d (%s); closing its connection", conn.peer_id, exc)
                 self._close_inbound(conn)
                 return

@@ -7,7 +7,8 @@ For each Ready, in this order:
    entries while it writes them (thesis §10.2.1). The core counts the leader's own log towards
    commitment only up to what ``advance`` reports as persisted, so sending early promises nothing
    that is not on disk;
-2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says;
+2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says (a
+   leader's may go on in the background: the core counts them once the handler reports them);
 3. every other message (votes, append responses, ...), which promise what is now on disk;
 4. ``apply``: the soft state, committed entries, read states and dropped proposals;
 5. ``RawNode.advance``.
@@ -30,9 +31,10 @@ class ReadyHandler(Protocol):
     def send(self, messages: list[Message]) -> None:
         """Hand ``messages`` to the network (never empty)."""
 
-    def persist(self, rd: Ready) -> None:
+    def persist(self, rd: Ready) -> bool:
         """Make ``rd.hard_state``, ``rd.snapshot`` and ``rd.entries`` durable, and visible to the core's
-        storage."""
+        storage; True once they are. False: a leader's entries are being written in the background
+        (thesis §10.2.1), and the handler reports them with ``RawNode.persisted`` once durable."""
 
     def apply(self, rd: Ready) -> None:
         """Take ``rd.soft_state``, apply ``rd.committed_entries``, serve ``rd.read_states`` and answer
@@ -57,6 +59,23 @@ def needs_sync(rd: Ready, stored: HardState) -> bool:
     )
 
 
+def may_write_in_background(rd: Ready, stored: HardState, leader: bool) -> bool:
+    """Whether a leader's driver may write ``rd`` in the background (thesis §10.2.1), behind its earlier
+    background writes: new entries (``persist`` then returns False and the driver reports them with
+    ``RawNode.persisted``; until then nothing but the leader's own count towards a commit depends on
+    them), or a commit index alone (which need not be durable). A new term or vote, a snapshot, or a
+    commit that applies a membership change must be on disk before what follows in this Ready, so those
+    are written in line."""
+    hard = rd.hard_state
+    return (
+        leader
+        and (bool(rd.entries) or hard is not None)
+        and rd.snapshot is None
+        and (hard is None or (hard.term == stored.term and hard.vote == stored.vote))
+        and not any(entry.kind == EntryKind.CONF_CHANGE for entry in rd.committed_entries)
+    )
+
+
 def split_messages(rd: Ready) -> tuple[list[Message], list[Message]]:
     """The messages that may leave before the write (step 1), and those that must wait for it (step 3)."""
     if not rd.entries:
@@ -76,11 +95,11 @@ def handle_ready(node: RawNode, handler: ReadyHandler, max_rounds: int = 0) -> b
         early, late = split_messages(rd)
         if early:
             handler.send(early)
-        handler.persist(rd)
+        durable = handler.persist(rd)
         if late:
             handler.send(late)
         handler.apply(rd)
-        node.advance(rd)
+        node.advance(rd, persisted=durable)
         rounds += 1
         if rounds == max_rounds:
             break

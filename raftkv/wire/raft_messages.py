@@ -39,14 +39,18 @@ def encode_message(msg: Message) -> bytes:
     return encode_command(fields)
 
 
+# Kinds by wire value: a dict lookup is several times cheaper per entry than calling the enum.
+_KINDS = {b"%d" % kind: kind for kind in EntryKind}
+
+
 def decode_message(f: list[bytes]) -> Message:
-    """The inverse of :func:`encode_message`; raises ValueError/IndexError on a malformed array."""
+    """The inverse of :func:`encode_message`; raises ValueError/IndexError/KeyError on a malformed
+    array."""
     n = int(f[10])
-    entries = []
-    pos = _FIXED
-    for _ in range(n):
-        entries.append(Entry(int(f[pos]), int(f[pos + 1]), EntryKind(int(f[pos + 2])), f[pos + 3]))
-        pos += 4
+    kinds = _KINDS
+    entries = [Entry(int(f[pos]), int(f[pos + 1]), kinds[f[pos + 2]], f[pos + 3])
+               for pos in range(_FIXED, _FIXED + 4 * n, 4)]
+    pos = _FIXED + 4 * n
     snapshot = None
     if f[pos] == b"1":
         conf = ConfState(voters=_parse_ids(f[pos + 3]), learners=_parse_ids(f[pos + 4]))
