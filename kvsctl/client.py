@@ -1,27 +1,61 @@
-"""A small blocking RESP2 client for kvsctl: one connection, one command at a time.
+"""The blocking RESP2 client every kvsctl command uses: one connection, one command at a time, and the address
+syntax kvsctl accepts.
 
 It owns the socket and nothing else; decoding is the codec's (``raftkv.wire.resp``). Error replies come back as
 :class:`RespError` values, not exceptions, so a caller can print them the way redis-cli does. Anything
 that keeps a reply from arriving (refused connection, timeout, closed socket, malformed bytes) raises
-:class:`ClientError` with a one-line message meant for the user.
+:class:`ClientError` with a one-line message meant for the user; :class:`ConnectError`, its subclass, means
+nothing was sent, so trying another node cannot apply a write twice.
 """
 from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from raftkv.errors import ProtocolError
 from raftkv.wire.resp import NEED_MORE, Reader, RespError, encode_command
 
-__all__ = ["Client", "ClientError", "RespError", "format_address"]
+__all__ = [
+    "Address", "Client", "ClientError", "ConnectError", "RespError", "connect_any", "format_address", "parse_address",
+    "parse_endpoints",
+]
 
 _RECV_BYTES = 65536
+
+Address = tuple[str, int]
 
 
 class ClientError(Exception):
     """The node could not be talked to. ``str()`` is one line, without a trailing period."""
+
+
+class ConnectError(ClientError):
+    """The connection could not be made: no byte of any command reached the node."""
+
+
+def parse_address(text: str) -> Address:
+    """Split ``host:port`` (or ``[ipv6]:port``) into its parts; raise ValueError with the reason."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"bad address {text!r}: write an IPv6 host in brackets, [::1]:2317")
+    if not sep or not host or not port_text:
+        raise ValueError(f"bad address {text!r}: expected HOST:PORT")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"bad address {text!r}: port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def parse_endpoints(text: str) -> list[Address]:
+    """A comma-separated list of addresses, in order, each once; raise ValueError with the reason."""
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("no endpoint given: expected HOST:PORT[,HOST:PORT...]")
+    return list(dict.fromkeys(parse_address(part) for part in parts))
 
 
 def format_address(host: str, port: int) -> str:
@@ -36,7 +70,7 @@ def _describe(error: OSError) -> str:
 
 
 class Client:
-    """A blocking connection to one node, opened on the first :meth:`execute`.
+    """A blocking connection to one node, opened by :meth:`connect` or the first :meth:`execute`.
 
     ``timeout`` (seconds) bounds connecting and, separately, each whole command: sending it and
     reading its whole reply.
@@ -53,7 +87,7 @@ class Client:
 
     def execute(self, *args: bytes | str | int) -> Any:
         """Send one command and return its decoded reply (a :class:`RespError` for an error reply)."""
-        sock = self._connect()
+        sock = self.connect()
         deadline = time.monotonic() + self.timeout
         try:
             sock.settimeout(self.timeout)
@@ -83,6 +117,25 @@ class Client:
             self.close()
             raise ClientError(f"lost connection to {self.address}: {_describe(exc)}") from None
 
+    def auth(self, password: bytes) -> RespError | None:
+        """Send ``AUTH password``; the error reply if the node refuses it, else None."""
+        reply = self.execute(b"AUTH", password)
+        return reply if isinstance(reply, RespError) else None
+
+    def connect(self) -> socket.socket:
+        """Open the connection unless it is open; raise :class:`ConnectError` if it cannot be made."""
+        if self._sock is None:
+            try:
+                self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            except TimeoutError:
+                raise ConnectError(
+                    f"cannot reach {self.address}: no answer within {self.timeout:g}s"
+                ) from None
+            except OSError as exc:
+                raise ConnectError(f"cannot reach {self.address}: {_describe(exc)}") from None
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self._sock
+
     def close(self) -> None:
         """Close the connection; the next :meth:`execute` opens a new one."""
         if self._sock is not None:
@@ -90,19 +143,6 @@ class Client:
             self._sock = None
             # Bytes of a reply cut short by the close must not prefix the next connection's replies.
             self._reader = Reader()
-
-    def _connect(self) -> socket.socket:
-        if self._sock is None:
-            try:
-                self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            except TimeoutError:
-                raise ClientError(
-                    f"cannot reach {self.address}: no answer within {self.timeout:g}s"
-                ) from None
-            except OSError as exc:
-                raise ClientError(f"cannot reach {self.address}: {_describe(exc)}") from None
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self._sock
 
     def __enter__(self) -> Client:
         return self
@@ -114,3 +154,23 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def connect_any(addresses: Sequence[Address], timeout: float) -> Client:
+    """A client connected to the first of ``addresses`` that accepts a connection, tried in order.
+
+    Only a connection that could not be made moves on to the next address, so a command sent once is never
+    sent again elsewhere. Raises :class:`ConnectError` naming every address's reason when none accepts.
+    """
+    reasons = []
+    for host, port in addresses:
+        client = Client(host, port, timeout)
+        try:
+            client.connect()
+        except ConnectError as exc:
+            reasons.append(str(exc).removeprefix("cannot reach "))
+            continue
+        return client
+    if len(reasons) == 1:
+        raise ConnectError(f"cannot reach {reasons[0]}")
+    raise ConnectError(f"cannot reach any endpoint: {'; '.join(reasons)}")

@@ -1,6 +1,8 @@
-"""The ``kvsctl`` console script against a real one-node raftkv server (the ``node`` fixture)."""
+"""The ``kvsctl`` console script against a real one-node raftkv server (the ``node`` fixture), also named
+behind endpoints that are down."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,7 +20,7 @@ KVSCTL_TIMEOUT_S = 30
 
 def kvsctl(*args: str, address: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m kvsctl`` from the repository, bounded by a timeout."""
-    env = {k: v for k, v in os.environ.items() if k != "KVSCTL_ADDRESS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("KVSCTL_ADDRESS", "KVSCTL_ENDPOINTS")}
     if address is not None:
         env["KVSCTL_ADDRESS"] = address
     return subprocess.run(
@@ -54,11 +56,15 @@ def test_sees_and_makes_the_same_writes_as_redis_clients(node: Any) -> None:
         client.close()
 
 
-def test_unreachable_address() -> None:
+def dead_address() -> str:
+    """An address of 127.0.0.1 that nothing listens on: its port was just released."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{sock.getsockname()[1]}"
-    # The port was just released, so nothing listens on it.
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_unreachable_address() -> None:
+    address = dead_address()
     result = kvsctl("-a", address, "get", "k")
     assert result.returncode == 1
     assert result.stdout == ""
@@ -78,3 +84,23 @@ def test_member_list(node: Any) -> None:
         assert result.stdout == ""
         assert result.stderr.startswith("(error) ")
         assert result.stderr.count("\n") == 1
+
+
+def test_every_command_moves_on_past_a_dead_endpoint(node: Any) -> None:
+    e = ("--endpoints", f"{dead_address()},{node.address}")
+    assert kvsctl(*e, "set", "failover", "1").stdout == "OK\n"
+    assert kvsctl(*e, "get", "failover").stdout == "1\n"
+    assert kvsctl(*e, "del", "failover").stdout == "(integer) 1\n"
+    listing = kvsctl(*e, "member", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    [me] = json.loads(listing.stdout)
+    assert (me["client_addr"], me["leader"]) == (node.address, True)
+    with node.client(protocol=2) as client:
+        assert me["id"] == client.info("raft")["node_id"]
+
+
+def test_all_endpoints_down() -> None:
+    a, b = dead_address(), dead_address()
+    result = kvsctl("--endpoints", f"{a},{b}", "set", "k", "v")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"kvsctl: cannot reach any endpoint: {a}: connection refused; {b}: connection refused\n"
