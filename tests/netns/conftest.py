@@ -1,0 +1,245 @@
+"""Fixtures of tests/netns: real raftkv nodes, each in its own network namespace with its own address.
+
+Every test gets a fresh :class:`~tests.netns.net.Net` (a bridge in its own namespace) with a host
+``client`` from whose namespace the test's redis-py clients, kvsctl and redis-benchmark connect, and a
+host per node. Nodes listen on the same ports everywhere (clients 2317, peers 12317), since each has its
+own address. With ``forwarded=True`` a node's peers reach it through a forwarder in its namespace
+(``tests/netns/forwarder.py``) that adds latency, jitter and loss: the node advertises 12317, where the
+forwarder listens, and binds 12318.
+
+Root only: the whole directory is skipped with the reason otherwise. Teardown stops the nodes and
+forwarders by pid, then deletes the namespaces (and so their links), on failure too; namespaces left by
+a killed run are deleted when the next run starts.
+"""
+from __future__ import annotations
+
+import select
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.connection import Connection, ConnectionPool
+from redis.retry import Retry
+
+from tests.fault.history import History, Workload
+from tests.integration.conftest import STOP_TIMEOUT_S, Cluster, Node
+from tests.netns.net import Host, Net, enter, inside, netns_unavailable, remove_stale
+
+CLIENT_PORT = 2317
+PEER_PORT = 12317
+FORWARDED_PEER_PORT = 12318  # where a node listens when a forwarder takes PEER_PORT
+FORWARDER = Path(__file__).with_name("forwarder.py")
+KVSCTL = Path(sys.executable).with_name("kvsctl")
+_COMMAND_TIMEOUT_S = 30.0
+_FORWARDER_READY_S = 10.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "netns: runs nodes in network namespaces of their own (root only)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _netns_available() -> None:
+    reason = netns_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    stale = remove_stale()
+    if stale:
+        print(f"removed namespaces left by killed runs: {', '.join(stale)}")
+
+
+class NsConnection(Connection):
+    """A redis-py connection whose socket is created in a network namespace."""
+
+    def __init__(self, *, netns: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.netns = netns
+
+    def _connect(self):  # type: ignore[no-untyped-def]
+        with inside(self.netns):
+            return super()._connect()
+
+
+def ns_client(netns: str, address: str, protocol: int = 3, **kwargs: object) -> redis.Redis:
+    """A redis-py client that connects from ``netns``; no silent retries (a retried write could apply
+    twice and hide what a test checks)."""
+    host, _, port = address.rpartition(":")
+    kwargs.setdefault("socket_timeout", 15)
+    kwargs.setdefault("socket_connect_timeout", 5)
+    kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+    pool = ConnectionPool(connection_class=NsConnection, netns=netns, host=host, port=int(port),
+                          protocol=protocol, **kwargs)
+    return redis.Redis(connection_pool=pool)
+
+
+@dataclass
+class NsNode(Node):
+    """A raftkv-server run in ``netns``; its clients connect from ``client_netns`` to ``client_address``
+    (its --host:--port unless it advertises another)."""
+
+    netns: str = ""
+    client_netns: str = ""
+    client_address: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.client_address or f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *super().command()]
+
+    def client(self, protocol: int = 3, **kwargs: object) -> redis.Redis:
+        return ns_client(self.client_netns, self.address, protocol, **kwargs)
+
+
+@dataclass
+class Forwarder:
+    """One forwarder process (see forwarder.py) in a node's namespace."""
+
+    host: Host
+    shaping: tuple[str, ...]
+    proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.host.netns, sys.executable, str(FORWARDER),
+             "--listen", f"{self.host.ip}:{PEER_PORT}", "--to", f"{self.host.ip}:{FORWARDED_PEER_PORT}",
+             "--seed", self.host.ip.rsplit(".", 1)[1], *self.shaping],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], _FORWARDER_READY_S)
+        if not ready or self.proc.stdout.readline().strip() != "ready":
+            self.stop()
+            raise AssertionError(f"the forwarder in {self.host.netns} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT_S)
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
+            self.proc = None
+
+
+def shaping(delay_ms: float = 0, jitter_ms: float = 0, loss: float = 0) -> tuple[str, ...]:
+    return ("--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms), "--loss", str(loss))
+
+
+@dataclass
+class NsCluster(Cluster):
+    net: Net = field(default_factory=Net)
+    client_host: Host | None = None
+    hosts: list[Host] = field(default_factory=list)
+    forwarders: list[Forwarder] = field(default_factory=list)
+    add_node: Callable[..., NsNode] | None = None
+
+    @property
+    def client_netns(self) -> str:
+        assert self.client_host is not None
+        return self.client_host.netns
+
+    def host_of(self, node: Node) -> Host:
+        return next(h for h in self.net.hosts.values() if h.ip == node.host)
+
+    def run_in_client_ns(self, *argv: str, timeout_s: float = _COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.client_netns, *argv], capture_output=True, text=True,
+                              timeout=timeout_s)
+
+    def kvsctl(self, address: str, *argv: str) -> str:
+        """kvsctl's output; fails the test with its stderr when it exits non-zero."""
+        done = self.run_in_client_ns(str(KVSCTL), "-a", address, *argv)
+        assert done.returncode == 0, f"kvsctl -a {address} {' '.join(argv)}: {done.stderr.strip()}"
+        return done.stdout
+
+    def shape(self, flags: tuple[str, ...]) -> None:
+        """Restart every forwarder with ``flags`` (see :func:`shaping`); peers reconnect on their own."""
+        for forwarder in self.forwarders:
+            forwarder.stop()
+            forwarder.shaping = flags
+            forwarder.start()
+
+    def workload(self, history: History, clients: int, seed: int, keys: tuple[str, ...]) -> Workload:
+        """tests/fault's recording clients on every node, connecting from the client namespace."""
+        return NsWorkload(self.client_netns, [n.address for n in self.nodes], keys, clients, history, seed)
+
+
+class NsWorkload(Workload):
+    """A :class:`Workload` whose client threads each move into ``netns`` first."""
+
+    def __init__(self, netns: str, addresses: list[str], keys: tuple[str, ...], clients: int, history: History,
+                 seed: int) -> None:
+        super().__init__(addresses, keys, clients, history, seed)
+        self.netns = netns
+
+    def _run(self, client) -> None:  # type: ignore[no-untyped-def]
+        enter(self.netns)  # this thread only, for the rest of its life: its sockets are made there
+        super()._run(client)
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., NsCluster]]:
+    """``make(n, forwarded=False, flags=(), workers=1, extra_args=())`` starts n nodes from one
+    --initial-cluster list, each in its own namespace, and waits for them to serve. ``add_node(name,
+    extra_args)`` on the cluster starts one more node in a new namespace (not waited for)."""
+    nets: list[Net] = []
+    nodes: list[NsNode] = []
+    forwarders: list[Forwarder] = []
+
+    def make(n: int, forwarded: bool = False, flags: tuple[str, ...] = (), workers: int = 1,
+             extra_args: tuple[str, ...] = ()) -> NsCluster:
+        net = Net()
+        nets.append(net)
+        client_host = net.add_host("client")
+        hosts = [net.add_host(f"n{i}") for i in range(n)]
+        spec = ",".join(f"{h.ip}:{CLIENT_PORT}@{h.ip}:{PEER_PORT}" for h in hosts)
+        listen_port = FORWARDED_PEER_PORT if forwarded else PEER_PORT
+
+        def new_node(host: Host, args: list[str]) -> NsNode:
+            node = NsNode(data_dir=tmp_path / f"data-{host.netns}", log_path=tmp_path / f"{host.netns}.log",
+                          port=CLIENT_PORT, workers=workers, host=host.ip, netns=host.netns,
+                          client_netns=client_host.netns,
+                          extra_args=["--no-protected-mode", *args, *extra_args])
+            nodes.append(node)
+            return node
+
+        cluster = NsCluster(
+            [new_node(h, ["--peer-port", str(listen_port), "--initial-cluster", spec]) for h in hosts],
+            net, client_host, hosts)
+        if forwarded:
+            for host in hosts:
+                forwarder = Forwarder(host, flags)
+                forwarders.append(forwarder)
+                cluster.forwarders.append(forwarder)
+                forwarder.start()
+
+        def add_node(name: str, args: list[str]) -> NsNode:
+            host = net.add_host(name)
+            node = new_node(host, ["--peer-port", str(PEER_PORT), *args])
+            node.start(wait=False)
+            cluster.nodes.append(node)
+            return node
+
+        cluster.add_node = add_node
+        for node in cluster.nodes:
+            node.start(wait=False)
+        for node in cluster.nodes:
+            node.wait_ready()
+        return cluster
+
+    yield make
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    try:
+        for node in nodes:
+            node.stop()
+            if failed:
+                print(f"----- log of raftkv-server on {node.address} ({node.netns}) -----\n{node.log()}")
+        for forwarder in forwarders:
+            forwarder.stop()
+    finally:
+        for net in nets:
+            net.close()
