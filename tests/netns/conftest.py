@@ -16,6 +16,7 @@ from __future__ import annotations
 import select
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,23 +100,24 @@ class NsNode(Node):
 
 @dataclass
 class Forwarder:
-    """One forwarder process (see forwarder.py) in a node's namespace."""
+    """One forwarder process (see forwarder.py) in ``netns``, relaying ``listen`` to ``to``."""
 
-    host: Host
-    shaping: tuple[str, ...]
+    netns: str
+    listen: str
+    to: str
+    flags: tuple[str, ...] = ()
     proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.host.netns, sys.executable, str(FORWARDER),
-             "--listen", f"{self.host.ip}:{PEER_PORT}", "--to", f"{self.host.ip}:{FORWARDED_PEER_PORT}",
-             "--seed", self.host.ip.rsplit(".", 1)[1], *self.shaping],
+            ["ip", "netns", "exec", self.netns, sys.executable, str(FORWARDER), "--listen", self.listen,
+             "--to", self.to, "--seed", str(zlib.crc32(self.listen.encode())), *self.flags],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], _FORWARDER_READY_S)
         if not ready or self.proc.stdout.readline().strip() != "ready":
             self.stop()
-            raise AssertionError(f"the forwarder in {self.host.netns} did not start")
+            raise AssertionError(f"the forwarder {self.listen} -> {self.to} in {self.netns} did not start")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -135,7 +137,7 @@ class NsCluster(Cluster):
     net: Net = field(default_factory=Net)
     client_host: Host | None = None
     hosts: list[Host] = field(default_factory=list)
-    forwarders: list[Forwarder] = field(default_factory=list)
+    forwarders: list[Forwarder] = field(default_factory=list)  # those on the peer links
     add_node: Callable[..., NsNode] | None = None
 
     @property
@@ -160,7 +162,7 @@ class NsCluster(Cluster):
         """Restart every forwarder with ``flags`` (see :func:`shaping`); peers reconnect on their own."""
         for forwarder in self.forwarders:
             forwarder.stop()
-            forwarder.shaping = flags
+            forwarder.flags = flags
             forwarder.start()
 
     def workload(self, history: History, clients: int, seed: int, keys: tuple[str, ...]) -> Workload:
@@ -183,39 +185,51 @@ class NsWorkload(Workload):
 
 @pytest.fixture
 def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., NsCluster]]:
-    """``make(n, forwarded=False, flags=(), workers=1, extra_args=())`` starts n nodes from one
-    --initial-cluster list, each in its own namespace, and waits for them to serve. ``add_node(name,
+    """``make(n, forwarded=False, flags=(), workers=1, advertised=False, extra_args=())`` starts n nodes
+    from one --initial-cluster list, each in its own namespace, and waits for them to serve. With
+    ``advertised`` each node binds its own address but advertises (``--advertise-client``) its host's
+    alias, where a forwarder relays to it. ``add_node(name,
     extra_args)`` on the cluster starts one more node in a new namespace (not waited for)."""
     nets: list[Net] = []
     nodes: list[NsNode] = []
     forwarders: list[Forwarder] = []
 
     def make(n: int, forwarded: bool = False, flags: tuple[str, ...] = (), workers: int = 1,
-             extra_args: tuple[str, ...] = ()) -> NsCluster:
+             advertised: bool = False, extra_args: tuple[str, ...] = ()) -> NsCluster:
         net = Net()
         nets.append(net)
         client_host = net.add_host("client")
-        hosts = [net.add_host(f"n{i}") for i in range(n)]
-        spec = ",".join(f"{h.ip}:{CLIENT_PORT}@{h.ip}:{PEER_PORT}" for h in hosts)
+        hosts = [net.add_host(f"n{i}", alias=advertised) for i in range(n)]
+        client_addrs = [f"{h.alias if advertised else h.ip}:{CLIENT_PORT}" for h in hosts]
+        spec = ",".join(f"{a}@{h.ip}:{PEER_PORT}" for a, h in zip(client_addrs, hosts))
         listen_port = FORWARDED_PEER_PORT if forwarded else PEER_PORT
 
-        def new_node(host: Host, args: list[str]) -> NsNode:
+        def forward(host: Host, listen: str, to: str, flags: tuple[str, ...]) -> Forwarder:
+            forwarder = Forwarder(host.netns, listen, to, flags)
+            forwarders.append(forwarder)
+            forwarder.start()
+            return forwarder
+
+        def new_node(host: Host, args: list[str], client_address: str = "") -> NsNode:
             node = NsNode(data_dir=tmp_path / f"data-{host.netns}", log_path=tmp_path / f"{host.netns}.log",
                           port=CLIENT_PORT, workers=workers, host=host.ip, netns=host.netns,
-                          client_netns=client_host.netns,
+                          client_netns=client_host.netns, client_address=client_address,
                           extra_args=["--no-protected-mode", *args, *extra_args])
             nodes.append(node)
             return node
 
-        cluster = NsCluster(
-            [new_node(h, ["--peer-port", str(listen_port), "--initial-cluster", spec]) for h in hosts],
-            net, client_host, hosts)
-        if forwarded:
-            for host in hosts:
-                forwarder = Forwarder(host, flags)
-                forwarders.append(forwarder)
-                cluster.forwarders.append(forwarder)
-                forwarder.start()
+        founders = []
+        for host, address in zip(hosts, client_addrs):
+            args = ["--peer-port", str(listen_port), "--initial-cluster", spec]
+            founders.append(new_node(host, [*args, "--advertise-client", address] if advertised else args,
+                                     address if advertised else ""))
+        cluster = NsCluster(founders, net, client_host, hosts)
+        for host, address in zip(hosts, client_addrs):
+            if forwarded:
+                cluster.forwarders.append(
+                    forward(host, f"{host.ip}:{PEER_PORT}", f"{host.ip}:{FORWARDED_PEER_PORT}", flags))
+            if advertised:  # clients reach the node only through its alias, as through a proxy or NAT
+                forward(host, address, f"{host.ip}:{CLIENT_PORT}", ())
 
         def add_node(name: str, args: list[str]) -> NsNode:
             host = net.add_host(name)

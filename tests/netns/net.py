@@ -131,6 +131,7 @@ class Host:
     netns: str
     ip: str
     port: str  # its veth's end on the bridge
+    alias: str | None = None  # a second address, for what listens apart from the host's own
 
 
 @dataclass
@@ -155,14 +156,16 @@ class Net:
         ip("link", "set", "lo", "up", netns=name)
         return name
 
-    def add_host(self, name: str, *extra_ips: str) -> Host:
-        """A new namespace on the bridge with the next address (and ``extra_ips``, last octets, too)."""
+    def add_host(self, name: str, alias: bool = False) -> Host:
+        """A new namespace on the bridge with the next address .11, .12, ... (and, with ``alias``, a
+        second one 100 above it)."""
         index = len(self.hosts) + 1
-        host = Host(name, self._namespace(name), f"{self.subnet}.{10 + index}", f"p{index}")
+        host = Host(name, self._namespace(name), f"{self.subnet}.{10 + index}", f"p{index}",
+                    f"{self.subnet}.{110 + index}" if alias else None)
         ip("link", "add", "eth0", "netns", host.netns, "type", "veth", "peer", "name", host.port,
            "netns", self.bridge_ns)
         ip("link", "set", host.port, "master", "br0", "up", netns=self.bridge_ns)
-        for address in (host.ip, *(f"{self.subnet}.{octet}" for octet in extra_ips)):
+        for address in (host.ip, host.alias) if alias else (host.ip,):
             ip("addr", "add", f"{address}/24", "dev", "eth0", netns=host.netns)
         ip("link", "set", "eth0", "up", netns=host.netns)
         self.hosts[name] = host
