@@ -14,12 +14,14 @@ a killed run are deleted when the next run starts.
 from __future__ import annotations
 
 import select
+import socket
 import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -27,7 +29,7 @@ from redis.backoff import NoBackoff
 from redis.connection import Connection, ConnectionPool
 from redis.retry import Retry
 
-from tests.fault.history import History, Workload
+from tests.fault.history import Client, History, Workload
 from tests.integration.conftest import STOP_TIMEOUT_S, Cluster, Node
 from tests.netns.net import Host, Net, enter, inside, netns_unavailable, remove_stale
 
@@ -57,16 +59,16 @@ def _netns_available() -> None:
 class NsConnection(Connection):
     """A redis-py connection whose socket is created in a network namespace."""
 
-    def __init__(self, *, netns: str, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, netns: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.netns = netns
 
-    def _connect(self):  # type: ignore[no-untyped-def]
+    def _connect(self) -> socket.socket:
         with inside(self.netns):
             return super()._connect()
 
 
-def ns_client(netns: str, address: str, protocol: int = 3, **kwargs: object) -> redis.Redis:
+def ns_client(netns: str, address: str, protocol: int = 3, **kwargs: Any) -> redis.Redis:
     """A redis-py client that connects from ``netns``; no silent retries (a retried write could apply
     twice and hide what a test checks)."""
     host, _, port = address.rpartition(":")
@@ -94,7 +96,7 @@ class NsNode(Node):
     def command(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *super().command()]
 
-    def client(self, protocol: int = 3, **kwargs: object) -> redis.Redis:
+    def client(self, protocol: int = 3, **kwargs: Any) -> redis.Redis:
         return ns_client(self.client_netns, self.address, protocol, **kwargs)
 
 
@@ -178,7 +180,7 @@ class NsWorkload(Workload):
         super().__init__(addresses, keys, clients, history, seed)
         self.netns = netns
 
-    def _run(self, client) -> None:  # type: ignore[no-untyped-def]
+    def _run(self, client: Client) -> None:
         enter(self.netns)  # this thread only, for the rest of its life: its sockets are made there
         super()._run(client)
 
@@ -218,7 +220,7 @@ def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cal
             nodes.append(node)
             return node
 
-        founders = []
+        founders: list[Node] = []
         for host, address in zip(hosts, client_addrs):
             args = ["--peer-port", str(listen_port), "--initial-cluster", spec]
             founders.append(new_node(host, [*args, "--advertise-client", address] if advertised else args,

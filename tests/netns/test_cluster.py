@@ -49,7 +49,8 @@ def test_members_are_added_removed_and_lead_by_address(make_cluster) -> None:
 
     cluster.kvsctl(first.address, "leader", "transfer", joiner.address)
     assert cluster.leader(among=[joiner]) is joiner
-    assert cluster.raft_info(first)["leader_addr"] == joiner.address
+    wait_for(lambda: cluster.raft_info(first)["leader_addr"] == joiner.address, 15.0,
+             f"{first.address} to name {joiner.address} as leader")
 
     leaving = cluster.nodes[1]
     cluster.kvsctl(joiner.address, "member", "remove", leaving.address)
@@ -71,12 +72,13 @@ def _refusal(client) -> bool:
 
 def test_a_node_restarted_at_its_address_keeps_its_data(make_cluster) -> None:
     cluster = make_cluster(3)
-    node = cluster.nodes[2]
+    node = cluster.leader()  # the others elect a new leader while it is down
     with node.client() as c:
         c.mset({f"key{i}": f"v{i}" for i in range(100)})
     node.stop()
-    with cluster.nodes[0].client() as c:
-        c.set("while-down", "1")
+    with cluster.followers(node)[0].client(socket_timeout=5) as c:
+        # A SET repeated is the same SET: retried until the others have a leader.
+        wait_for(lambda: c.set("while-down", "1"), 20.0, "a write while the old leader is down")
     node.start()
     assert node.address.endswith(f":{CLIENT_PORT}")
     with node.client() as c:
