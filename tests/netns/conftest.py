@@ -136,15 +136,14 @@ def shaping(delay_ms: float = 0, jitter_ms: float = 0, loss: float = 0) -> tuple
 
 @dataclass
 class NsCluster(Cluster):
-    net: Net = field(default_factory=Net)
-    client_host: Host | None = None
-    hosts: list[Host] = field(default_factory=list)
+    net: Net
+    client_host: Host  # where the tests' clients connect from
+    hosts: list[Host]  # the founders'
+    add_node: Callable[[str, list[str]], NsNode]  # (name, args): one more node, on a new host, not waited for
     forwarders: list[Forwarder] = field(default_factory=list)  # those on the peer links
-    add_node: Callable[..., NsNode] | None = None
 
     @property
     def client_netns(self) -> str:
-        assert self.client_host is not None
         return self.client_host.netns
 
     def host_of(self, node: Node) -> Host:
@@ -190,8 +189,7 @@ def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cal
     """``make(n, forwarded=False, flags=(), workers=1, advertised=False, extra_args=())`` starts n nodes
     from one --initial-cluster list, each in its own namespace, and waits for them to serve. With
     ``advertised`` each node binds its own address but advertises (``--advertise-client``) its host's
-    alias, where a forwarder relays to it. ``add_node(name,
-    extra_args)`` on the cluster starts one more node in a new namespace (not waited for)."""
+    alias, where a forwarder relays to it."""
     nets: list[Net] = []
     nodes: list[NsNode] = []
     forwarders: list[Forwarder] = []
@@ -225,7 +223,14 @@ def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cal
             args = ["--peer-port", str(listen_port), "--initial-cluster", spec]
             founders.append(new_node(host, [*args, "--advertise-client", address] if advertised else args,
                                      address if advertised else ""))
-        cluster = NsCluster(founders, net, client_host, hosts)
+
+        def add_node(name: str, args: list[str]) -> NsNode:
+            node = new_node(net.add_host(name), ["--peer-port", str(PEER_PORT), *args])
+            node.start(wait=False)
+            cluster.nodes.append(node)
+            return node
+
+        cluster = NsCluster(founders, net, client_host, hosts, add_node)
         for host, address in zip(hosts, client_addrs):
             if forwarded:
                 cluster.forwarders.append(
@@ -233,14 +238,6 @@ def make_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cal
             if advertised:  # clients reach the node only through its alias, as through a proxy or NAT
                 forward(host, address, f"{host.ip}:{CLIENT_PORT}", ())
 
-        def add_node(name: str, args: list[str]) -> NsNode:
-            host = net.add_host(name)
-            node = new_node(host, ["--peer-port", str(PEER_PORT), *args])
-            node.start(wait=False)
-            cluster.nodes.append(node)
-            return node
-
-        cluster.add_node = add_node
         for node in cluster.nodes:
             node.start(wait=False)
         for node in cluster.nodes:

@@ -22,6 +22,7 @@ import random
 from dataclasses import dataclass
 
 _READ_BYTES = 256 * 1024
+_QUEUED_CHUNKS = 64
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, shap
     """Copy one direction, each chunk due at its own time. An end of stream is passed on as one (the
     other direction goes on); an error on either side closes both sockets, as a reset would."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    # Bounded, so that a slow receiver slows the sender down, as a TCP window does.
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(_QUEUED_CHUNKS)
 
     async def deliver() -> None:
         while True:
@@ -64,7 +66,7 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, shap
             if chunk and rng.random() < shaping.loss:
                 delay += shaping.rto_s
             last_due = max(last_due, loop.time() + max(0.0, delay))
-            queue.put_nowait((last_due, chunk))
+            await queue.put((last_due, chunk))
             if not chunk:
                 break
         await delivering

@@ -145,9 +145,13 @@ class Net:
     _blackholes: list[tuple[Host, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.bridge_ns = self._namespace("br")
-        ip("link", "add", "br0", "type", "bridge", netns=self.bridge_ns)
-        ip("link", "set", "br0", "up", netns=self.bridge_ns)
+        try:
+            self.bridge_ns = self._namespace("br")
+            ip("link", "add", "br0", "type", "bridge", netns=self.bridge_ns)
+            ip("link", "set", "br0", "up", netns=self.bridge_ns)
+        except BaseException:
+            self.close()  # no one holds this Net yet to close it
+            raise
 
     def _namespace(self, role: str) -> str:
         name = f"{self.prefix}-{role}"

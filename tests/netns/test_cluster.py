@@ -38,7 +38,6 @@ def test_members_are_added_removed_and_lead_by_address(make_cluster) -> None:
     first = cluster.nodes[0]
     with first.client() as c:
         c.set("before", "joined")
-    assert cluster.add_node is not None
     joiner = cluster.add_node("n3", ["--join", first.address])
     joiner.wait_ready()
     cluster.kvsctl(first.address, "member", "add", joiner.address)
