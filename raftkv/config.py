@@ -44,10 +44,14 @@ class NodeConfig:
     peer_port: int = 12317  # where this node listens for peers
     advertised_peer_host: str = "127.0.0.1"
     advertised_peer_port: int = 12317  # where peers reach it (they differ behind a proxy)
+    # The client address this node gives others (member list, its entry in --initial-cluster) when it
+    # differs from host:port, the one it binds (a proxy or a NAT stands between); "" when they agree.
+    advertised_client: str = ""
     join: str | None = None  # start empty and wait to be added (the address of a member, for messages)
     cluster_secret: bytes = b""  # peers must present it (the transport's handshake)
     requirepass: bytes = b""  # clients must AUTH with it when set, as Redis's requirepass
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """This node's client address as the cluster knows it."""
+        return self.advertised_client or f"{self.host}:{self.port}"

@@ -13,7 +13,7 @@ import click
 
 from raftkv.config import NodeConfig
 from raftkv.process import LOG_FORMATS
-from raftkv.wire.members import Member, MembershipError, parse_initial_cluster, split_addr
+from raftkv.wire.members import Member, MembershipError, default_peer_addr, parse_initial_cluster, split_addr
 
 
 def _load_config_file(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:
@@ -74,6 +74,10 @@ def _file_key(option: click.Option) -> str:
               help="Address peers reach this node at when it differs from --peer-port (a proxy stands "
                    "between); for a node without --initial-cluster, which gives it as host:port@peer  "
                    "[default: host:peer-port]")
+@click.option("--advertise-client", default=None, metavar="HOST:PORT",
+              help="Client address this node gives others (member list, its entry in --initial-cluster) "
+                   "when clients reach it elsewhere than --host:--port (a proxy or NAT stands between)  "
+                   "[default: host:port]")
 @click.option("--join", default=None, metavar="ADDR",
               help="Start empty and wait to be added to the cluster that ADDR belongs to "
                    "(then run `kvsctl -a ADDR member add` with this node's address).")
@@ -108,7 +112,7 @@ def _file_key(option: click.Option) -> str:
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
-         join: str | None,
+         advertise_client: str | None, join: str | None,
          workers: int, data_dir: Path, log_level: str, log_format: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
@@ -126,7 +130,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail("give this node's peer address in --initial-cluster (host:port@peerhost:peerport), "
               "not with --advertise-peer")
     try:
-        members, me = _cluster(host, port, peer_port, advertise_peer, initial_cluster)
+        if advertise_client is not None:
+            split_addr(advertise_client)
+        members, me = _cluster(advertise_client or f"{host}:{port}", host, port, peer_port, advertise_peer,
+                               initial_cluster)
     except MembershipError as exc:
         _fail(str(exc))
     # Peers reach us at the address the cluster list gives; --peer-port may differ from it when
@@ -140,7 +147,8 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail("--join and --initial-cluster exclude each other: a joining node takes the cluster's list")
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
                         initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
-                        advertised_peer_host=peer_host, advertised_peer_port=advertised_peer_port, join=join,
+                        advertised_peer_host=peer_host, advertised_peer_port=advertised_peer_port,
+                        advertised_client=advertise_client or "", join=join,
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
                         max_output_bytes=client_output_limit, maxclients=maxclients,
                         snapshot_entries=snapshot_entries, catch_up_entries=min(1000, snapshot_entries),
@@ -157,13 +165,13 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail(str(exc))
 
 
-def _cluster(host: str, port: int, peer_port: int | None, advertise_peer: str | None,
+def _cluster(address: str, host: str, port: int, peer_port: int | None, advertise_peer: str | None,
              spec: str | None) -> tuple[list[Member], Member]:
-    """The initial cluster and this node's entry in it (found by its client address)."""
-    address = f"{host}:{port}"
+    """The initial cluster and this node's entry in it, found by its (advertised) client ``address``;
+    without a list, the peer address defaults from the bound ``host:port``, not the advertised one."""
     if spec is None:
-        peer = advertise_peer or (f"{host}:{peer_port}" if peer_port else None)
-        spec = f"{address}@{peer}" if peer else address
+        peer = advertise_peer or (f"{host}:{peer_port}" if peer_port else default_peer_addr(f"{host}:{port}"))
+        spec = f"{address}@{peer}"
     members = parse_initial_cluster(spec)
     me = next((m for m in members if m.client_addr == address), None)
     if me is None:
