@@ -43,6 +43,7 @@ from typing import BinaryIO, TypeVar
 
 from sortedcontainers import SortedDict, SortedList
 
+from raftkv.kv.commands.blocking import in_transaction
 from raftkv.kv.datatypes import CODE_STRING, WRONGTYPE, WrongType, from_flat
 from raftkv.kv.keyspace import Reply
 from raftkv.kv.registry import HANDLERS
@@ -74,6 +75,7 @@ class StateMachine:
         self._tombstones: dict[bytes, int] = {}  # deleted keys, oldest deletion first
         self._entry_rng = random.Random(0)
         self._entry_rng_index = -1  # the applied_index _entry_rng was seeded for
+        self._changed_keys: set[bytes] | None = None  # noted while clients are blocked (watch_changes)
 
     # -- applying commands ------------------------------------------------------------------------
 
@@ -97,7 +99,8 @@ class StateMachine:
         read_rng = self.rng
         self.rng = random.Random(f"{self.applied_index}:{now_ms}:read")
         try:
-            return [self.execute(argv, now_ms) for argv in commands]
+            # A blocking pop never waits inside EXEC: it answers at once, as Redis does.
+            return [in_transaction(argv, self.execute(argv, now_ms)) for argv in commands]
         finally:
             self.rng = read_rng
 
@@ -367,8 +370,20 @@ class StateMachine:
         self._tombstones.clear()
         self.version_floor = self.applied_index
 
+    def watch_changes(self) -> None:
+        """From now on, note every key a write changes (:meth:`take_changed`), for blocked clients."""
+        if self._changed_keys is None:
+            self._changed_keys = set()
+
+    def take_changed(self) -> set[bytes]:
+        """The keys changed since the last call (after :meth:`watch_changes`); stops noting them."""
+        changed, self._changed_keys = self._changed_keys or set(), None
+        return changed
+
     def _changed(self, key: bytes) -> None:
         self._versions[key] = self.applied_index
+        if self._changed_keys is not None:
+            self._changed_keys.add(key)
         if self._tombstones:
             self._tombstones.pop(key, None)
 

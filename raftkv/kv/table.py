@@ -65,6 +65,11 @@ class Command:
         return "no_auth" in self.flags
 
     @property
+    def blocks(self) -> bool:
+        """A blocking pop: its client waits while every key it names is empty."""
+        return "blocking" in self.flags
+
+    @property
     def queueable(self) -> bool:
         """May be queued by MULTI: EXEC runs it in the state machine, so it must be a data command."""
         return self.where is READ or self.where is WRITE
@@ -262,7 +267,7 @@ TABLE: dict[bytes, Command] = _table(
             group="connection", summary="Handshakes with the Redis server.", since="6.0.0"),
     Command("client", -2, LOCAL, ("stale", "loading"), group="connection",
             summary="A container for client connection commands.", since="2.4.0",
-            subcommands=("id", "getname", "setname", "setinfo", "info", "list", "help")),
+            subcommands=("id", "getname", "setname", "setinfo", "info", "list", "unblock", "help")),
     Command("command", -1, LOCAL, ("loading", "stale"), group="server",
             summary="Returns detailed information about all commands.", since="2.8.13",
             subcommands=("count", "docs", "info", "list", "help")),
@@ -318,6 +323,18 @@ TABLE: dict[bytes, Command] = _table(
             "Remove the last element in a list, prepend it to another list and return it", "1.2.0"),
     Command("lmpop", -4, WRITE, ("write", "movablekeys"), 0, 0, 0, "list",
             "Pop elements from a list", "7.0.0"),
+    Command("blpop", -3, WRITE, ("write", "noscript", "blocking"), 1, -2, 1, "list",
+            "Remove and get the first element in a list, or block until one is available", "2.0.0"),
+    Command("brpop", -3, WRITE, ("write", "noscript", "blocking"), 1, -2, 1, "list",
+            "Remove and get the last element in a list, or block until one is available", "2.0.0"),
+    Command("blmove", 6, WRITE, ("write", "denyoom", "noscript", "blocking"), 1, 2, 1, "list",
+            "Pop an element from a list, push it to another list and return it; or block until one is "
+            "available", "6.2.0"),
+    Command("brpoplpush", 4, WRITE, ("write", "denyoom", "noscript", "blocking"), 1, 2, 1, "list",
+            "Pop an element from a list, push it to another list and return it; or block until one is "
+            "available", "2.2.0"),
+    Command("blmpop", -5, WRITE, ("write", "blocking", "movablekeys"), 0, 0, 0, "list",
+            "Pop elements from a list, or block until one is available", "7.0.0"),
     # sorted sets
     Command("zadd", -4, WRITE, ("write", "denyoom", "fast"), 1, 1, 1, "sorted-set",
             "Add one or more members to a sorted set, or update its score if it already exists", "1.2.0"),
@@ -366,6 +383,15 @@ TABLE: dict[bytes, Command] = _table(
             "Remove and return members with the highest scores in a sorted set", "5.0.0"),
     Command("zmpop", -4, WRITE, ("write", "movablekeys"), 0, 0, 0, "sorted-set",
             "Remove and return members with scores in a sorted set", "7.0.0"),
+    Command("bzpopmin", -3, WRITE, ("write", "noscript", "blocking", "fast"), 1, -2, 1, "sorted-set",
+            "Remove and return the member with the lowest score from one or more sorted sets, or block "
+            "until one is available", "5.0.0"),
+    Command("bzpopmax", -3, WRITE, ("write", "noscript", "blocking", "fast"), 1, -2, 1, "sorted-set",
+            "Remove and return the member with the highest score from one or more sorted sets, or block "
+            "until one is available", "5.0.0"),
+    Command("bzmpop", -5, WRITE, ("write", "blocking", "movablekeys"), 0, 0, 0, "sorted-set",
+            "Remove and return members with scores in a sorted set or block until one is available",
+            "7.0.0"),
     Command("zrandmember", -2, READ, ("readonly",), 1, 1, 1, "sorted-set",
             "Get one or multiple random elements from a sorted set", "6.2.0"),
     Command("zunion", -3, READ, ("readonly", "movablekeys"), 0, 0, 0, "sorted-set",

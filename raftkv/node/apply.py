@@ -41,8 +41,9 @@ class Applier:
     def __init__(self, cluster: Cluster, disk: DiskStorage, waiters: dict[int, Pending],
                  answer: Callable[[Pending, object], None], unanswered: Callable[[int], None],
                  peers_changed: Callable[[], None], is_leader: Callable[[], bool],
-                 listener: ConfChangeListener) -> None:
-        """``waiters`` maps request ids of our own entries to their clients; ``answer`` replies;
+                 listener: ConfChangeListener, blocking: Callable[[Pending, object], None]) -> None:
+        """``waiters`` maps request ids of our own entries to their clients; ``answer`` replies, but for
+        blocking pops, whose replies go to ``blocking`` (which answers or parks their clients);
         ``unanswered(request_id)`` is told of our own entries nobody waits for (the expiry sweep);
         ``peers_changed`` is called when the member table or our removal changes the peers."""
         self.sm = StateMachine()
@@ -55,6 +56,7 @@ class Applier:
         self._peers_changed = peers_changed
         self._is_leader = is_leader
         self._listener = listener
+        self._blocking = blocking
 
     @property
     def applied_index(self) -> int:
@@ -70,7 +72,10 @@ class Applier:
             if entry.kind == EntryKind.NORMAL:
                 origin, rid, now_ms = proposal.decode_head(entry.data)
                 waiter = waiters.pop(rid, None) if origin == me else None
-                if waiter is not None:
+                if waiter is not None and waiter.cmd.blocks:
+                    sm.watch_changes()  # from this entry on: a later one may fill what it waits on
+                    self._blocking(waiter, sm.execute(waiter.argv, now_ms))
+                elif waiter is not None:
                     self._answer(waiter, sm.execute(waiter.argv, now_ms))
                 else:
                     if origin == me:

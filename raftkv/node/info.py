@@ -40,6 +40,7 @@ class NodeReport:
     config: NodeConfig
     started_at: float  # wall-clock time the Raft process started
     connected_clients: int
+    blocked_clients: int
     status: Status
     hard_state: HardState
     role: Role
@@ -103,7 +104,8 @@ def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
 
 
 def _clients(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
-    return [("connected_clients", d.connected_clients), ("maxclients", d.config.maxclients)]
+    return [("connected_clients", d.connected_clients), ("maxclients", d.config.maxclients),
+            ("blocked_clients", d.blocked_clients)]
 
 
 def _persistence(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:

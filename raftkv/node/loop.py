@@ -30,13 +30,14 @@ from raftkv.kv.table import TABLE
 from raftkv.node import info
 from raftkv.node.admin import Admin
 from raftkv.node.apply import Applier
+from raftkv.node.blocked import BlockedClients
 from raftkv.node.cluster import Cluster, founders
 from raftkv.node.disk import DiskStorage
 from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
 from raftkv.node.log_writer import LogWriter
-from raftkv.node.sequencer import ReplyTo, Sequencer, client_key
+from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
 from raftkv.raft.log_storage import MemoryStorage
@@ -94,12 +95,14 @@ class Driver:
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
         self.sequencer = Sequencer(self.reply, self._run_node_command, self.disk_guard.refusal,
                                    config.request_timeout_s)
+        self.blocking = BlockedClients(self.sequencer.done, self._propose)
         # A read round is asked again after two heartbeat intervals: a healthy round trip takes far less.
-        self.inflight = InFlight(self.node_id, self.new_request_id, self.sequencer.done, config.commit_timeout_s,
-                                 2 * config.heartbeat_ticks * self._tick_s)
+        self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
+                                 config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
         self.applier = Applier(cluster, disk, self.inflight.waiters, self.sequencer.done, self.sweeper.applied,
-                               self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin)
+                               self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
+                               lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()))
         self.snapshotter = Snapshotter(config.data_dir / "snapshots", config.snapshot_entries,
                                        config.catch_up_entries, disk, self.mem, self.transport,
                                        lambda: self.node, self.applier)
@@ -159,6 +162,7 @@ class Driver:
         if soft.leader and soft.role != Role.LEADER:
             self.inflight.reask_reads(self.node, now)  # a leader's own rounds go again with each heartbeat
         self.inflight.expire(now, bool(soft.leader))
+        self.blocking.expire(now)
         self.admin.tick(now)
         self.snapshotter.tick()
         self.disk_guard.check()
@@ -290,10 +294,14 @@ class Driver:
         return None
 
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
-        if argv[0].lower() == b"raft":
+        name = argv[0].lower()
+        if name == b"raft":
             reply = self.admin.command(to, argv)
             if reply is not None:
                 self.reply(to, reply)
+        elif name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
+            worker, conn = records.connection_of(int(argv[2]), self.config.workers)
+            self.reply(to, self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error"))
         else:
             self.reply(to, info.node_command(argv, to.proto, self.applier.sm, self._report))
 
@@ -302,6 +310,7 @@ class Driver:
         leader = self.cluster.addresses.get(self.soft_state.leader)
         return info.NodeReport(
             config=self.config, started_at=self.started_at, connected_clients=len(self.sequencer.clients),
+            blocked_clients=len(self.blocking),
             status=self.node.status(), hard_state=self._hard_state, role=self.soft_state.role,
             leader_id=self.soft_state.leader, leader_addr=leader.client_addr if leader else "",
             members=len(self.cluster.members), membership=self.cluster.membership,
@@ -314,11 +323,20 @@ class Driver:
 
     # -- into the core ----------------------------------------------------------------------------
 
+    def _propose(self, batch: list[Pending]) -> None:
+        self.inflight.propose(self.node, batch, time.monotonic(), int(time.time() * 1000))
+
+    def _answer_unapplied(self, p: Pending, value: object) -> None:
+        """A command answered without being applied here (no leader, not committed in time, a read)."""
+        if p.cmd.blocks:
+            self.blocking.failed(p)
+        self.sequencer.done(p, value)
+
     def _hand_batch_to_core(self) -> None:
         node, inflight = self.node, self.inflight
         writes = self.sequencer.take_writes()
         if writes:
-            inflight.propose(node, writes, time.monotonic(), int(time.time() * 1000))
+            self._propose(writes)
         if self.soft_state.leader:
             inflight.retry(node)
         reads = self.sequencer.take_reads()
@@ -347,6 +365,7 @@ class Driver:
             self._log_written(self.log_writer.drain())  # writes stay in order
             if rd.snapshot is not None:
                 self.snapshotter.install(rd.snapshot)
+                self.blocking.retry_all()  # a new state: what they wait for may be there
             if hs is None and not rd.entries:
                 return True
             must_sync = needs_sync(rd, self._hard_state)
@@ -381,6 +400,7 @@ class Driver:
             self._on_soft_state(rd.soft_state)
         if rd.committed_entries:
             self.applier.apply(self.node, rd.committed_entries)
+            self._wake_blocked()
             self.snapshotter.maybe_take()
         inflight = self.inflight
         if rd.dropped_proposals:
@@ -391,6 +411,15 @@ class Driver:
             sm, served, now_ms = self.applier.sm, self.sequencer.read_served, int(time.time() * 1000)
             for p in reads:
                 served(p, sm.execute(p.argv, now_ms))
+
+    def _wake_blocked(self) -> None:
+        """Blocked clients whose keys the applied entries changed try again (the state machine notes
+        changed keys only while some client here is blocked)."""
+        changed = self.applier.sm.take_changed()
+        if len(self.blocking):
+            self.applier.sm.watch_changes()
+            if changed:
+                self.blocking.changed(changed)
 
     def _on_soft_state(self, soft: SoftState) -> None:
         leader_changed = soft.leader != self.soft_state.leader

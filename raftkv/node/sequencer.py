@@ -4,7 +4,9 @@ The :class:`Sequencer` owns what the Raft process knows of each client connectio
 flight, those held behind them, its WATCHed keys) and decides when a command may start:
 
 - a write waits until the connection's earlier reads are served, and a read (or a NODE command) until
-  its earlier writes are applied; while one waits, every later command of that connection waits too;
+  its earlier writes are applied; every command waits until a blocking pop before it is answered (as in
+  Redis, a blocked connection runs nothing else); while one waits, every later command of that
+  connection waits too;
 - started writes collect in one batch (proposed together) and started reads in another (one ReadIndex
   round), so consecutive writes or reads of a connection, and of all connections in a loop turn, go to
   the core together.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftkv.errors import RespError
-from raftkv.kv.table import NODE, READ, WRITE, Command
+from raftkv.kv.table import READ, WRITE, Command
 from raftkv.wire.proposal import encode_exec
 
 
@@ -32,6 +34,7 @@ class Client:
     conn: int
     writes_out: int = 0  # started writes not yet answered
     reads_out: int = 0  # started reads not yet answered
+    blocked: bool = False  # a blocking pop started and not yet answered
     held: deque[tuple[int, int, list[bytes], Command]] = field(default_factory=deque)
     closed: bool = False  # replies to a closed connection are dropped
     watched: dict[bytes, int] = field(default_factory=dict)  # WATCH: key -> version read
@@ -136,6 +139,8 @@ class Sequencer:
         self._reply(p.to, value)
         if p.cmd.where == WRITE:
             client.writes_out -= 1
+            if p.cmd.blocks:
+                client.blocked = False
         else:
             client.reads_out -= 1
         held = client.held
@@ -144,6 +149,8 @@ class Sequencer:
 
     @staticmethod
     def _may_start(client: Client, cmd: Command) -> bool:
+        if client.blocked:
+            return False
         if cmd.where == WRITE:
             return client.reads_out == 0
         return client.writes_out == 0
@@ -160,11 +167,12 @@ class Sequencer:
                 argv = encode_exec(client.watched, argv[1:])
                 client.watched = {}
             client.writes_out += 1
+            client.blocked = cmd.blocks
             self._writes.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline))
         elif where == READ:
             client.reads_out += 1
             self._reads.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline))
-        elif where == NODE:
+        else:  # NODE, or a LOCAL command its worker forwarded for the node to answer (CLIENT UNBLOCK)
             if cmd.name == "unwatch":
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.
                 client.watched = {}

@@ -24,6 +24,18 @@ _PROTO = {2: b"2", 3: b"3"}
 MAX_RECORD_ARGS = 1024 * 1024 + 4
 
 
+def client_id(conn_id: int, worker: int, workers: int) -> int:
+    """The node-wide id (CLIENT ID) of connection ``conn_id`` of ``worker``: connection ids are unique
+    only within their worker."""
+    return conn_id * workers + worker
+
+
+def connection_of(client: int, workers: int) -> tuple[int, int]:
+    """The (worker, connection id) of a CLIENT ID: the inverse of :func:`client_id`."""
+    conn_id, worker = divmod(client, workers)
+    return worker, conn_id
+
+
 def request(conn_id: int, seq: int, proto: int, argv: list[bytes]) -> bytes:
     return encode_command([REQUEST, b"%d" % conn_id, b"%d" % seq, _PROTO[proto], *argv])
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from raftkv import REDIS_VERSION
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
-from raftkv.kv.args import NOT_AN_INTEGER
+from raftkv.kv.args import NOT_AN_INTEGER, parse_int
 from raftkv.kv.table import TABLE, Command, lookup, unknown_subcommand, wrong_arity
 from raftkv.wire.resp import encode_command
 from raftkv.worker.session import Session
@@ -212,6 +212,8 @@ _CLIENT_HELP = [
     "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME or LIB-VER).",
     "INFO", "    Return information about the current client connection.",
     "LIST", "    Return information about the client connections of this worker process.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client (of this node).",
     "HELP", "    Print this help.",
 ]
 
@@ -244,7 +246,14 @@ def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
         return "".join(_client_line(s, info) for s in info.sessions.values()).encode()
     if sub == b"help" and n == 2:
         return _CLIENT_HELP
-    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"list", b"help"):
+    if sub == b"unblock" and n in (3, 4):
+        # Blocked clients are held by the Raft process, which answers (any worker's connection).
+        if n == 4 and argv[3].lower() not in (b"timeout", b"error"):
+            return err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        if parse_int(argv[2]) is None:
+            return NOT_AN_INTEGER
+        return Forward(argv)
+    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"list", b"help", b"unblock"):
         return wrong_arity(f"client|{sub.decode()}")
     return unknown_subcommand(argv)
 

@@ -109,8 +109,8 @@ class Worker:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn_id = self._next_conn_id
             self._next_conn_id += 1
-            client_id = conn_id * self.config.workers + self.info.worker_id
-            conn = Session(sock, conn_id, client_id, f"{addr[0]}:{addr[1]}", self.config)
+            conn = Session(sock, conn_id, records.client_id(conn_id, self.info.worker_id, self.config.workers),
+                           f"{addr[0]}:{addr[1]}", self.config)
             self._conns[conn_id] = conn
             self._pipe_out += records.opened(conn_id)
             self._sel.register(sock, selectors.EVENT_READ, conn)

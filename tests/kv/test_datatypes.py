@@ -14,6 +14,7 @@ from sortedcontainers import SortedDict, SortedSet
 
 from raftkv.errors import RespError
 from raftkv.kv import datatypes
+from raftkv.kv.commands.blocking import in_transaction
 from raftkv.kv.datatypes import WRONGTYPE, Hash, List, Set, ZSet, from_flat, member_order
 from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import READ, TABLE, WRITE
@@ -299,7 +300,7 @@ def test_no_command_raises_whatever_its_arguments(name: bytes, args: list[bytes]
     sm = every_type()
     sm.put(b"str", b"12")
     sm.applied_index += 1
-    reply = sm.execute(argv, 0)
+    reply = in_transaction(argv, sm.execute(argv, 0))  # a pop that would block answers as in EXEC
     encode_reply(reply, 2)
     encode_reply(reply, 3)
 

@@ -255,7 +255,7 @@ def lpos(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return found
 
 
-def _side(raw: bytes) -> bool | None:
+def parse_side(raw: bytes) -> bool | None:
     """LEFT -> True, RIGHT -> False, anything else None (a syntax error)."""
     side = raw.lower()
     return True if side == b"left" else False if side == b"right" else None
@@ -282,7 +282,7 @@ def move(sm: Keyspace, src: bytes, dst: bytes, from_left: bool, to_left: bool, n
 
 
 def lmove(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
-    from_left, to_left = _side(argv[3]), _side(argv[4])
+    from_left, to_left = parse_side(argv[3]), parse_side(argv[4])
     if from_left is None or to_left is None:
         return SYNTAX_ERROR
     return move(sm, argv[1], argv[2], from_left, to_left, now_ms)
