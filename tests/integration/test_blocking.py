@@ -184,3 +184,33 @@ def test_a_push_pipelined_before_a_blocking_pop_serves_it_and_later_commands_sti
     pipe = c.pipeline(transaction=False)
     replies = pipe.rpush("p", "x").blpop(["p"], 0).blpop(["q"], 0.2).set("after", "1").execute()
     assert replies == [1, (b"p", b"x"), None, True]
+
+
+def test_concurrent_consumers_on_every_node_get_each_pushed_element_exactly_once(make_cluster) -> None:
+    cluster: Cluster = make_cluster(3)
+    items = [f"{p}:{i}".encode() for p in range(3) for i in range(100)]
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    def consume(node: Node) -> None:
+        with node.client(protocol=2, socket_timeout=30) as c:
+            while True:
+                popped = c.blpop(["q1", "q2"], 2)
+                if popped is None:
+                    return  # nothing came for 2 s: the producers are done
+                with lock:
+                    got.append(popped[1])
+
+    def produce(node: Node, p: int) -> None:
+        with node.client(protocol=2) as c:
+            for i in range(100):
+                c.rpush(f"q{1 + i % 2}", f"{p}:{i}")
+
+    consumers = [threading.Thread(target=consume, args=(cluster.nodes[i % 3],)) for i in range(6)]
+    producers = [threading.Thread(target=produce, args=(cluster.nodes[p], p)) for p in range(3)]
+    for t in consumers + producers:
+        t.start()
+    for t in consumers + producers:
+        t.join(60)
+        assert not t.is_alive()
+    assert sorted(got) == sorted(items)
