@@ -885,6 +885,10 @@ def check_tools(args: argparse.Namespace) -> None:
                          "apt-get install redis-server redis-tools")
 
 
+# redis-benchmark's tests of lists, sets, hashes and sorted sets (lrange also runs LPUSH to fill its list).
+DATA_TYPE_TESTS = ("lpush", "rpush", "lpop", "rpop", "sadd", "hset", "spop", "zadd", "zpopmin", "lrange")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100_000, help="requests per test (-n)")
@@ -892,7 +896,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pipeline", default="1,16",
                         help="comma-separated pipeline depths (-P), one run each")
     parser.add_argument("--tests", default="set,get,mset,incr",
-                        help="comma-separated redis-benchmark tests (-t), one run each")
+                        help="comma-separated redis-benchmark tests (-t), one run each; 'types' stands for "
+                             f"the data-type tests {','.join(DATA_TYPE_TESTS)}")
     parser.add_argument("--data-size", type=int, default=3, help="value size in bytes (-d)")
     parser.add_argument("--workers", type=int, default=4, help="raftkv worker processes per node")
     parser.add_argument("--nodes", type=int, choices=(1, 3, 5), default=1, help="raftkv cluster size")
@@ -912,7 +917,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--pipeline takes comma-separated integers, not {args.pipeline!r}")
     if not args.pipelines or min(args.pipelines) < 1:
         parser.error("--pipeline depths must be at least 1")
-    args.test_list = [t.strip() for t in args.tests.split(",") if t.strip()]
+    args.test_list = [name for t in args.tests.split(",") if t.strip()
+                      for name in (DATA_TYPE_TESTS if t.strip() == "types" else (t.strip(),))]
     if not args.test_list:
         parser.error("--tests names at least one redis-benchmark test")
     if min(args.clients, args.requests) < args.nodes:
