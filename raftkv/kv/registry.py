@@ -9,14 +9,27 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from raftkv.kv.commands import blocking, expire, keys, strings, transaction, zrange, zset, zsetops
+from raftkv.kv.commands import (
+    blocking,
+    clock,
+    dump,
+    expire,
+    keys,
+    lcs,
+    sort,
+    strings,
+    transaction,
+    zrange,
+    zset,
+    zsetops,
+)
 from raftkv.kv.commands import hash as hashes
 from raftkv.kv.commands import list as lists
 from raftkv.kv.commands import set as sets
 from raftkv.kv.keyspace import Handler
 
 _MODULES: tuple[ModuleType, ...] = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction,
-                                    blocking)
+                                    lcs, sort, dump, clock, blocking)
 
 
 def merge(tables: dict[str, dict[bytes, Handler]]) -> dict[bytes, Handler]:

@@ -408,6 +408,27 @@ TABLE: dict[bytes, Command] = _table(
             "Subtract multiple sorted sets and store the resulting sorted set in a new key", "6.2.0"),
     Command("zintercard", -3, READ, ("readonly", "movablekeys"), 0, 0, 0, "sorted-set",
             "Intersect multiple sorted sets and return the cardinality of the result", "7.0.0"),
+    # ---- the rest of Redis 7.0's string, keyspace and server commands (kv/commands/lcs.py, sort.py,
+    # dump.py, clock.py, keys.py, strings.py; docs/commands.md) ----
+    Command("substr", 4, READ, ("readonly",), 1, 1, 1, "string",
+            "Get a substring of the string stored at a key", "1.0.0"),
+    Command("lcs", -3, READ, ("readonly",), 1, 2, 1, "string", "Find longest common substring", "7.0.0"),
+    Command("touch", -2, READ, ("readonly", "fast"), 1, -1, 1, "generic",
+            "Alters the last access time of a key(s). Returns the number of existing keys specified.", "3.2.1"),
+    Command("move", 3, WRITE, ("write", "fast"), 1, 1, 1, "generic", "Move a key to another database", "1.0.0"),
+    Command("swapdb", 3, WRITE, ("write", "fast"), group="server", summary="Swaps two Redis databases",
+            since="4.0.0"),
+    Command("sort", -2, WRITE, ("write", "denyoom", "movablekeys"), 1, 1, 1, "generic",
+            "Sort the elements in a list, set or sorted set", "1.0.0"),
+    Command("sort_ro", -2, READ, ("readonly", "movablekeys"), 1, 1, 1, "generic",
+            "Sort the elements in a list, set or sorted set. Read-only variant of SORT.", "7.0.0"),
+    Command("dump", 2, READ, ("readonly",), 1, 1, 1, "generic",
+            "Return a serialized version of the value stored at the specified key.", "2.6.0"),
+    Command("restore", -4, WRITE, ("write", "denyoom"), 1, 1, 1, "generic",
+            "Create a key using the provided serialized value, previously obtained using DUMP.", "2.6.0"),
+    # a READ, so that it is served on the node's clock without a log entry (kv/commands/clock.py)
+    Command("time", 1, READ, ("loading", "stale", "fast"), group="server", summary="Return the current server time",
+            since="2.6.0"),
 )
 
 

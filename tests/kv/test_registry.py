@@ -9,7 +9,20 @@ import pytest
 
 import raftkv.kv.commands
 from raftkv.kv import registry
-from raftkv.kv.commands import blocking, expire, keys, strings, transaction, zrange, zset, zsetops
+from raftkv.kv.commands import (
+    blocking,
+    clock,
+    dump,
+    expire,
+    keys,
+    lcs,
+    sort,
+    strings,
+    transaction,
+    zrange,
+    zset,
+    zsetops,
+)
 from raftkv.kv.commands import hash as hashes
 from raftkv.kv.commands import list as lists
 from raftkv.kv.commands import set as sets
@@ -29,7 +42,8 @@ def test_every_data_command_has_a_handler_and_every_handler_a_command() -> None:
 
 
 def test_the_registry_is_the_union_of_the_command_modules() -> None:
-    modules = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction, blocking)
+    modules = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction, lcs, sort, dump, clock,
+               blocking)
     assert sum(len(m.HANDLERS) for m in modules) == len(HANDLERS)
     for module in modules:
         for name, fn in module.HANDLERS.items():

@@ -1,7 +1,12 @@
-"""The keyspace commands: EXISTS, DEL, TYPE, RENAME, COPY, RANDOMKEY, KEYS, SCAN, DBSIZE, FLUSHDB, OBJECT.
+"""The keyspace commands: EXISTS, TOUCH, DEL, TYPE, RENAME, COPY, MOVE, SWAPDB, RANDOMKEY, KEYS, SCAN, DBSIZE,
+FLUSHDB, OBJECT.
 
 They work on keys of every type. SCAN's cursor is the position in the sorted map just after the last
 key a call looked at (:mod:`raftkv.kv.scanning`).
+
+TOUCH counts the keys that exist, as EXISTS does: no node tracks access times (see OBJECT IDLETIME).
+There is one database, as on a Redis started with ``databases 1``: MOVE to it is a move onto itself,
+SWAPDB of it with itself changes nothing, and any other index is out of range.
 
 OBJECT ENCODING names our own structure (:data:`raftkv.kv.datatypes.ENCODINGS`), never Redis's.
 OBJECT REFCOUNT is 1: no two keys share a value. OBJECT IDLETIME is refused: any node serves reads
@@ -21,6 +26,7 @@ from raftkv.kv.scanning import INVALID_CURSOR, decode_cursor, encode_cursor, par
 from raftkv.kv.table import unknown_subcommand, wrong_arity
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+_NO_SUCH_DB = err("DB index is out of range")
 
 
 def exists(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -66,6 +72,17 @@ def renamenx(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return _rename(sm, argv, now_ms, nx=True)
 
 
+def _database_index(raw: bytes, error: RespError | None = None) -> int | RespError:
+    """A database index as Redis's getIntFromObjectOrReply reads it (a C int), or its error: `error` if
+    given, else the one for a non-integer or an integer out of range."""
+    db = parse_int(raw)
+    if db is None:
+        return error or NOT_AN_INTEGER
+    if not _INT32_MIN <= db <= _INT32_MAX:
+        return error or err(f"value is out of range, value must between {_INT32_MIN} and {_INT32_MAX}")
+    return db
+
+
 def copy(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     replace = False
     i = 3
@@ -74,13 +91,11 @@ def copy(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
         if opt == b"replace":
             replace = True
         elif opt == b"db" and i + 1 < len(argv):
-            db = parse_int(argv[i + 1])
-            if db is None:
-                return NOT_AN_INTEGER
-            if not _INT32_MIN <= db <= _INT32_MAX:
-                return err(f"value is out of range, value must between {_INT32_MIN} and {_INT32_MAX}")
+            db = _database_index(argv[i + 1])
+            if isinstance(db, RespError):
+                return db
             if db != 0:  # there is one database, as SELECT says
-                return err("DB index is out of range")
+                return _NO_SUCH_DB
             i += 1
         else:
             return SYNTAX_ERROR
@@ -98,6 +113,23 @@ def copy(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if when is not None:
         sm.set_expiry(dst, when, now_ms)
     return 1
+
+
+def move(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
+    db = _database_index(argv[2])
+    if isinstance(db, RespError):
+        return db
+    return err("source and destination objects are the same") if db == 0 else _NO_SUCH_DB
+
+
+def swapdb(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
+    first = _database_index(argv[1], err("invalid first DB index"))
+    if isinstance(first, RespError):
+        return first
+    second = _database_index(argv[2], err("invalid second DB index"))
+    if isinstance(second, RespError):
+        return second
+    return "OK" if first == second == 0 else _NO_SUCH_DB
 
 
 def randomkey(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -214,12 +246,15 @@ def _flush(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 HANDLERS: dict[bytes, Handler] = {
     b"exists": exists,
+    b"touch": exists,  # access times are not tracked: TOUCH only counts
     b"del": _delete,
     b"unlink": _delete,  # nothing is freed in the background here, so UNLINK is DEL
     b"type": type_,
     b"rename": rename,
     b"renamenx": renamenx,
     b"copy": copy,
+    b"move": move,
+    b"swapdb": swapdb,
     b"randomkey": randomkey,
     b"keys": keys,
     b"scan": scan,

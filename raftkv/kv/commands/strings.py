@@ -325,5 +325,6 @@ HANDLERS: dict[bytes, Handler] = {
     b"append": append,
     b"strlen": strlen,
     b"getrange": getrange,
+    b"substr": getrange,  # its old name
     b"setrange": setrange,
 }
