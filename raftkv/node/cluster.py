@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from raftkv.errors import err
+from raftkv.node.force import force_new_cluster
+from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.raft.types import ConfState
 from raftkv.wire.members import Member, cluster_id_of, decode_members, encode_members
 
@@ -44,7 +46,9 @@ class Cluster:
     @classmethod
     def open(cls, config: NodeConfig, disk: DiskStorage) -> Cluster:
         """From the data dir, or created on first start (a data dir that already holds a cluster ignores
-        ``--initial-cluster``)."""
+        ``--initial-cluster``); rewritten first to hold this node alone under ``--force-new-cluster``."""
+        if config.force_new_cluster:
+            force_new_cluster(disk, config.data_dir / SNAPSHOT_DIR, config.force_new_cluster)
         node_id, cluster_id, founders = _identity(config, disk)
         book = dict(founders)
         saved = disk.get_meta("addresses")
@@ -185,8 +189,14 @@ def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, str, dict[int
     members = {m.id: m for m in config.initial_cluster}
     me = next(m for m in config.initial_cluster if m.client_addr == config.address)
     cluster_id = cluster_id_of(config.initial_cluster)
+    found(disk, me.id, cluster_id, members)
+    return me.id, cluster_id, members
+
+
+def found(disk: DiskStorage, node_id: int, cluster_id: str, members: dict[int, Member]) -> None:
+    """Write a new cluster into an empty data dir: this node's id, the cluster's id, and ``members`` as
+    the founding voters (on first start, and for ``kvsctl snapshot restore``)."""
     disk.set_conf_state(ConfState(voters=tuple(members)))
-    disk.put_meta("node_id", b"%d" % me.id)
+    disk.put_meta("node_id", b"%d" % node_id)
     disk.put_meta("cluster_id", cluster_id.encode())
     disk.put_meta("members", encode_members(members))
-    return me.id, cluster_id, members

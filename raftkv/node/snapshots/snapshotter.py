@@ -139,17 +139,24 @@ class Snapshotter:
     def maybe_take(self) -> None:
         """Start a snapshot if the log has grown enough since the last one (after applying, and on
         ticks: entries applied while a child was writing must not wait for the next write)."""
+        base = self.latest.meta.index if self.latest else 0
+        if self._state.sm.applied_index - base >= max(self._snapshot_entries, self._keys_at_latest):
+            self.take()
+
+    def take(self) -> bool:
+        """Start a snapshot of the applied state now (RAFT SNAPSHOT SAVE asks for one); False while a
+        child is already writing one."""
+        if self._child is not None:
+            return False
         state = self._state
         sm = state.sm
-        base = self.latest.meta.index if self.latest else 0
-        if self._child is not None or sm.applied_index - base < max(self._snapshot_entries, self._keys_at_latest):
-            return
         self._keys_at_latest = len(sm.data)
         meta = SnapshotMeta(sm.applied_index, state.applied_term, state.cluster.conf_state)
         members = encode_members(state.cluster.members)
         pid = fork_snapshot(self.directory, sm, meta, members)
         self._child = (pid, meta, members, time.monotonic())
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
+        return True
 
     def tick(self) -> None:
         if self._delete_through and self._disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
