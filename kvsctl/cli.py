@@ -29,11 +29,6 @@ from kvsctl.client import Address, ClientError, RespError, connect_any, parse_en
 from kvsctl.endpoints import collect_health, collect_status, format_health_table, format_status_table
 from kvsctl.members import format_member_table, parse_members
 from kvsctl.output import format_reply
-from kvsctl.resp_dump import write_resp
-from kvsctl.snapshot import SnapshotFailure, ask_save, atomic_file, connect_to, download, leader_of
-from raftkv.node.disk import StorageError
-from raftkv.node.restore import RestoreError, restore_data_dir
-from raftkv.node.snapshots.snapshot_file import SnapshotError, load_snapshot
 from raftkv.wire.members import MembershipError, default_peer_addr, split_addr
 
 DEFAULT_ADDRESS = "127.0.0.1:2317"
@@ -305,9 +300,13 @@ def snapshot() -> None:
 @click.option("--wait", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
               help="Seconds to wait for the leader to write a fresh snapshot.")
 def snapshot_save(file: Path, wait: float) -> None:
-    """Save the leader's state into FILE: a snapshot at the leader's commit index or later (every write
-    acknowledged before the command started is in it), in the node's snapshot format, checksum verified,
-    written atomically. Progress goes to stderr on a terminal; one summary line to stdout."""
+    """Save a consistent snapshot from the leader into FILE.
+
+    The snapshot is at the leader's commit index or later (every write acknowledged before the command
+    started is in it), in the node's snapshot format, checksum verified, written atomically. Progress
+    goes to stderr on a terminal; one summary line to stdout."""
+    from kvsctl.snapshot import SnapshotFailure, ask_save, connect_to, download, leader_of
+
     settings = _settings()
     password = _password(settings)
     try:
@@ -339,10 +338,18 @@ def snapshot_save(file: Path, wait: float) -> None:
               help="Write the RESP commands to this file (atomically) instead of stdout, for --format resp.")
 def snapshot_restore(file: Path, output_format: str, data_dir: Path | None, address: str,
                      peer_address: str | None, output: Path | None) -> None:
-    """Offline, from a snapshot FILE: either a data dir from which `raftkv-server --data-dir DIR` starts
-    a NEW one-node cluster (new cluster id, keys and TTLs of the snapshot; grow it with `member add`),
-    or the RESP commands that load the keys into Redis: `kvsctl snapshot restore FILE --format resp |
-    redis-cli --pipe`."""
+    """Restore a snapshot FILE offline, into a new cluster or into Redis.
+
+    Either a data dir from which `raftkv-server --data-dir DIR` starts a NEW one-node cluster (new
+    cluster id, keys and TTLs of the snapshot; grow it with `member add`), or the RESP commands that
+    load the keys into Redis: `kvsctl snapshot restore FILE --format resp | redis-cli --pipe`."""
+    # The node's storage and state machine load only for these commands: every other one starts faster.
+    from kvsctl.resp_dump import write_resp
+    from kvsctl.snapshot import SnapshotFailure, atomic_file
+    from raftkv.node.disk import StorageError
+    from raftkv.node.restore import RestoreError, restore_data_dir
+    from raftkv.node.snapshots.snapshot_file import SnapshotError, load_snapshot
+
     if output_format == "data-dir" and (data_dir is None or output is not None):
         raise UsageFailure("--format data-dir needs --data-dir and takes no --output "
                            "(see 'kvsctl snapshot restore --help')")

@@ -8,6 +8,8 @@ restarting before the log is replayed, never loses the address of a node that is
 
 :class:`Cluster` is this node's view: its own identity, the book, the ConfState and whether it was
 removed. This module does no network I/O; the caller tells the transport about new peer addresses.
+A new cluster's identity is written by :func:`found` (first start, ``kvsctl snapshot restore``);
+``--force-new-cluster`` rewrites the data dir first (:mod:`raftkv.node.force`).
 """
 from __future__ import annotations
 

@@ -193,3 +193,11 @@ def test_save_needs_the_password_and_reads_a_file_of_many_chunks(make_node: Call
     assert size > 4 << 20 and backup.stat().st_size == size  # several 1 MiB chunks
     dump = ok("snapshot", "restore", str(backup), "--format", "resp").stdout
     assert dump.count("\n$3\nSET\n") == 40_000  # (text mode: the CRLFs read as newlines)
+
+
+def test_force_new_cluster_refuses_a_data_dir_without_a_cluster(make_node: Callable[..., Node]) -> None:
+    node = make_node(start=False, extra_args=["--force-new-cluster"])
+    result = subprocess.run(node.command(), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.endswith(f"raftkv-server: --force-new-cluster: data dir {node.data_dir} holds no cluster "
+                                  "to restart\n") and result.stderr.count("\n") == 1
