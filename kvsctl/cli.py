@@ -305,7 +305,7 @@ def snapshot_save(file: Path, wait: float) -> None:
     The snapshot is at the leader's commit index or later (every write acknowledged before the command
     started is in it), in the node's snapshot format, checksum verified, written atomically. Progress
     goes to stderr on a terminal; one summary line to stdout."""
-    from kvsctl.snapshot import SnapshotFailure, ask_save, connect_to, download, leader_of
+    from kvsctl.snapshot import SnapshotFailure, ask_save, atomic_file, connect_to, download, leader_of
 
     settings = _settings()
     password = _password(settings)
@@ -314,11 +314,12 @@ def snapshot_save(file: Path, wait: float) -> None:
             refusal = first.auth(password) if password else None
             if refusal is not None:
                 raise ErrorReply(refusal)
-            with leader_of(first, lambda addr: connect_to(addr, settings.timeout, password)) as client:
+            with (leader_of(first, lambda addr: connect_to(addr, settings.timeout, password)) as client,
+                  atomic_file(file) as (out, temp)):
                 offer = ask_save(client, wait)
                 with click.progressbar(length=offer.size, label="Saving snapshot", file=sys.stderr,
                                        hidden=not sys.stderr.isatty()) as bar:
-                    saved = download(client, offer, file, bar.update)
+                    saved = download(client, offer, out, temp, bar.update)
     except (ClientError, SnapshotFailure) as exc:
         raise Failure(str(exc)) from None
     click.echo(f"Snapshot saved at {file}: index {saved.meta.index}, term {saved.meta.term}, {saved.size} bytes")

@@ -1,10 +1,11 @@
 """``kvsctl snapshot save|restore``: the work behind the commands, without click.
 
-Saving asks the leader (``RAFT SNAPSHOT SAVE``; its commit index covers every acknowledged write), then
-reads the file it offers in chunks (``RAFT SNAPSHOT CHUNK``) into a temporary file beside the target,
-syncs it, verifies its checksum and header with the node's own snapshot code, and renames it into
-place: the target is either the whole verified snapshot or untouched. Restoring is offline: into a new
-data dir (:mod:`raftkv.node.restore`) or into RESP commands for Redis (:mod:`kvsctl.resp_dump`).
+Saving opens a temporary file beside the target (:func:`atomic_file`), asks the leader for a snapshot
+(``RAFT SNAPSHOT SAVE``; its commit index covers every acknowledged write), reads the file it offers in
+chunks (``RAFT SNAPSHOT CHUNK``), verifies its checksum and header with the node's own snapshot code,
+then syncs it and renames it into place: the target is either the whole verified snapshot or untouched.
+Restoring is offline: into a new data dir (:mod:`raftkv.node.restore`) or into RESP commands for Redis
+(:mod:`kvsctl.resp_dump`).
 
 Failures raise :class:`SnapshotFailure` with one line.
 """
@@ -70,27 +71,27 @@ def ask_save(client: Client, wait_s: float) -> Offer:
         raise SnapshotFailure(f"unexpected reply to RAFT SNAPSHOT SAVE from {client.address}") from None
 
 
-def download(client: Client, offer: Offer, path: Path, advance: Callable[[int], None]) -> SnapshotFile:
-    """Reads the offered file into ``path`` atomically, calling ``advance(bytes)`` after each chunk."""
-    with atomic_file(path) as (out, temp):
-        offset = 0
-        while offset < offer.size:
-            chunk = client.execute(b"RAFT", b"SNAPSHOT", b"CHUNK", offer.id, b"%d" % offset)
-            if isinstance(chunk, RespError):
-                raise SnapshotFailure(f"{client.address}: {chunk.message}")
-            if not isinstance(chunk, bytes) or not chunk:
-                raise SnapshotFailure(f"{client.address} sent {kind(chunk)} for a snapshot chunk")
-            out.write(chunk)
-            offset += len(chunk)
-            advance(len(chunk))
-        out.flush()
-        try:
-            saved = verify(temp)
-        except SnapshotError as exc:
-            raise SnapshotFailure(str(exc).replace(str(temp), f"the file read from {client.address}")) from None
-        if (saved.meta.index, saved.meta.term, saved.size) != (offer.index, offer.term, offer.size):
-            raise SnapshotFailure(f"the snapshot read from {client.address} is not the one it offered")
-    return SnapshotFile(Path(path), saved.meta, saved.members, saved.size)
+def download(client: Client, offer: Offer, out: BinaryIO, temp: Path, advance: Callable[[int], None]) -> SnapshotFile:
+    """Reads the offered file into ``out`` (the file ``temp``, of :func:`atomic_file`) and verifies it,
+    calling ``advance(bytes)`` after each chunk."""
+    offset = 0
+    while offset < offer.size:
+        chunk = client.execute(b"RAFT", b"SNAPSHOT", b"CHUNK", offer.id, b"%d" % offset)
+        if isinstance(chunk, RespError):
+            raise SnapshotFailure(f"{client.address}: {chunk.message}")
+        if not isinstance(chunk, bytes) or not chunk:
+            raise SnapshotFailure(f"{client.address} sent {kind(chunk)} for a snapshot chunk")
+        out.write(chunk)
+        offset += len(chunk)
+        advance(len(chunk))
+    out.flush()
+    try:
+        saved = verify(temp)
+    except SnapshotError as exc:
+        raise SnapshotFailure(str(exc).replace(str(temp), f"the file read from {client.address}")) from None
+    if (saved.meta.index, saved.meta.term, saved.size) != (offer.index, offer.term, offer.size):
+        raise SnapshotFailure(f"the snapshot read from {client.address} is not the one it offered")
+    return saved
 
 
 @contextmanager

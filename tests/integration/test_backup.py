@@ -188,6 +188,10 @@ def test_save_needs_the_password_and_reads_a_file_of_many_chunks(make_node: Call
     assert (refused.returncode, refused.stdout) == (1, "")
     assert refused.stderr == f"kvsctl: {node.address} refused INFO: NOAUTH Authentication required.\n"
     assert not backup.exists()
+    nowhere = tmp_path / "absent" / "backup.snap"
+    unwritable = kvsctl("-a", node.address, "--password", "s3cret", "snapshot", "save", str(nowhere))
+    assert (unwritable.returncode, unwritable.stderr) == (1, f"kvsctl: cannot write {nowhere}: No such file or "
+                                                             "directory\n")
     saved = ok("-a", node.address, "--password", "s3cret", "snapshot", "save", str(backup))
     size = int(saved.stdout.rsplit(", ", 1)[1].split()[0])
     assert size > 4 << 20 and backup.stat().st_size == size  # several 1 MiB chunks
