@@ -2,6 +2,8 @@
 into a new one-node cluster and into a real redis-server, and `raftkv-server --force-new-cluster`."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -171,6 +173,14 @@ def test_force_new_cluster_restarts_a_lone_survivor(make_cluster: Callable[..., 
     fresh = grow(make_node, survivor)
     with fresh.client(protocol=2) as c:
         assert c.get(b"after-force") == b"1"
+
+    # The supervisor restarting the Raft process does not force again: the member added stays.
+    raft_pid = survivor.raft_pid()
+    os.kill(raft_pid, signal.SIGKILL)
+    wait_for(lambda: survivor.raft_pid() != raft_pid, 30, "the supervisor to restart the Raft process")
+    survivor.wait_ready()
+    assert fresh.address in ok("-a", survivor.address, "member", "list", "--json").stdout
+    assert survivor.log().count("is now its cluster's only voter") == 1
 
 
 def test_save_needs_the_password_and_reads_a_file_of_many_chunks(make_node: Callable[..., Node],
