@@ -6,15 +6,19 @@ exit status 1. Every other failure (bad address, unreachable nodes, timeout, clo
 error) is one ``kvsctl: ...`` line on stderr and a non-zero exit status, never a traceback.
 
 A command goes to the first of the endpoints that accepts a connection; ``endpoint status|health`` ask
-every endpoint.
+every endpoint, and ``snapshot save`` goes on from there to the leader. ``snapshot restore`` is offline
+(:mod:`kvsctl.snapshot`).
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -25,6 +29,7 @@ from kvsctl.client import Address, ClientError, RespError, connect_any, parse_en
 from kvsctl.endpoints import collect_health, collect_status, format_health_table, format_status_table
 from kvsctl.members import format_member_table, parse_members
 from kvsctl.output import format_reply
+from raftkv.wire.members import MembershipError, default_peer_addr, split_addr
 
 DEFAULT_ADDRESS = "127.0.0.1:2317"
 
@@ -283,6 +288,93 @@ def endpoint_health(write_out: str, as_json: bool) -> None:
     unhealthy = sum(not row["healthy"] for row in rows)
     if unhealthy:
         raise Failure(f"{unhealthy} of {len(rows)} endpoints unhealthy")
+
+
+@cli.group()
+def snapshot() -> None:
+    """Save a consistent snapshot of the cluster; restore one into a new cluster or into Redis."""
+
+
+@snapshot.command("save")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--wait", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Seconds to wait for the leader to write a fresh snapshot.")
+def snapshot_save(file: Path, wait: float) -> None:
+    """Save a consistent snapshot from the leader into FILE.
+
+    The snapshot is at the leader's commit index or later (every write acknowledged before the command
+    started is in it), in the node's snapshot format, checksum verified, written atomically. Progress
+    goes to stderr on a terminal; one summary line to stdout."""
+    from kvsctl.snapshot import SnapshotFailure, ask_save, atomic_file, connect_to, download, leader_of
+
+    settings = _settings()
+    password = _password(settings)
+    try:
+        with connect_any(_addresses(settings), settings.timeout) as first:
+            refusal = first.auth(password) if password else None
+            if refusal is not None:
+                raise ErrorReply(refusal)
+            with (leader_of(first, lambda addr: connect_to(addr, settings.timeout, password)) as client,
+                  atomic_file(file) as (out, temp)):
+                offer = ask_save(client, wait)
+                with click.progressbar(length=offer.size, label="Saving snapshot", file=sys.stderr,
+                                       hidden=not sys.stderr.isatty()) as bar:
+                    saved = download(client, offer, out, temp, bar.update)
+    except (ClientError, SnapshotFailure) as exc:
+        raise Failure(str(exc)) from None
+    click.echo(f"Snapshot saved at {file}: index {saved.meta.index}, term {saved.meta.term}, {saved.size} bytes")
+
+
+@snapshot.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["data-dir", "resp"]), default="data-dir",
+              show_default=True, help="A data dir for raftkv-server, or RESP commands for redis-cli --pipe.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The new data dir (absent or empty), for --format data-dir.")
+@click.option("--client-address", "address", default=DEFAULT_ADDRESS, show_default=True, metavar="HOST:PORT",
+              help="The client address the restored node will serve (start raftkv-server on it).")
+@click.option("--peer-address", default=None, metavar="HOST:PORT",
+              help="Its peer address  [default: HOST:PORT+10000]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the RESP commands to this file (atomically) instead of stdout, for --format resp.")
+def snapshot_restore(file: Path, output_format: str, data_dir: Path | None, address: str,
+                     peer_address: str | None, output: Path | None) -> None:
+    """Restore a snapshot FILE offline, into a new cluster or into Redis.
+
+    Either a data dir from which `raftkv-server --data-dir DIR` starts a NEW one-node cluster (new
+    cluster id, keys and TTLs of the snapshot; grow it with `member add`), or the RESP commands that
+    load the keys into Redis: `kvsctl snapshot restore FILE --format resp | redis-cli --pipe`."""
+    # The node's storage and state machine load only for these commands: every other one starts faster.
+    from kvsctl.resp_dump import write_resp
+    from kvsctl.snapshot import SnapshotFailure, atomic_file
+    from raftkv.node.disk import StorageError
+    from raftkv.node.restore import RestoreError, restore_data_dir
+    from raftkv.node.snapshots.snapshot_file import SnapshotError, load_snapshot
+
+    if output_format == "data-dir" and (data_dir is None or output is not None):
+        raise UsageFailure("--format data-dir needs --data-dir and takes no --output "
+                           "(see 'kvsctl snapshot restore --help')")
+    if output_format == "resp" and data_dir is not None:
+        raise UsageFailure("--format resp writes RESP commands, not a data dir: give --output or none")
+    try:
+        if data_dir is not None:
+            split_addr(address)
+            restored = restore_data_dir(file, data_dir, address, peer_address or default_peer_addr(address))
+            host, port = split_addr(restored.member.client_addr)
+            click.echo(f"Restored index {restored.meta.index} ({restored.keys} keys) into {data_dir}: node "
+                       f"{restored.member.id} of new cluster {restored.cluster_id}; start it with "
+                       f"raftkv-server --data-dir {data_dir} --host {host} --port {port} "
+                       f"--peer-port {split_addr(restored.member.peer_addr)[1]}")
+            return
+        _meta, _members, sm = load_snapshot(file)
+        now_ms = int(time.time() * 1000)
+        if output is None:
+            write_resp(sm, sys.stdout.buffer, now_ms)
+        else:
+            with atomic_file(output) as (out, _temp):
+                write_resp(sm, out, now_ms)
+    except (SnapshotError, StorageError, RestoreError, MembershipError, SnapshotFailure) as exc:
+        raise Failure(str(exc)) from None
 
 
 def main() -> None:

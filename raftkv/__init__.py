@@ -12,8 +12,10 @@ Layout: a package per process or layer, each with one job; imports never go in c
   worker/       a worker process: server.py (accept/read/write), session.py, local.py (commands it
                 answers itself), worker_process.py (entry point)
   node/         the Raft process: loop.py (selector, pipes, dispatch), sequencer.py (per-connection
-                order, pure), inflight.py, apply.py, cluster.py, admin.py, info.py, expiry.py,
-                disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py (entry point)
+                order, pure), inflight.py, apply.py, cluster.py, admin.py, backup.py (RAFT SNAPSHOT),
+                force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
+                expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py
+                (entry point)
   supervisor/   starts, watches and restarts the Raft process and the workers
   config.py  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
 """

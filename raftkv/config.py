@@ -50,6 +50,9 @@ class NodeConfig:
     join: str | None = None  # start empty and wait to be added (the address of a member, for messages)
     cluster_secret: bytes = b""  # peers must present it (the transport's handshake)
     requirepass: bytes = b""  # clients must AUTH with it when set, as Redis's requirepass
+    # --force-new-cluster: a token naming this run of raftkv-server ("" without the flag). The data dir
+    # is rewritten once per token, not again when the supervisor restarts the Raft process.
+    force_new_cluster: str = ""
 
     @property
     def address(self) -> str:

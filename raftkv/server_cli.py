@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import logging
+import secrets
 import sys
 import tomllib
 from pathlib import Path
@@ -81,6 +82,10 @@ def _file_key(option: click.Option) -> str:
 @click.option("--join", default=None, metavar="ADDR",
               help="Start empty and wait to be added to the cluster that ADDR belongs to "
                    "(then run `kvsctl -a ADDR member add` with this node's address).")
+@click.option("--force-new-cluster", is_flag=True, default=False,
+              help="Restart the one survivor of a cluster that lost its majority for good as a one-node "
+                   "cluster with all its data (other members removed, same cluster id); then add fresh "
+                   "nodes. Never start the removed members again with their data. Drop the flag once it runs.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes serving client connections.")
 @click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
@@ -112,7 +117,7 @@ def _file_key(option: click.Option) -> str:
               help="Unread reply bytes after which a client is disconnected.")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
-         advertise_client: str | None, join: str | None,
+         advertise_client: str | None, join: str | None, force_new_cluster: bool,
          workers: int, data_dir: Path, log_level: str, log_format: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
@@ -145,6 +150,8 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
               "(give a password, or --no-protected-mode to accept unauthenticated clients from the network)")
     if join is not None and initial_cluster is not None:
         _fail("--join and --initial-cluster exclude each other: a joining node takes the cluster's list")
+    if force_new_cluster and join is not None:
+        _fail("--force-new-cluster restarts a node of a cluster; it excludes --join")
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
                         initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
                         advertised_peer_host=peer_host, advertised_peer_port=advertised_peer_port,
@@ -153,7 +160,8 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         max_output_bytes=client_output_limit, maxclients=maxclients,
                         snapshot_entries=snapshot_entries, catch_up_entries=min(1000, snapshot_entries),
                         min_free_disk_bytes=min_free_disk,
-                        requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode())
+                        requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode(),
+                        force_new_cluster=secrets.token_hex(8) if force_new_cluster else "")
     # Logging starts with the node: the argument errors above are plain lines, as click's own are.
     setup_logging(log_level, "supervisor", log_format)
     try:

@@ -5,6 +5,10 @@ non-voting learner and is promoted once it has caught up with the leader (thesis
 removes itself hands leadership over first. Changes are made by the leader: a follower relays these
 client-facing commands (behind ``requirepass``) to the leader's client port and passes the answer back.
 
+Snapshots for backup: ``RAFT SNAPSHOT SAVE`` is answered by the leader only (its commit index covers every
+acknowledged write; a follower names the leader instead) and ``RAFT SNAPSHOT CHUNK`` by the node that
+answered SAVE; :mod:`raftkv.node.backup` does the work.
+
 Joining: a node started with ``--join`` holds no cluster and waits. ``RAFT MEMBER ADD <addr> [<peer_addr>]``
 on the leader asks the node's peer address (default: client port + 10000) for its identity (``RAFT
 IDENTITY``), refuses a node of another cluster, hands a node of no cluster the founding membership and the
@@ -30,6 +34,7 @@ import time
 from collections.abc import Callable
 
 from raftkv.errors import RespError, err
+from raftkv.node.backup import SnapshotSaves
 from raftkv.node.cluster import Cluster
 from raftkv.node.sequencer import ReplyTo
 from raftkv.node.transport import peer_call
@@ -75,11 +80,11 @@ class Admin:
                  reply: Callable[[ReplyTo, object], None], new_request_id: Callable[[], int],
                  founders: Callable[[], list[bytes]], join: Callable[[str, bytes, bytes, bytes], object],
                  learn_removed: Callable[[str, bytes, int], object], password: bytes, secret: bytes,
-                 election_timeout_s: float) -> None:
+                 election_timeout_s: float, saves: SnapshotSaves) -> None:
         """``node`` and ``soft_state`` return the current RawNode (joining replaces it) and what its last
         Ready said; ``founders`` is what a joining node replays the log from (RAFT BOOTSTRAP); ``join``
         and ``learn_removed`` carry out RAFT BOOTSTRAP and RAFT REMOVED on this node; ``password`` is the
-        client ports' and ``secret`` the peer ports'."""
+        client ports' and ``secret`` the peer ports'; ``saves`` answers RAFT SNAPSHOT."""
         self._cluster = cluster
         self._node = node
         self._soft_state = soft_state
@@ -91,6 +96,7 @@ class Admin:
         self._password = password
         self._secret = secret
         self._election_timeout_s = election_timeout_s
+        self._saves = saves
         self._results: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.wakeup = Wakeup()
         self._waiting: dict[int, tuple[ReplyTo, float]] = {}  # request id -> change waiting to apply
@@ -99,6 +105,7 @@ class Admin:
         self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
 
     def close(self) -> None:
+        self._saves.close()
         self.wakeup.close()
 
     @property
@@ -146,6 +153,8 @@ class Admin:
     def command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
         """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later."""
         sub = [a.lower() for a in argv[1:3]]
+        if sub[:1] == [b"snapshot"]:
+            return self._snapshot(to, argv)
         arity = (4, 5) if sub == [b"member", b"add"] else (4,)
         if sub in ([b"member", b"add"], [b"member", b"remove"], [b"leader", b"transfer"]) and len(argv) not in arity:
             return err(f"wrong number of arguments for 'raft|{sub[0].decode()}|{sub[1].decode()}' command")
@@ -153,7 +162,8 @@ class Admin:
             return err("wrong number of arguments for 'raft|member|list' command")
         if sub not in ([b"member", b"add"], [b"member", b"remove"], [b"member", b"list"],
                        [b"leader", b"transfer"]):
-            return err("unknown subcommand. Try RAFT MEMBER ADD|REMOVE|LIST or RAFT LEADER TRANSFER.")
+            return err("unknown subcommand. Try RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER or "
+                       "RAFT SNAPSHOT SAVE.")
         if not self._is_leader:
             return self._relay_to_leader(to, argv)
         if sub == [b"member", b"list"]:
@@ -164,6 +174,20 @@ class Admin:
         if sub == [b"member", b"remove"]:
             return self._remove(to, target)
         return self._transfer_to(to, target)
+
+    def _snapshot(self, to: ReplyTo, argv: list[bytes]) -> object | None:
+        sub = argv[2].lower() if len(argv) > 2 else b""
+        if sub == b"chunk" and len(argv) == 5:
+            return self._saves.chunk(argv)
+        if sub != b"save" or len(argv) != 3:
+            return err("unknown subcommand or wrong number of arguments. Try RAFT SNAPSHOT SAVE, "
+                       "then RAFT SNAPSHOT CHUNK <id> <offset>.")
+        if not self._is_leader:
+            leader = self._cluster.addresses.get(self._soft_state().leader)
+            return err("not the leader: save the snapshot from the leader"
+                       + (f" at {leader.client_addr}" if leader is not None else " (none known now)"))
+        self._saves.save(to)
+        return None
 
     def _identity(self) -> object:
         cluster = self._cluster
@@ -345,6 +369,7 @@ class Admin:
             self._relay_to_leader(to, [b"RAFT", b"MEMBER", b"REMOVE", b"%d" % self._cluster.node_id])
 
     def tick(self, now: float) -> None:
+        self._saves.tick(now)
         for rid, (to, deadline) in list(self._waiting.items()):
             if deadline <= now:
                 del self._waiting[rid]

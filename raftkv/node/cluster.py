@@ -8,6 +8,8 @@ restarting before the log is replayed, never loses the address of a node that is
 
 :class:`Cluster` is this node's view: its own identity, the book, the ConfState and whether it was
 removed. This module does no network I/O; the caller tells the transport about new peer addresses.
+A new cluster's identity is written by :func:`found` (first start, ``kvsctl snapshot restore``);
+``--force-new-cluster`` rewrites the data dir first (:mod:`raftkv.node.force`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from raftkv.errors import err
+from raftkv.node.force import force_new_cluster
+from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.raft.types import ConfState
 from raftkv.wire.members import Member, cluster_id_of, decode_members, encode_members
 
@@ -44,7 +48,9 @@ class Cluster:
     @classmethod
     def open(cls, config: NodeConfig, disk: DiskStorage) -> Cluster:
         """From the data dir, or created on first start (a data dir that already holds a cluster ignores
-        ``--initial-cluster``)."""
+        ``--initial-cluster``); rewritten first to hold this node alone under ``--force-new-cluster``."""
+        if config.force_new_cluster:
+            force_new_cluster(disk, config.data_dir / SNAPSHOT_DIR, config.force_new_cluster)
         node_id, cluster_id, founders = _identity(config, disk)
         book = dict(founders)
         saved = disk.get_meta("addresses")
@@ -185,8 +191,14 @@ def _identity(config: NodeConfig, disk: DiskStorage) -> tuple[int, str, dict[int
     members = {m.id: m for m in config.initial_cluster}
     me = next(m for m in config.initial_cluster if m.client_addr == config.address)
     cluster_id = cluster_id_of(config.initial_cluster)
+    found(disk, me.id, cluster_id, members)
+    return me.id, cluster_id, members
+
+
+def found(disk: DiskStorage, node_id: int, cluster_id: str, members: dict[int, Member]) -> None:
+    """Write a new cluster into an empty data dir: this node's id, the cluster's id, and ``members`` as
+    the founding voters (on first start, and for ``kvsctl snapshot restore``)."""
     disk.set_conf_state(ConfState(voters=tuple(members)))
-    disk.put_meta("node_id", b"%d" % me.id)
+    disk.put_meta("node_id", b"%d" % node_id)
     disk.put_meta("cluster_id", cluster_id.encode())
     disk.put_meta("members", encode_members(members))
-    return me.id, cluster_id, members

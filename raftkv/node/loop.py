@@ -30,6 +30,7 @@ from raftkv.kv.table import TABLE
 from raftkv.node import info
 from raftkv.node.admin import Admin
 from raftkv.node.apply import Applier
+from raftkv.node.backup import SnapshotSaves
 from raftkv.node.blocked import BlockedClients
 from raftkv.node.cluster import Cluster, founders
 from raftkv.node.disk import DiskStorage
@@ -91,7 +92,8 @@ class Driver:
         self.admin = Admin(cluster, lambda: self.node, lambda: self.soft_state, self.reply, self.new_request_id,
                            lambda: founders(disk), self.bootstrap_joined,
                            lambda c, n, i: cluster.learn_removed(disk, c, n, i, self.applier.applied_index),
-                           config.requirepass, config.cluster_secret, election_timeout_s)
+                           config.requirepass, config.cluster_secret, election_timeout_s,
+                           SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply))
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
         self.sequencer = Sequencer(self.reply, self._run_node_command, self.disk_guard.refusal,
                                    config.request_timeout_s)

@@ -663,13 +663,7 @@ class Raft:
     def apply_conf_change(self, change: ConfChange) -> ConfState:
         """Apply a committed membership change (it takes effect when applied, as in etcd/raft)."""
         tracker = self.tracker
-        if change.type == ConfChangeType.ADD_LEARNER:
-            changed = tracker.add_learner(change.node_id, self.log.last_index() + 1)
-        elif change.type == ConfChangeType.PROMOTE:
-            changed = tracker.promote(change.node_id)
-        else:
-            changed = tracker.remove(change.node_id)
-        if changed and self.role == _LEADER:
+        if tracker.apply(change, self.log.last_index() + 1) and self.role == _LEADER:
             self._after_membership_change(change)
         return tracker.conf_state()
 

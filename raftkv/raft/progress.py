@@ -13,7 +13,7 @@ from collections import deque
 from enum import Enum
 
 from raftkv.raft.quorum import committed_index, has_majority
-from raftkv.raft.types import ConfState
+from raftkv.raft.types import ConfChange, ConfChangeType, ConfState
 
 
 class ProgressState(Enum):
@@ -193,6 +193,14 @@ class ProgressTracker:
         self.voters = tuple(sorted(self.voters + (node_id,)))
         self.progress[node_id].is_learner = False
         return True
+
+    def apply(self, change: ConfChange, next_index: int) -> bool:
+        """One membership change (a new learner starts at ``next_index``); False if it changes nothing."""
+        if change.type == ConfChangeType.ADD_LEARNER:
+            return self.add_learner(change.node_id, next_index)
+        if change.type == ConfChangeType.PROMOTE:
+            return self.promote(change.node_id)
+        return self.remove(change.node_id)
 
     def remove(self, node_id: int) -> bool:
         if node_id not in self.progress:

@@ -11,6 +11,7 @@ import pytest
 
 from raftkv.errors import RespError
 from raftkv.node.admin import Admin
+from raftkv.node.backup import SnapshotSaves
 from raftkv.node.cluster import Cluster
 from raftkv.node.sequencer import Client, ReplyTo
 from raftkv.raft.log_storage import MemoryStorage
@@ -20,6 +21,7 @@ from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import ConfState, EntryKind, Message, Ready, Role, SoftState
 from raftkv.wire import proposal
 from raftkv.wire.members import Member
+from tests.node.test_backup import FakeSnapshots
 
 ME = Member(1, "127.0.0.1:7001", "127.0.0.1:17001")
 LEARNER = Member(2, "127.0.0.1:7002", "127.0.0.1:17002")
@@ -40,9 +42,11 @@ class Leader:
         self.joined: list[tuple[str, bytes, bytes, bytes]] = []
         self.told_removed: list[tuple[str, bytes, int]] = []
         self._rid = 0
-        self.admin = Admin(self.cluster, lambda: self.node, lambda: self.soft,
-                           lambda to, value: self.replies.append((to.seq, value)), self._new_request_id,
-                           lambda: [b"1", b"[]"], self._join, self._learn_removed, b"", b"", 1.0)
+        reply = lambda to, value: self.replies.append((to.seq, value))  # noqa: E731
+        self.snapshots = FakeSnapshots()
+        self.admin = Admin(self.cluster, lambda: self.node, lambda: self.soft, reply, self._new_request_id,
+                           lambda: [b"1", b"[]"], self._join, self._learn_removed, b"", b"", 1.0,
+                           SnapshotSaves(lambda: self.snapshots, lambda: self.node.status(), reply))
         self.node.campaign()
         self.process()
         self.to = ReplyTo(Client(0, 1), 1, 3)
@@ -216,3 +220,14 @@ def test_context_byte_format() -> None:
         b'{"id": 2, "client_addr": "127.0.0.1:7002", "peer_addr": "127.0.0.1:17002"}'
     assert proposal.decode_context(raw) == (7, 9, LEARNER)
     assert proposal.decode_context(proposal.encode_context(7, 9, None)) == (7, 9, None)
+
+
+def test_snapshot_save_is_for_the_leader_and_chunks_for_any_node(leader: Leader) -> None:
+    leader.soft = SoftState(leader=ME.id, role=Role.FOLLOWER)
+    refused = leader.command(b"RAFT", b"SNAPSHOT", b"SAVE")
+    assert isinstance(refused, RespError) and f"from the leader at {ME.client_addr}" in refused.message
+    unknown = leader.command(b"RAFT", b"SNAPSHOT", b"CHUNK", b"nope", b"0")
+    assert isinstance(unknown, RespError) and "no such snapshot download" in unknown.message
+    for argv in ([b"RAFT", b"SNAPSHOT"], [b"RAFT", b"SNAPSHOT", b"SAVE", b"x"], [b"RAFT", b"SNAPSHOT", b"LOAD"]):
+        answer = leader.command(*argv)
+        assert isinstance(answer, RespError) and "RAFT SNAPSHOT SAVE" in answer.message

@@ -39,6 +39,7 @@ from raftkv.kv.state_machine import StateMachine
 from raftkv.raft.types import ConfState, SnapshotMeta
 
 FORMAT_VERSION = 1
+SNAPSHOT_DIR = "snapshots"  # the folder of the data dir this module owns
 
 _MAGIC = b"RAFTKVSN"
 _END = b"RAFTKVEN"
@@ -79,7 +80,7 @@ def write_snapshot(directory: Path, sm: StateMachine, meta: SnapshotMeta, member
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return path
 
 
@@ -112,7 +113,7 @@ def latest_snapshot(directory: Path) -> SnapshotFile | None:
     """The newest snapshot in `directory` that verifies; temporary and corrupt files are passed over."""
     for path in reversed(_snapshot_paths(Path(directory))):
         try:
-            return _verify(path)
+            return verify(path)
         except SnapshotError:
             continue
     return None
@@ -121,7 +122,7 @@ def latest_snapshot(directory: Path) -> SnapshotFile | None:
 def load_snapshot(path: Path) -> tuple[SnapshotMeta, bytes, StateMachine]:
     """The snapshot's meta, members and state machine; SnapshotError if the file is damaged."""
     path = Path(path)
-    snapshot = _verify(path)
+    snapshot = verify(path)
     with open(path, "rb") as f:
         _read_header(f, path)
         try:
@@ -185,7 +186,7 @@ class SnapshotReceiver:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            return _verify(self._temp)
+            return verify(self._temp)
         except BaseException:
             self.abort()
             raise
@@ -201,7 +202,7 @@ def put_in_place(received: SnapshotFile) -> SnapshotFile:
     here on it is the newest snapshot, the one the next start restores."""
     path = received.path.parent / file_name(received.meta)
     os.replace(received.path, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return SnapshotFile(path, received.meta, received.members, received.size)
 
 
@@ -257,8 +258,9 @@ def _read_header(f: io.BufferedReader, path: Path) -> tuple[SnapshotMeta, bytes]
     return SnapshotMeta(index=index, term=term, conf_state=conf_state), members
 
 
-def _verify(path: Path) -> SnapshotFile:
-    """The file's header, once its checksum and its name agree with it; else SnapshotError."""
+def verify(path: Path) -> SnapshotFile:
+    """The file's header, once its checksum and (for a file named as a snapshot) its name agree with it;
+    else SnapshotError. Reads the whole file once; it loads nothing."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -286,7 +288,7 @@ def _verify(path: Path) -> SnapshotFile:
     return SnapshotFile(path, meta, members, size)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

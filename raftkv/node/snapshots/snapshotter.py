@@ -4,8 +4,9 @@
   entries as the state had keys when that snapshot was taken, a forked child writes the state machine
   (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`). Writing costs in proportion to the keys,
   so that cost is spread over at least as many entries (Redis's ``auto-aof-rewrite-percentage 100``, in
-  entries). The loop reaps the child on a tick, then compacts the log up to ``catch_up_entries`` before
-  the snapshot, so a briefly lagging follower still gets entries.
+  entries); also at once (:meth:`Snapshotter.take`) when a backup needs a fresher file than the latest
+  (:mod:`raftkv.node.backup`). The loop reaps the child on a tick, then compacts the log up to
+  ``catch_up_entries`` before the snapshot, so a briefly lagging follower still gets entries.
 - Sending: a SNAPSHOT message from the core carries only the snapshot's metadata; the file streams to the
   follower in chunks, a few per loop turn while that peer's send buffer is small, so the leader never
   stalls. Every chunk carries the sender's term and the last one the original message. A stream belongs
@@ -139,17 +140,24 @@ class Snapshotter:
     def maybe_take(self) -> None:
         """Start a snapshot if the log has grown enough since the last one (after applying, and on
         ticks: entries applied while a child was writing must not wait for the next write)."""
+        base = self.latest.meta.index if self.latest else 0
+        if self._state.sm.applied_index - base >= max(self._snapshot_entries, self._keys_at_latest):
+            self.take()
+
+    def take(self) -> bool:
+        """Start a snapshot of the applied state now (RAFT SNAPSHOT SAVE asks for one); False while a
+        child is already writing one."""
+        if self._child is not None:
+            return False
         state = self._state
         sm = state.sm
-        base = self.latest.meta.index if self.latest else 0
-        if self._child is not None or sm.applied_index - base < max(self._snapshot_entries, self._keys_at_latest):
-            return
         self._keys_at_latest = len(sm.data)
         meta = SnapshotMeta(sm.applied_index, state.applied_term, state.cluster.conf_state)
         members = encode_members(state.cluster.members)
         pid = fork_snapshot(self.directory, sm, meta, members)
         self._child = (pid, meta, members, time.monotonic())
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
+        return True
 
     def tick(self) -> None:
         if self._delete_through and self._disk.delete_log_through(self._delete_through, _DELETE_PER_TICK):
