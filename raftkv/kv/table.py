@@ -247,8 +247,9 @@ TABLE: dict[bytes, Command] = _table(
     Command("info", -1, NODE, ("loading", "stale"), group="server",
             summary="Returns information and statistics about the server.", served_while_removed=True),
     Command("raft", -2, NODE, ("admin", "noscript", "loading", "stale"), group="cluster",
-            summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER: membership and leadership.",
-            since="0.1.0", subcommands=("member", "leader", "identity", "bootstrap"),
+            summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER, RAFT SNAPSHOT SAVE|CHUNK: membership, "
+                    "leadership and backups.",
+            since="0.1.0", subcommands=("member", "leader", "snapshot", "identity", "bootstrap"),
             served_while_removed=True),
     Command("debug", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
             summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",

@@ -39,6 +39,7 @@ from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
 from raftkv.node.log_writer import LogWriter
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
+from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
 from raftkv.raft.log_storage import MemoryStorage
@@ -105,7 +106,7 @@ class Driver:
         self.applier = Applier(cluster, disk, self.inflight.waiters, self.sequencer.done, self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
                                lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()))
-        self.snapshotter = Snapshotter(config.data_dir / "snapshots", config.snapshot_entries,
+        self.snapshotter = Snapshotter(config.data_dir / SNAPSHOT_DIR, config.snapshot_entries,
                                        config.catch_up_entries, disk, self.mem, self.transport,
                                        lambda: self.node, self.applier)
         restored = self.snapshotter.restore()
