@@ -75,6 +75,8 @@ def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _C
         return replies[1]
 
 
+_BUSY = err("another membership change is in progress; try again when it is applied")
+
 class Admin:
     def __init__(self, cluster: Cluster, node: Callable[[], RawNode], soft_state: Callable[[], SoftState],
                  reply: Callable[[ReplyTo, object], None], new_request_id: Callable[[], int],
@@ -102,6 +104,7 @@ class Admin:
         self._waiting: dict[int, tuple[ReplyTo, float]] = {}  # request id -> change waiting to apply
         self._transfer: tuple[int, ReplyTo, float] | None = None  # target, waiter, deadline
         self._remove_self: tuple[ReplyTo, float] | None = None
+        self._deferred: list[tuple[ReplyTo, list[bytes], float]] = []  # changes waiting for one in progress
         self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
 
     def close(self) -> None:
@@ -150,8 +153,25 @@ class Admin:
             return self._learn_removed(argv[2].decode(), argv[3], int(argv[4]))
         return err("unknown peer request. Try RAFT IDENTITY|BOOTSTRAP|REMOVED.")
 
-    def command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
-        """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later."""
+    def command(self, to: ReplyTo, argv: list[bytes], deadline: float | None = None,
+                now: float | None = None) -> object | None:
+        """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later.
+
+        A change refused because another one (or a new leader's first entry) is not applied yet waits
+        for it, retried on each tick until ``deadline`` (two election timeouts from now by default):
+        that one applies within moments, and a change sent right after a leadership transfer should not
+        fail for it."""
+        reply = self._command(to, argv)
+        if reply is not _BUSY:
+            return reply
+        now = time.monotonic() if now is None else now
+        deadline = now + 2 * self._election_timeout_s if deadline is None else deadline
+        if now >= deadline:
+            return reply
+        self._deferred.append((to, argv, deadline))
+        return None
+
+    def _command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
         sub = [a.lower() for a in argv[1:3]]
         if sub[:1] == [b"snapshot"]:
             return self._snapshot(to, argv)
@@ -238,7 +258,7 @@ class Admin:
         rid = self._new_request_id()
         change = ConfChange(change_type, node_id, encode_context(self._cluster.node_id, rid, member))
         if not self._node().propose_conf_change(change):
-            return err("another membership change is in progress; try again when it is applied")
+            return _BUSY
         self._waiting[rid] = (to, time.monotonic() + _CHANGE_TIMEOUT_S)
         return None
 
@@ -369,6 +389,11 @@ class Admin:
             self._relay_to_leader(to, [b"RAFT", b"MEMBER", b"REMOVE", b"%d" % self._cluster.node_id])
 
     def tick(self, now: float) -> None:
+        deferred, self._deferred = self._deferred, []
+        for to, argv, deadline in deferred:
+            reply = self.command(to, argv, deadline, now)
+            if reply is not None:
+                self._reply(to, reply)
         self._saves.tick(now)
         for rid, (to, deadline) in list(self._waiting.items()):
             if deadline <= now:

@@ -145,13 +145,25 @@ def test_malformed_commands_are_refused(leader: Leader, argv: list[bytes], expec
 
 def test_removing_a_learner_answers_once_the_change_applies(leader: Leader) -> None:
     assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", LEARNER.client_addr.encode()) is None
-    # One change at a time: a second one is refused while the first is pending.
-    reply = leader.command(b"RAFT", b"MEMBER", b"REMOVE", str(LEARNER.id).encode())
-    assert "another membership change is in progress" in error_text(reply)
+    # One change at a time: a second one waits while the first is pending ...
+    assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", str(LEARNER.id).encode()) is None
+    leader.admin.tick(time.monotonic())
     assert leader.replies == []
     leader.process()
     assert leader.replies == [(1, "OK")]
     assert leader.cluster.conf_state == ConfState(voters=(ME.id,))
+    # ... and runs once it applied: here there is nothing left to remove.
+    leader.admin.tick(time.monotonic())
+    ((_seq, reply),) = leader.replies[1:]
+    assert error_text(reply).endswith(f"no member {LEARNER.id} in this cluster")
+
+
+def test_a_change_still_waiting_after_two_election_timeouts_is_refused(leader: Leader) -> None:
+    assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", LEARNER.client_addr.encode()) is None
+    assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", str(LEARNER.id).encode()) is None
+    leader.admin.tick(time.monotonic() + 2.1)  # two election timeouts of 1 s
+    errors = [error_text(reply) for _seq, reply in leader.replies]
+    assert any("another membership change is in progress" in e for e in errors)
 
 
 def test_a_change_not_applied_in_time_is_answered_tryagain(leader: Leader) -> None:
