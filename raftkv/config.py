@@ -50,6 +50,7 @@ class NodeConfig:
     join: str | None = None  # start empty and wait to be added (the address of a member, for messages)
     cluster_secret: bytes = b""  # peers must present it (the transport's handshake)
     requirepass: bytes = b""  # clients must AUTH with it when set, as Redis's requirepass
+    metrics_addr: tuple[str, int] | None = None  # where the Raft process serves /metrics, /health, /readyz
 
     @property
     def address(self) -> str:
