@@ -53,6 +53,7 @@ class NodeConfig:
     # --force-new-cluster: a token naming this run of raftkv-server ("" without the flag). The data dir
     # is rewritten once per token, not again when the supervisor restarts the Raft process.
     force_new_cluster: str = ""
+    metrics_addr: tuple[str, int] | None = None  # where the Raft process serves /metrics, /health, /readyz
 
     @property
     def address(self) -> str:

@@ -115,13 +115,16 @@ def _file_key(option: click.Option) -> str:
               help="Refuse writes while the data dir's file system has less than this many bytes free.")
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
+@click.option("--metrics-addr", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication)  "
+                   "[default: not served]")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
          advertise_client: str | None, join: str | None, force_new_cluster: bool,
          workers: int, data_dir: Path, log_level: str, log_format: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
-         client_output_limit: int) -> None:
+         client_output_limit: int, metrics_addr: str | None) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import StartError, setup_logging
     from raftkv.supervisor.supervisor import Supervisor
@@ -152,6 +155,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail("--join and --initial-cluster exclude each other: a joining node takes the cluster's list")
     if force_new_cluster and join is not None:
         _fail("--force-new-cluster restarts a node of a cluster; it excludes --join")
+    try:
+        metrics = split_addr(metrics_addr) if metrics_addr is not None else None
+    except MembershipError as exc:
+        _fail(f"--metrics-addr: {exc}")
     config = NodeConfig(data_dir=data_dir, host=host, port=port, workers=workers, log_level=log_level,
                         initial_cluster=tuple(members), peer_host=peer_host, peer_port=peer_port,
                         advertised_peer_host=peer_host, advertised_peer_port=advertised_peer_port,
@@ -159,7 +166,7 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         tick_ms=tick_ms, election_ticks=election_ticks, max_bulk_len=max_bulk_len,
                         max_output_bytes=client_output_limit, maxclients=maxclients,
                         snapshot_entries=snapshot_entries, catch_up_entries=min(1000, snapshot_entries),
-                        min_free_disk_bytes=min_free_disk,
+                        min_free_disk_bytes=min_free_disk, metrics_addr=metrics,
                         requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode(),
                         force_new_cluster=secrets.token_hex(8) if force_new_cluster else "")
     # Logging starts with the node: the argument errors above are plain lines, as click's own are.

@@ -10,11 +10,13 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from raftkv import REDIS_VERSION, __version__
+from raftkv.errors import RespError
 from raftkv.kv.table import unknown_subcommand
+from raftkv.node.metrics.latency import Latency
 from raftkv.raft.types import HardState, Role, Status
 from raftkv.wire.resp import Verbatim
 
@@ -31,6 +33,25 @@ class Stats:
     commands_processed: int = 0
     log_writes: int = 0
     log_syncs: int = 0
+    proposals: int = 0  # writes of our clients handed to the core
+    leader_changes: int = 0  # times a new leader became known
+    writes_refused: int = 0  # writes refused because the disk is nearly full
+    sync_latency: Latency = field(default_factory=Latency)  # the synced LevelDB write of a Ready
+    commit_latency: Latency = field(default_factory=Latency)  # our own writes, started to applied
+
+    def copy(self) -> Stats:
+        """A copy the loop will not change, for a report read by another thread."""
+        return replace(self, sync_latency=self.sync_latency.copy(), commit_latency=self.commit_latency.copy())
+
+
+def counting_refusals(refusal: Callable[[], RespError | None], stats: Stats) -> Callable[[], RespError | None]:
+    """``refusal`` (asked before each write starts) that also counts the writes it refuses."""
+    def counted() -> RespError | None:
+        reason = refusal()
+        if reason is not None:
+            stats.writes_refused += 1
+        return reason
+    return counted
 
 
 @dataclass(frozen=True)
@@ -48,15 +69,21 @@ class NodeReport:
     leader_addr: str
     members: int
     membership: str  # this node: voter, learner, removed or joining
+    applied_index: int
     log_first_index: int
     log_last_index: int
     snapshot_index: int
     snapshot_size: int
+    snapshots_taken: int
     snapshot_last_duration_s: float
     snapshot_in_progress: bool
     stats: Stats
     disk_free_bytes: int
     disk_full: bool
+
+    @property
+    def log_entries(self) -> int:
+        return self.log_last_index - self.log_first_index + 1 if self.log_last_index else 0
 
 
 def node_command(argv: list[bytes], proto: int, sm: StateMachine, report: Callable[[], NodeReport]) -> object:
@@ -116,13 +143,15 @@ def _persistence(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
         ("rdb_changes_since_last_save", 0),
         ("log_first_index", d.log_first_index),
         ("log_last_index", d.log_last_index),
-        ("log_entries", d.log_last_index - d.log_first_index + 1 if d.log_last_index else 0),
+        ("log_entries", d.log_entries),
         ("snapshot_index", d.snapshot_index),
         ("snapshot_size", d.snapshot_size),
         ("snapshot_last_duration_ms", int(d.snapshot_last_duration_s * 1000)),
         ("snapshot_in_progress", int(d.snapshot_in_progress)),
+        ("snapshots_taken", d.snapshots_taken),
         ("log_writes", d.stats.log_writes),
         ("log_syncs", d.stats.log_syncs),
+        ("log_sync_avg_us", d.stats.sync_latency.avg_us),
         ("data_dir", d.config.data_dir),
         ("disk_free_bytes", d.disk_free_bytes),
         ("writes_refused_disk_full", int(d.disk_full)),
@@ -133,10 +162,13 @@ def _stats(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [
         ("total_connections_received", d.stats.connections_received),
         ("total_commands_processed", d.stats.commands_processed),
+        ("total_proposals", d.stats.proposals),
+        ("total_writes_refused", d.stats.writes_refused),
+        ("write_commit_avg_us", d.stats.commit_latency.avg_us),
     ]
 
 
-def _raft(d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
+def _raft(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     status = d.status
     fields: list[tuple[str, object]] = [
         ("node_id", d.status.id),
@@ -146,8 +178,9 @@ def _raft(d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
         ("leader_addr", d.leader_addr),
         ("members", d.members),
         ("membership", d.membership),
+        ("leader_changes", d.stats.leader_changes),
         ("commit_index", status.commit),
-        ("applied_index", sm.applied_index),
+        ("applied_index", d.applied_index),
         ("last_log_index", status.last_index),
         ("snapshot_index", d.snapshot_index),
     ]

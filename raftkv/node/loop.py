@@ -23,6 +23,7 @@ import random
 import selectors
 import socket
 import time
+from functools import partial
 
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
@@ -38,6 +39,8 @@ from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
 from raftkv.node.log_writer import LogWriter
+from raftkv.node.metrics.endpoint import MetricsEndpoint
+from raftkv.node.metrics.latency import sync_timed, timing_writes
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
@@ -96,14 +99,17 @@ class Driver:
                            config.requirepass, config.cluster_secret, election_timeout_s,
                            SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply))
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
-        self.sequencer = Sequencer(self.reply, self._run_node_command, self.disk_guard.refusal,
+        self.sequencer = Sequencer(self.reply, self._run_node_command,
+                                   info.counting_refusals(self.disk_guard.refusal, self.stats),
                                    config.request_timeout_s)
         self.blocking = BlockedClients(self.sequencer.done, self._propose)
         # A read round is asked again after two heartbeat intervals: a healthy round trip takes far less.
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
-        self.applier = Applier(cluster, disk, self.inflight.waiters, self.sequencer.done, self.sweeper.applied,
+        self.applier = Applier(cluster, disk, self.inflight.waiters,
+                               timing_writes(self.sequencer.done, self.stats.commit_latency, config.request_timeout_s),
+                               self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
                                lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()))
         self.snapshotter = Snapshotter(config.data_dir / SNAPSHOT_DIR, config.snapshot_entries,
@@ -132,6 +138,9 @@ class Driver:
         self._stop = Wakeup()
         self._sel.register(self._stop, selectors.EVENT_READ, self._on_stop)
         self._stopping = False
+        # A loop that has not published for ten ticks (and a few seconds) is not coming round.
+        self.metrics = (MetricsEndpoint(*config.metrics_addr, max(5.0, 10 * self._tick_s))
+                        if config.metrics_addr else None)
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -171,12 +180,16 @@ class Driver:
         self.disk_guard.check()
         if self.soft_state.role == Role.LEADER:
             self.sweeper.sweep(self.node, self.applier.sm, now, int(time.time() * 1000))
+        if self.metrics is not None:
+            self.metrics.publish(self._report())
 
     def request_stop(self) -> None:
         """Async-signal-safe: the loop stops at the end of its current turn."""
         self._stop.notify()
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
         self.log_writer.close()  # what it holds is written first
         self.snapshotter.close()
         self.transport.close()
@@ -317,16 +330,17 @@ class Driver:
             status=self.node.status(), hard_state=self._hard_state, role=self.soft_state.role,
             leader_id=self.soft_state.leader, leader_addr=leader.client_addr if leader else "",
             members=len(self.cluster.members), membership=self.cluster.membership,
-            log_first_index=self.mem.first_index(),
+            applied_index=self.applier.applied_index, log_first_index=self.mem.first_index(),
             log_last_index=self.disk.last_index, snapshot_index=latest.meta.index if latest else 0,
-            snapshot_size=latest.size if latest else 0,
+            snapshot_size=latest.size if latest else 0, snapshots_taken=self.snapshotter.taken,
             snapshot_last_duration_s=self.snapshotter.last_duration_s,
-            snapshot_in_progress=self.snapshotter.in_progress, stats=self.stats,
+            snapshot_in_progress=self.snapshotter.in_progress, stats=self.stats.copy(),
             disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full)
 
     # -- into the core ----------------------------------------------------------------------------
 
     def _propose(self, batch: list[Pending]) -> None:
+        self.stats.proposals += len(batch)
         self.inflight.propose(self.node, batch, time.monotonic(), int(time.time() * 1000))
 
     def _answer_unapplied(self, p: Pending, value: object) -> None:
@@ -362,7 +376,8 @@ class Driver:
         leader = (rd.soft_state or self.soft_state).role == Role.LEADER
         if may_write_in_background(rd, self._hard_state, leader):
             must_sync = bool(rd.entries)
-            self.log_writer.submit(self.disk.prepare(hs, rd.entries, must_sync).write, rd.entries)
+            write = self.disk.prepare(hs, rd.entries, must_sync).write
+            self.log_writer.submit(sync_timed(write, must_sync, self.stats.sync_latency), rd.entries)
             durable = not rd.entries  # entries are durable once _on_log_written reports them
         else:
             self._log_written(self.log_writer.drain())  # writes stay in order
@@ -372,7 +387,7 @@ class Driver:
             if hs is None and not rd.entries:
                 return True
             must_sync = needs_sync(rd, self._hard_state)
-            self.disk.save(hs, rd.entries, sync=must_sync)
+            sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self.stats.sync_latency)()
             if rd.entries:
                 self.mem.append(rd.entries)
             durable = True
@@ -432,6 +447,7 @@ class Driver:
                      f"{soft.leader} ({leader.client_addr})" if leader else "none")
         self.soft_state = soft
         if leader_changed and soft.leader:
+            self.stats.leader_changes += 1
             self.inflight.reask_reads(self.node, time.monotonic(), every=True)
         if leader_changed:
             self.admin.on_leader_changed(soft.leader)

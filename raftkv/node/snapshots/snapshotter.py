@@ -115,6 +115,7 @@ class Snapshotter:
         self._state = state
         self.latest: SnapshotFile | None = latest_snapshot(self.directory)
         self.last_duration_s = 0.0
+        self.taken = 0  # snapshots this process wrote (for INFO and /metrics)
         self._child: tuple[int, SnapshotMeta, bytes, float] | None = None  # pid, meta, members, start
         self._streams: dict[int, _Stream] = {}
         self._receiving: _Receiving | None = None
@@ -181,6 +182,7 @@ class Snapshotter:
         path = self.directory / file_name(meta)
         latest = SnapshotFile(path, meta, members, path.stat().st_size)
         self.latest = latest
+        self.taken += 1
         self._compact(meta)
         prune(self.directory)
         log.info("snapshot at index %d written in %.2fs (%d bytes)", meta.index, self.last_duration_s,

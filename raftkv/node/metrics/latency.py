@@ -1,0 +1,71 @@
+"""Latency histograms the Raft loop fills and INFO and /metrics read: fixed buckets, plain counters.
+
+The loop observes durations (and so does the log writer's thread, for the leader's background syncs:
+hence the lock), and a report carries a copy (:meth:`Latency.copy`) that the HTTP threads may read while
+the loop goes on.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raftkv.node.sequencer import Pending
+
+# Upper bounds in seconds, from a page-cache write to a disk that stalls.
+BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Latency:
+    __slots__ = ("counts", "count", "sum_s", "_lock")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS_S) + 1)  # per bucket, not cumulative; the last is +Inf
+        self.count = 0
+        self.sum_s = 0.0
+        self._lock = threading.Lock()  # a copy never sees an observation half made
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self.counts[bisect_left(BUCKETS_S, seconds)] += 1
+            self.count += 1
+            self.sum_s += seconds
+
+    def copy(self) -> Latency:
+        other = Latency()
+        with self._lock:
+            other.counts = self.counts.copy()
+            other.count = self.count
+            other.sum_s = self.sum_s
+        return other
+
+    @property
+    def avg_us(self) -> int:
+        return int(self.sum_s / self.count * 1e6) if self.count else 0
+
+
+def sync_timed(write: Callable[[], None], synced: bool, latency: Latency) -> Callable[[], None]:
+    """``write`` (a log batch's, run on the loop or in the log writer's thread) that also observes its
+    duration when it syncs; a write without sync is returned as it is."""
+    if not synced:
+        return write
+
+    def timed() -> None:
+        started = time.perf_counter()
+        write()
+        latency.observe(time.perf_counter() - started)
+    return timed
+
+
+def timing_writes(answer: Callable[[Pending, object], None], latency: Latency,
+                  request_timeout_s: float) -> Callable[[Pending, object], None]:
+    """``answer`` for applied writes of our own that also observes how long each took: a write starts
+    ``request_timeout_s`` before its deadline, so start to apply is the commit latency its client saw
+    (including any wait for a leader before it was proposed)."""
+    def answer_timed(p: Pending, value: object) -> None:
+        latency.observe(time.monotonic() - p.deadline + request_timeout_s)
+        answer(p, value)
+    return answer_timed
