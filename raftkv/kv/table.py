@@ -251,6 +251,9 @@ TABLE: dict[bytes, Command] = _table(
                     "leadership and backups.",
             since="0.1.0", subcommands=("member", "leader", "snapshot", "identity", "bootstrap"),
             served_while_removed=True),
+    Command("wait", 3, NODE, ("noscript",), group="generic",
+            summary="Wait for the synchronous replication of all the write commands sent in the context of the "
+                    "current connection", since="3.0.0"),
     Command("debug", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
             summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",
             subcommands=("digest",)),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from raftkv import REDIS_VERSION, __version__
-from raftkv.errors import RespError
+from raftkv.errors import RespError, err
+from raftkv.kv.args import NOT_AN_INTEGER, parse_int
 from raftkv.kv.table import unknown_subcommand
 from raftkv.node.metrics.latency import Latency
 from raftkv.raft.types import HardState, Role, Status
@@ -24,7 +26,7 @@ if TYPE_CHECKING:  # workers import REDIS_VERSION from here and must not load th
     from raftkv.config import NodeConfig
     from raftkv.kv.state_machine import StateMachine
 
-DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "raft", "keyspace")
+DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "keyspace")
 
 
 @dataclass
@@ -60,6 +62,7 @@ class NodeReport:
 
     config: NodeConfig
     started_at: float  # wall-clock time the Raft process started
+    startup_memory: int  # the Raft process's resident bytes before it loaded any data
     connected_clients: int
     blocked_clients: int
     status: Status
@@ -68,6 +71,7 @@ class NodeReport:
     leader_id: int
     leader_addr: str
     members: int
+    voters: tuple[int, ...]
     membership: str  # this node: voter, learner, removed or joining
     applied_index: int
     log_first_index: int
@@ -92,9 +96,31 @@ def node_command(argv: list[bytes], proto: int, sm: StateMachine, report: Callab
     name = argv[0].lower()
     if name == b"info":
         return info(report(), sm, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto)
+    if name == b"wait":
+        return wait(argv, report())
     if name == b"debug" and argv[1].lower() == b"digest" and len(argv) == 2:
         return sm.digest().encode()
     return unknown_subcommand(argv)
+
+
+def wait(argv: list[bytes], r: NodeReport) -> object:
+    """WAIT numreplicas timeout, under Raft: the connection's earlier writes are applied before WAIT runs
+    (the sequencer sees to it), and each was answered only once a majority held it. So WAIT answers at
+    once with how many other voters hold every write this node has applied: on the leader, those whose
+    match index reaches its commit index; on a follower, which does not see the others' progress, the
+    majority minus itself that the commit proves. It never waits for more."""
+    numreplicas, timeout = parse_int(argv[1]), parse_int(argv[2])
+    if numreplicas is None:
+        return NOT_AN_INTEGER
+    if timeout is None:
+        return err("timeout is not an integer or out of range")
+    if timeout < 0:
+        return err("timeout is negative")
+    status = r.status
+    if r.role == Role.LEADER:
+        return sum(1 for node_id, peer in status.progress.items()
+                   if node_id != status.id and node_id in r.voters and peer.match >= status.commit)
+    return len(r.voters) // 2
 
 
 def info(r: NodeReport, sm: StateMachine, wanted: list[str], proto: int) -> object:
@@ -133,6 +159,43 @@ def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
 def _clients(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [("connected_clients", d.connected_clients), ("maxclients", d.config.maxclients),
             ("blocked_clients", d.blocked_clients)]
+
+
+def resident_bytes() -> int:
+    """This process's resident set size."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _human(n: int) -> str:
+    """Bytes as Redis writes them in INFO (1023B, 1.50K, 2.25M, ...)."""
+    if n < 1024:
+        return f"{n}B"
+    value, unit = n / 1024, "K"
+    for bigger in "MGT":
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.2f}{unit}"
+
+
+def _memory(d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
+    """Our memory is the Raft process's resident set (it holds the key space; workers hold none). The
+    dataset is what it grew by since it started empty, so ``used_memory_dataset`` / keys is the cost of a
+    key here (benchmarks/memory.py gives it per element of each type)."""
+    used = resident_bytes()
+    peak = max(used, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    dataset = max(0, used - d.startup_memory)
+    return [
+        ("used_memory", used), ("used_memory_human", _human(used)),
+        ("used_memory_rss", used), ("used_memory_rss_human", _human(used)),
+        ("used_memory_peak", peak), ("used_memory_peak_human", _human(peak)),
+        ("used_memory_startup", d.startup_memory), ("used_memory_dataset", dataset),
+        ("used_memory_dataset_perc", f"{100 * dataset / used:.2f}%"),
+        ("keys_bytes_avg", dataset // len(sm.data) if len(sm.data) else 0),
+        ("maxmemory", 0), ("maxmemory_human", "0B"), ("maxmemory_policy", "noeviction"),
+        ("mem_allocator", "pymalloc"),
+    ]
 
 
 def _persistence(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
@@ -197,6 +260,7 @@ def _keyspace(_d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
 _SECTIONS: dict[str, Callable[[NodeReport, StateMachine], list[tuple[str, object]]]] = {
     "server": _server,
     "clients": _clients,
+    "memory": _memory,
     "persistence": _persistence,
     "stats": _stats,
     "raft": _raft,

@@ -67,6 +67,7 @@ class Driver:
         self.config = config
         self.disk = disk
         self.started_at = time.time()
+        self.startup_memory = info.resident_bytes()
         self.cluster = cluster = Cluster.open(config, disk)
         self.node_id = cluster.node_id
         boots = int(disk.get_meta("boots") or b"0") + 1
@@ -325,11 +326,13 @@ class Driver:
         latest = self.snapshotter.latest
         leader = self.cluster.addresses.get(self.soft_state.leader)
         return info.NodeReport(
-            config=self.config, started_at=self.started_at, connected_clients=len(self.sequencer.clients),
+            config=self.config, started_at=self.started_at, startup_memory=self.startup_memory,
+            connected_clients=len(self.sequencer.clients),
             blocked_clients=len(self.blocking),
             status=self.node.status(), hard_state=self._hard_state, role=self.soft_state.role,
             leader_id=self.soft_state.leader, leader_addr=leader.client_addr if leader else "",
-            members=len(self.cluster.members), membership=self.cluster.membership,
+            members=len(self.cluster.members), voters=self.cluster.conf_state.voters,
+            membership=self.cluster.membership,
             applied_index=self.applier.applied_index, log_first_index=self.mem.first_index(),
             log_last_index=self.disk.last_index, snapshot_index=latest.meta.index if latest else 0,
             snapshot_size=latest.size if latest else 0, snapshots_taken=self.snapshotter.taken,

@@ -33,9 +33,11 @@ def make_report(**changes: object) -> info.NodeReport:
     status = Status(ME, 4, ME, Role.LEADER, ME, 95, 95, 100,
                     {ME: PeerProgress(100, 101, "replicate", False), PEER: PeerProgress(80, 81, "replicate", False)})
     report = info.NodeReport(
-        config=NodeConfig(data_dir=Path("/nowhere")), started_at=1.5e9, connected_clients=6, blocked_clients=2,
+        config=NodeConfig(data_dir=Path("/nowhere")), started_at=1.5e9, startup_memory=1 << 20,
+        connected_clients=6, blocked_clients=2,
         status=status,
         hard_state=HardState(4, ME, 95), role=Role.LEADER, leader_id=ME, leader_addr="127.0.0.1:7001", members=2,
+        voters=(ME, PEER),
         membership="voter", applied_index=93, log_first_index=51, log_last_index=100, snapshot_index=50,
         snapshot_size=4096, snapshots_taken=1, snapshot_last_duration_s=0.25, snapshot_in_progress=False,
         stats=stats, disk_free_bytes=1 << 30, disk_full=False)
