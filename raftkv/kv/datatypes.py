@@ -255,6 +255,8 @@ class List:
 
 
 _SCORE = struct.Struct("<d")
+SMALL_ZSET_ENTRIES = 128  # Redis 7.0's zset-max-listpack-entries
+SMALL_ZSET_VALUE = 64  # and zset-max-listpack-value
 
 
 class ZSet:
@@ -299,6 +301,29 @@ class ZSet:
     def rank(self, member: bytes) -> int | None:
         score = self.scores.get(member)
         return None if score is None else self.order.index((score, member))
+
+    @property
+    def scans_whole(self) -> bool:
+        """Redis 7.0 would hold this sorted set as a listpack: at most 128 members of at most 64 bytes."""
+        return len(self.scores) <= SMALL_ZSET_ENTRIES and all(len(m) <= SMALL_ZSET_VALUE for m in self.scores)
+
+    def scan(self, after: bytes | None, count: int) -> tuple[list[bytes], bytes | None]:
+        """As :meth:`Hash.scan`, in (score, member) order: the position to resume after is the last
+        (score, member) returned, packed (a member whose score changes meanwhile moves in that order, and
+        may be returned twice or not at all). A listpack-sized one answers whole."""
+        order = self.order
+        if self.scans_whole:
+            return [member for _score, member in order], None
+        start = 0 if after is None else order.bisect_right((_SCORE.unpack_from(after)[0], after[_SCORE.size:]))
+        batch = list(order.islice(start, start + count))
+        more = start + count < len(order)
+        last = _SCORE.pack(batch[-1][0]) + batch[-1][1] if more and batch else None
+        return [member for _score, member in batch], last
+
+    def scan_reply(self, names: list[bytes]) -> list[bytes]:
+        """Each member and its score as a string, as Redis's ZSCAN writes it (%.17g), in either protocol."""
+        scores = self.scores
+        return [x for member in names for x in (member, b"%.17g" % scores[member])]
 
     def copy(self) -> ZSet:
         twin = ZSet()

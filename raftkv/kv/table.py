@@ -396,6 +396,8 @@ TABLE: dict[bytes, Command] = _table(
     Command("bzmpop", -5, WRITE, ("write", "blocking", "movablekeys"), 0, 0, 0, "sorted-set",
             "Remove and return members with scores in a sorted set or block until one is available",
             "7.0.0"),
+    Command("zscan", -3, READ, ("readonly",), 1, 1, 1, "sorted-set",
+            "Incrementally iterate sorted sets elements and associated scores", "2.8.0"),
     Command("zrandmember", -2, READ, ("readonly",), 1, 1, 1, "sorted-set",
             "Get one or multiple random elements from a sorted set", "6.2.0"),
     Command("zunion", -3, READ, ("readonly", "movablekeys"), 0, 0, 0, "sorted-set",

@@ -258,6 +258,12 @@ CASES: dict[str, list[tuple[Arg, ...]]] = {
         ("ZRANGE", "z2", 0, -1),
         ("SET", "l2", "v"), ("TYPE", "l2"), ("ZUNION", 2, "z", "l2"),
     ],
+    "zscan of a small sorted set": [
+        ("ZADD", "z", 1, "a", 2.5, "b", -3, "c", "inf", "d", 0.1, "e"), ("ZSCAN", "z", 0),
+        ("ZSCAN", "z", 0, "MATCH", "[ab]"), ("ZSCAN", "z", 0, "COUNT", 1), ("ZSCAN", "z", "123"),
+        ("ZSCAN", "none", 0), ("SET", "s", "x"), ("ZSCAN", "s", 0),
+        ("ZSCAN", "z", "abc"), ("ZSCAN", "z", 0, "COUNT", 0), ("ZSCAN", "z", 0, "NOPE"), ("ZSCAN", "z", 0, "MATCH"),
+    ],
 }
 
 
@@ -314,6 +320,22 @@ def test_a_slice_of_a_big_list_and_zset(both: Both) -> None:
                  ("ZREVRANK", "z", "m4321"), ("ZCOUNT", "z", 100, "(200"), ("ZREMRANGEBYRANK", "z", 10, 4000),
                  ("ZCARD", "z"), ("ZRANGE", "z", -3, -1, "WITHSCORES")]:
         both.same(*args)
+
+
+def test_zscan_of_a_big_sorted_set_returns_every_member_once(both: Both) -> None:
+    members = {f"m{i}".encode(): float(i % 97) for i in range(1000)}
+    both.same("ZADD", "z", *[x for m, score in members.items() for x in (score, m)])
+    seen: dict[bytes, bytes] = {}
+    cursor = b"0"
+    while True:
+        (reply, _), _theirs = both.run(_argv(("ZSCAN", "z", cursor, "COUNT", 37)))
+        cursor, flat = _decode(reply)  # type: ignore[misc]
+        for member, score in zip(flat[0::2], flat[1::2]):
+            assert member not in seen
+            seen[member] = score
+        if cursor == b"0":
+            break
+    assert seen == {m: b"%.17g" % score for m, score in members.items()}
 
 
 def test_snapshot_round_trip_keeps_lists_and_zsets() -> None:

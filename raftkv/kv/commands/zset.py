@@ -17,6 +17,7 @@ from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
 from raftkv.kv.commands.list import parse_mpop
 from raftkv.kv.datatypes import ZSet
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
+from raftkv.kv.scanning import scan_aggregate
 from raftkv.kv.scores import NOT_A_FLOAT, lex_window, parse_lex_range, parse_score, parse_score_range, score_window
 from raftkv.wire.values import NULL_ARRAY, Pairs
 
@@ -255,6 +256,10 @@ def zmpop(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     return NULL_ARRAY
 
 
+def zscan(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
+    return scan_aggregate(sm, argv, now_ms, ZSet)
+
+
 def zrandmember(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if len(argv) == 2:
         zset = sm.typed(argv[1], now_ms, ZSet)
@@ -304,4 +309,5 @@ HANDLERS: dict[bytes, Handler] = {
     b"zpopmax": zpopmax,
     b"zmpop": zmpop,
     b"zrandmember": zrandmember,
+    b"zscan": zscan,
 }
