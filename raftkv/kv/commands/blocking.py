@@ -11,7 +11,9 @@ the same index on every node. Inside EXEC an attempt that would block answers at
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 from raftkv.errors import RespError, err
 from raftkv.kv import longdouble
@@ -72,17 +74,29 @@ def waited_keys(argv: list[bytes]) -> list[bytes]:
     return argv[1:-1]
 
 
-def _bpop(sm: Keyspace, argv: list[bytes], now_ms: int, left: bool) -> Reply:
+def _pop_first(sm: Keyspace, argv: list[bytes], now_ms: int, kind: type[List] | type[ZSet],
+               pop: Callable[[Keyspace, bytes, Any], list[Any]]) -> Reply:
+    """BLPOP and BZPOPMIN's shape: the timeout, then the first key holding a ``kind``, popped by ``pop``."""
     timeout = parse_timeout(argv[-1])
     if isinstance(timeout, RespError):
         return timeout
     for key in argv[1:-1]:
-        lst = sm.typed_for_write(key, now_ms, List)
-        if lst is not None:
-            item = pop_elements(lst, left, 1)[0]
-            sm.changed(key)
-            return [key, item]
+        value = sm.typed_for_write(key, now_ms, kind)
+        if value is not None:
+            return [key, *pop(sm, key, value)]
     return WOULD_BLOCK
+
+
+def _list_pop(left: bool) -> Callable[[Keyspace, bytes, List], list[bytes]]:
+    def pop(sm: Keyspace, key: bytes, lst: List) -> list[bytes]:
+        item = pop_elements(lst, left, 1)
+        sm.changed(key)
+        return item
+    return pop
+
+
+def _bpop(sm: Keyspace, argv: list[bytes], now_ms: int, left: bool) -> Reply:
+    return _pop_first(sm, argv, now_ms, List, _list_pop(left))
 
 
 def blpop(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
@@ -129,14 +143,7 @@ def bzmpop(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
 
 
 def _bzpop(sm: Keyspace, argv: list[bytes], now_ms: int, highest: bool) -> Reply:
-    timeout = parse_timeout(argv[-1])
-    if isinstance(timeout, RespError):
-        return timeout
-    for key in argv[1:-1]:
-        zset = sm.typed_for_write(key, now_ms, ZSet)
-        if zset is not None:
-            return [key, *pop_pairs(sm, key, zset, highest, 1)]
-    return WOULD_BLOCK
+    return _pop_first(sm, argv, now_ms, ZSet, lambda sm, key, zset: pop_pairs(sm, key, zset, highest, 1))
 
 
 def bzpopmin(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
