@@ -18,7 +18,7 @@ from typing import Any
 from raftkv.errors import RespError, err
 from raftkv.kv import longdouble
 from raftkv.kv.args import SYNTAX_ERROR
-from raftkv.kv.commands.list import lmpop, move, parse_side, pop_elements
+from raftkv.kv.commands.list import first_held, lmpop, move, parse_side, pop_elements
 from raftkv.kv.commands.zset import pop_pairs, zmpop
 from raftkv.kv.datatypes import List, ZSet
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
@@ -80,11 +80,10 @@ def _pop_first(sm: Keyspace, argv: list[bytes], now_ms: int, kind: type[List] | 
     timeout = parse_timeout(argv[-1])
     if isinstance(timeout, RespError):
         return timeout
-    for key in argv[1:-1]:
-        value = sm.typed_for_write(key, now_ms, kind)
-        if value is not None:
-            return [key, *pop(sm, key, value)]
-    return WOULD_BLOCK
+    found = first_held(sm, argv[1:-1], now_ms, kind)
+    if found is None:
+        return WOULD_BLOCK
+    return [found[0], *pop(sm, *found)]
 
 
 def _list_pop(left: bool) -> Callable[[Keyspace, bytes, List], list[bytes]]:

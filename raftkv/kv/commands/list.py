@@ -8,6 +8,8 @@ WrongType) before it changes anything, as Redis's do.
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
 from raftkv.kv.datatypes import List
@@ -15,6 +17,7 @@ from raftkv.kv.keyspace import Handler, Keyspace, Reply
 from raftkv.kv.table import wrong_arity
 from raftkv.wire.values import NULL_ARRAY
 
+T = TypeVar("T")
 _MUST_BE_POSITIVE = err("value is out of range, must be positive")
 _LONG_MAX = (1 << 63) - 1
 
@@ -315,18 +318,28 @@ def parse_mpop(argv: list[bytes], first: int, sides: dict[bytes, bool]) -> tuple
     return argv[first + 1:where_at], where, 1 if count is None else count
 
 
+def first_held(sm: Keyspace, keys: list[bytes], now_ms: int, kind: type[T]) -> tuple[bytes, T] | None:
+    """The first of ``keys`` that holds a ``kind`` (WrongType at one that holds another type), as the
+    multi-key pops (LMPOP, ZMPOP, BLPOP, BZPOPMIN, ...) look for what to pop."""
+    for key in keys:
+        value = sm.typed_for_write(key, now_ms, kind)
+        if value is not None:
+            return key, value
+    return None
+
+
 def lmpop(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     parsed = parse_mpop(argv, 1, {b"left": True, b"right": False})
     if isinstance(parsed, RespError):
         return parsed
     keys, left, count = parsed
-    for key in keys:
-        lst = sm.typed_for_write(key, now_ms, List)
-        if lst is not None:
-            popped = pop_elements(lst, left, count)
-            sm.changed(key)
-            return [key, popped]
-    return NULL_ARRAY
+    found = first_held(sm, keys, now_ms, List)
+    if found is None:
+        return NULL_ARRAY
+    key, lst = found
+    popped = pop_elements(lst, left, count)
+    sm.changed(key)
+    return [key, popped]
 
 
 HANDLERS: dict[bytes, Handler] = {

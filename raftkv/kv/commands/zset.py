@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, SYNTAX_ERROR, parse_int
-from raftkv.kv.commands.list import parse_mpop
+from raftkv.kv.commands.list import first_held, parse_mpop
 from raftkv.kv.datatypes import ZSet
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
 from raftkv.kv.scanning import scan_aggregate
@@ -248,12 +248,12 @@ def zmpop(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
     if isinstance(parsed, RespError):
         return parsed
     keys, highest, count = parsed
-    for key in keys:
-        zset = sm.typed_for_write(key, now_ms, ZSet)
-        if zset is not None:
-            flat = pop_pairs(sm, key, zset, highest, count)
-            return [key, [flat[i:i + 2] for i in range(0, len(flat), 2)]]
-    return NULL_ARRAY
+    found = first_held(sm, keys, now_ms, ZSet)
+    if found is None:
+        return NULL_ARRAY
+    key, zset = found
+    flat = pop_pairs(sm, key, zset, highest, count)
+    return [key, [flat[i:i + 2] for i in range(0, len(flat), 2)]]
 
 
 def zscan(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
