@@ -59,6 +59,7 @@ CASES: dict[str, list[tuple[Arg, ...]]] = {
         ("RPUSH", "n", "3", "1", "2", "10", "-1.5", "1e2", " 7", "0x10", "inf", "-inf", ""), ("SORT", "n"),
         ("SORT", "n", "DESC"), ("SORT", "n", "ALPHA"), ("SORT", "n", "ALPHA", "DESC"), ("SORT", "n", "asc", "desc"),
         ("RPUSH", "d", "2", "02", "2.0", "1", "1"), ("SORT", "d"), ("SORT", "d", "DESC"),
+        ("SET", "w_2", "1"), ("SET", "w_1", "2"), ("SORT", "d", "BY", "nosort", "BY", "w_*"),  # stays unsorted
         ("SORT", "n", "LIMIT", 1, 3), ("SORT", "n", "LIMIT", -5, 2), ("SORT", "n", "LIMIT", 3, -1),
         ("SORT", "n", "LIMIT", 100, 2), ("SORT", "n", "LIMIT", 0, 0), ("SORT", "n", "DESC", "LIMIT", 2, 100),
         ("SORT", "nokey"), ("SORT", "nokey", "DESC", "LIMIT", 0, 5),

@@ -25,13 +25,14 @@ _NOT_DOUBLE = err("One or more scores can't be converted into double")
 
 
 class _Options:
-    __slots__ = ("desc", "alpha", "start", "count", "store", "by", "gets")
+    __slots__ = ("desc", "alpha", "start", "count", "store", "by", "dont_sort", "gets")
 
     def __init__(self) -> None:
         self.desc = self.alpha = False
         self.start, self.count = 0, -1
         self.store: bytes | None = None
         self.by: bytes | None = None
+        self.dont_sort = False  # a BY without "*" was given: it stays so even if a later BY has one, as in Redis
         self.gets: list[bytes] = []
 
 
@@ -57,6 +58,7 @@ def _parse(argv: list[bytes], readonly: bool) -> _Options | RespError:
             i += 1
         elif opt == b"by" and left >= 1:
             o.by = argv[i + 1]
+            o.dont_sort = o.dont_sort or b"*" not in o.by
             i += 1
         elif opt == b"get" and left >= 1:
             o.gets.append(argv[i + 1])
@@ -100,7 +102,7 @@ def _ordered(sm: Keyspace, value: List | Set | ZSet, o: _Options, now_ms: int) -
     else:
         elements = list(value.members)
     by, alpha = o.by, o.alpha
-    if by is not None and b"*" not in by:  # nothing to sort by
+    if o.dont_sort:  # nothing to sort by
         if not isinstance(value, Set):
             return elements[::-1] if o.desc else elements
         if o.store is None:
