@@ -158,9 +158,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail("--port 0 serves no plain clients: give a --tls-port")
     if (tls_port or tls_replication == "yes") and (tls_cert_file is None or tls_key_file is None):
         _fail("TLS (--tls-port, --tls-replication yes) needs --tls-cert-file and --tls-key-file")
-    if tls_ca_cert_file is None and (tls_replication == "yes" or (tls_port and tls_auth_clients != "no")):
-        _fail("checking certificates (--tls-replication yes, --tls-auth-clients yes|optional) needs "
-              "--tls-ca-cert-file")
+    if tls_ca_cert_file is None and (tls_replication == "yes" or (tls_port and (not port or tls_auth_clients != "no"))):
+        # Without a plain port, nodes relay membership commands to the leader's TLS port as clients.
+        _fail("checking certificates (--tls-replication yes, --tls-auth-clients yes|optional, --port 0) "
+              "needs --tls-ca-cert-file")
     client_port = port or tls_port
     try:
         if advertise_client is not None:

@@ -35,8 +35,17 @@ class NonBlockingSSLSocket(ssl.SSLSocket):
             data = super().recv(buflen, flags)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             raise BlockingIOError from None
-        while data and self.pending():
-            data += super().recv(self.pending())
+        # OpenSSL hands out one record (16 KiB at most) per read. Go on while it holds decrypted bytes
+        # or, on a non-blocking socket, more has arrived: one call returns what one plain recv would,
+        # and nothing is left where the selector cannot see it.
+        while data and len(data) < buflen and (self.pending() or self.gettimeout() == 0.0):
+            try:
+                more = super().recv(buflen - len(data))
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            if not more:
+                break
+            data += more
         return data
 
     def send(self, data: bytes, flags: int = 0) -> int:  # type: ignore[override]
