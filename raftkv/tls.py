@@ -149,8 +149,9 @@ def _context(protocol: int) -> ssl.SSLContext:
 def _load_chain(context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
     try:
         context.load_cert_chain(cert_file, key_file)
-    except FileNotFoundError as exc:
-        raise TLSConfigError(f"cannot read {exc.filename}: no such file") from None
+    except FileNotFoundError:
+        missing = next((f for f in (cert_file, key_file) if not Path(f).exists()), cert_file)
+        raise TLSConfigError(f"cannot read {missing}: no such file") from None
     except (OSError, ssl.SSLError) as exc:
         raise TLSConfigError(f"cannot load certificate {cert_file} with key {key_file}: {describe(exc)}") from None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.integration.conftest import Node, free_port, make_node  # noqa: F401 (a fixture, made visible here)
+from tests.integration.conftest import Node, free_port, make_cluster, make_node  # noqa: F401 (fixtures, made visible here)
 
 
 @dataclass(frozen=True)
