@@ -109,6 +109,8 @@ class Admin:
         self._waiting: dict[int, tuple[ReplyTo, float]] = {}  # request id -> change waiting to apply
         self._transfer: tuple[int, ReplyTo, float] | None = None  # target, waiter, deadline
         self._remove_self: tuple[ReplyTo, float] | None = None
+        self._deferred: list[tuple[ReplyTo, list[bytes], float]] = []  # changes waiting for one in progress
+        self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
         self._peer_tls: ssl.SSLContext | None = None
         self._client_tls: ssl.SSLContext | None = None
 
@@ -117,8 +119,6 @@ class Admin:
         (tls-replication), ``client`` for the leader's client port (when it is a TLS port)."""
         self._peer_tls = peer
         self._client_tls = client
-        self._deferred: list[tuple[ReplyTo, list[bytes], float]] = []  # changes waiting for one in progress
-        self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
 
     def close(self) -> None:
         self._saves.close()
