@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
@@ -221,3 +222,18 @@ def test_a_plaintext_peer_is_refused_by_a_tls_node(make_node: Callable[..., Node
         while chunk := _recv(sock):
             received += chunk
     assert received[:1] in (b"", b"\x15")  # no identity answered: at most a TLS alert record
+
+
+def test_quit_and_a_protocol_error_are_answered_before_the_close(both_ports: tuple[Node, int], certs: Certs) -> None:
+    _node, tls_port = both_ports
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    context.load_cert_chain(certs.client.cert, certs.client.key)
+    for payload, reply in [(b"PING\r\nQUIT\r\n", b"+PONG\r\n+OK\r\n"),
+                           (b"PING\r\n*1\r\n$x\r\n", b"+PONG\r\n-ERR Protocol error")]:
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=10),
+                                 server_hostname="127.0.0.1") as sock:
+            sock.sendall(payload)
+            received = b""
+            while chunk := _recv(sock):
+                received += chunk
+        assert received.startswith(reply), received
