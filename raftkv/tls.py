@@ -15,15 +15,19 @@ import selectors
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from raftkv.config import NodeConfig
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 AUTH_CLIENTS = ("yes", "optional", "no")
 _VERIFY = {"yes": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "no": ssl.CERT_NONE}
 
 
 class TLSConfigError(ValueError):
-    """A certificate, key or CA file cannot be used; the message is one line naming the option."""
+    """A certificate, key or CA file cannot be used; the message is one line naming the file."""
 
 
 class NonBlockingSSLSocket(ssl.SSLSocket):
@@ -48,7 +52,9 @@ class NonBlockingSSLSocket(ssl.SSLSocket):
             data += more
         return data
 
-    def send(self, data: bytes, flags: int = 0) -> int:  # type: ignore[override]
+    def send(self, data: ReadableBuffer, flags: int = 0) -> int:
+        # A send that raises here may have handed OpenSSL part of ``data`` already: as the callers do
+        # (they drop bytes only once counted as sent), the next send must start with the same bytes.
         try:
             return super().send(data, flags)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
