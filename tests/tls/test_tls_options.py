@@ -53,3 +53,20 @@ def test_tls_without_checking_clients_needs_no_ca(started: list[NodeConfig]) -> 
                   "--tls-auth-clients", "no"])
     assert result.exit_code == 0, result.output
     assert started[0].tls_ca_cert_file is None
+
+
+def test_kvsctl_tls_options_are_checked_before_connecting(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kvsctl.cli import cli
+
+    def kvsctl(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["-a", "127.0.0.1:1", *args])
+        return result.exit_code, result.output.strip()
+
+    assert kvsctl("--cacert", "ca.crt", "get", "k") == (
+        2, "kvsctl: --cacert, --cert and --key go with --tls (see 'kvsctl --help')")
+    assert kvsctl("--tls", "--key", "c.key", "get", "k") == (2, "kvsctl: --key goes with --cert (see 'kvsctl --help')")
+    missing = tmp_path / "none.crt"
+    assert kvsctl("--tls", "--cacert", str(missing), "get", "k") == (
+        1, f"kvsctl: cannot read CA file {missing}: no such file")
