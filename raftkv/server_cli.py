@@ -115,9 +115,9 @@ def _file_key(option: click.Option) -> str:
               help="Refuse writes while the data dir's file system has less than this many bytes free.")
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
-@click.option("--metrics-addr", default=None, metavar="HOST:PORT",
-              help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication)  "
-                   "[default: not served]")
+@click.option("--metrics-addr", envvar="RAFTKV_METRICS_ADDR", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication; "
+                   "env RAFTKV_METRICS_ADDR)  [default: not served]")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
          advertise_client: str | None, join: str | None, force_new_cluster: bool,

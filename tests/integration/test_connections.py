@@ -152,3 +152,29 @@ def test_a_restarted_worker_feeds_a_monitor_already_running(make_node) -> None:
             command = monitor.next_command()["command"]
             if command.startswith("SET after:"):
                 shown.add(command)
+
+
+def test_readonly_reads_on_a_follower_are_served_from_its_own_state(make_cluster) -> None:
+    cluster = make_cluster(3)
+    leader = cluster.leader()
+    follower, other = cluster.followers(leader)
+    with leader.client(protocol=2) as c:
+        assert c.set("earlier", "1")
+    stale = follower.client(protocol=2, single_connection_client=True, socket_timeout=10)
+    assert stale.execute_command("READONLY") is True  # redis-py reads its +OK as True
+    assert "r" in stale.client_info()["flags"]
+    wait_for(lambda: stale.get("earlier") == b"1", 10, "the follower to apply the write")
+    # Its own writes are forwarded to the leader and answered once applied here: it reads them back.
+    assert stale.set("mine", "2") and stale.get("mine") == b"2"
+
+    # Alone, the follower has no leader: a default connection is refused rather than answered stale,
+    # a READONLY one is answered from what the follower has applied.
+    leader.kill_all()
+    other.kill_all()
+    default = follower.client(protocol=2, socket_timeout=10)
+    with pytest.raises(redis.ResponseError, match="no leader|could not be confirmed"):
+        default.get("earlier")
+    assert stale.get("earlier") == b"1" and stale.mget("earlier", "mine") == [b"1", b"2"]
+    assert stale.execute_command("READWRITE") is True
+    with pytest.raises(redis.ResponseError, match="no leader|could not be confirmed"):
+        stale.get("earlier")
