@@ -99,7 +99,8 @@ class Driver:
                            lambda: founders(disk), self.bootstrap_joined,
                            lambda c, n, i: cluster.learn_removed(disk, c, n, i, self.applier.applied_index),
                            config.requirepass, config.cluster_secret, election_timeout_s,
-                           SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply))
+                           SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply),
+                           config.join)
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
         self.sequencer = Sequencer(self.reply, self._run_node_command,
                                    info.counting_refusals(self.disk_guard.refusal, self.stats),
