@@ -272,9 +272,11 @@ TABLE: dict[bytes, Command] = _table(
     Command("client", -2, LOCAL, ("stale", "loading"), group="connection",
             summary="A container for client connection commands.", since="2.4.0",
             subcommands=("id", "getname", "setname", "setinfo", "info", "list", "kill", "no-evict", "unblock",
-                         "help")),
+                         "help"),
+            served_while_removed=True),  # its connections are the node's, in or out of a cluster
     Command("monitor", 1, LOCAL, ("admin", "noscript", "loading", "stale"), group="server",
-            summary="Listens for all requests received by the server in real-time.", since="1.0.0"),
+            summary="Listens for all requests received by the server in real-time.", since="1.0.0",
+            served_while_removed=True),
     Command("readonly", 1, LOCAL, ("fast", "loading", "stale"), group="cluster",
             summary="Enables read-only queries for a connection: its reads are served from this node's applied "
                     "state, without confirming them with the leader (possibly stale).", since="3.0.0"),

@@ -349,7 +349,9 @@ def test_join_with_a_wrong_or_missing_secret_is_refused_and_keeps_waiting(make_n
     assert "wrong cluster secret" in first.log()
     assert "no --cluster-secret: not asking" in missing.log()
     for node in (wrong, missing):
-        with node.client(protocol=2) as c, pytest.raises(redis.ResponseError, match="waiting to join a cluster"):
-            c.get("x")
+        with node.client(protocol=2) as c:
+            with pytest.raises(redis.ResponseError, match="waiting to join a cluster"):
+                c.get("x")
+            assert c.client_list()  # a waiting node still lists its own connections
     assert voters(first) == {first.address} and len(members(first)) == 1
     assert wrong.log().count("refused to add this node") == 1  # asked again, logged once
