@@ -10,10 +10,12 @@ Layout: a package per process or layer, each with one job; imports never go in c
   kv/           the state machine (SortedDict) and its commands: table.py (metadata as data),
                 registry.py (imports every command module), commands/
   worker/       a worker process: server.py (accept/read/write), handshakes.py (TLS handshakes of the
-                TLS client port), session.py, local.py (commands it answers itself), worker_process.py
-                (entry point)
+                TLS client port), session.py, local.py (commands it answers itself), client_filters.py,
+                node_requests.py (its answers to node-wide CLIENT LIST/KILL), monitor.py (MONITOR lines),
+                worker_process.py (entry point)
   node/         the Raft process: loop.py (selector, pipes, dispatch), sequencer.py (per-connection
-                order, pure), inflight.py, apply.py, cluster.py, admin.py, backup.py (RAFT SNAPSHOT),
+                order, pure), inflight.py, apply.py, cluster.py, admin.py, self_join.py (--join with the
+                secret), clients.py (CLIENT LIST/KILL and MONITOR across workers), backup.py (RAFT SNAPSHOT),
                 force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
                 expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py
                 (entry point)

@@ -15,7 +15,14 @@ import click
 from raftkv.config import NodeConfig
 from raftkv.process import LOG_FORMATS
 from raftkv.tls import AUTH_CLIENTS
-from raftkv.wire.members import Member, MembershipError, default_peer_addr, parse_initial_cluster, split_addr
+from raftkv.wire.members import (
+    Member,
+    MembershipError,
+    default_peer_addr,
+    parse_initial_cluster,
+    parse_member,
+    split_addr,
+)
 
 
 def _load_config_file(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:
@@ -82,8 +89,10 @@ def _file_key(option: click.Option) -> str:
                    "when clients reach it elsewhere than --host:--port (a proxy or NAT stands between)  "
                    "[default: host:port]")
 @click.option("--join", default=None, metavar="ADDR",
-              help="Start empty and wait to be added to the cluster that ADDR belongs to "
-                   "(then run `kvsctl -a ADDR member add` with this node's address).")
+              help="Start empty and wait to be added to the cluster that member ADDR (host:port, or "
+                   "host:port@peerhost:peerport when its peer port is not port + 10000) belongs to. With "
+                   "--cluster-secret the node asks ADDR to add it; without, run `kvsctl -a ADDR member add` "
+                   "with this node's address.")
 @click.option("--force-new-cluster", is_flag=True, default=False,
               help="Restart the one survivor of a cluster that lost its majority for good as a one-node "
                    "cluster with all its data (other members removed, same cluster id); then add fresh "
@@ -117,9 +126,9 @@ def _file_key(option: click.Option) -> str:
               help="Refuse writes while the data dir's file system has less than this many bytes free.")
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
-@click.option("--metrics-addr", default=None, metavar="HOST:PORT",
-              help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication)  "
-                   "[default: not served]")
+@click.option("--metrics-addr", envvar="RAFTKV_METRICS_ADDR", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication; "
+                   "env RAFTKV_METRICS_ADDR)  [default: not served]")
 @click.option("--tls-port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="TLS client port, beside --port or instead of it (--port 0); 0: none.")
 @click.option("--tls-cert-file", default=None, type=click.Path(path_type=Path), metavar="FILE",
@@ -181,6 +190,11 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
         _fail("--join and --initial-cluster exclude each other: a joining node takes the cluster's list")
     if force_new_cluster and join is not None:
         _fail("--force-new-cluster restarts a node of a cluster; it excludes --join")
+    try:
+        if join is not None:
+            parse_member(join)
+    except MembershipError as exc:
+        _fail(f"--join: {exc}")
     try:
         metrics = split_addr(metrics_addr) if metrics_addr is not None else None
     except MembershipError as exc:

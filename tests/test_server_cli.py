@@ -14,7 +14,7 @@ from raftkv import server_cli
 from raftkv.config import NodeConfig
 from raftkv.process import JsonFormatter
 
-NO_ENV = {"RAFTKV_REQUIREPASS": None, "RAFTKV_CLUSTER_SECRET": None}
+NO_ENV = {"RAFTKV_REQUIREPASS": None, "RAFTKV_CLUSTER_SECRET": None, "RAFTKV_METRICS_ADDR": None}
 
 
 @pytest.fixture
@@ -70,6 +70,17 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path, started
     assert (environment.maxclients, environment.requirepass, environment.cluster_secret) == (
         4321, b"env-pass", b"env-secret")
     assert (flags.maxclients, flags.requirepass, flags.cluster_secret) == (99, b"flag-pass", b"env-secret")
+
+
+def test_metrics_addr_from_the_environment(tmp_path: Path, started: list[NodeConfig]) -> None:
+    path = write(tmp_path, 'metrics-addr = "127.0.0.1:9001"\n')
+    env = {"RAFTKV_METRICS_ADDR": "127.0.0.1:9002"}
+    assert run(["--config", str(path)], env).exit_code == 0
+    assert run(["--metrics-addr", "127.0.0.1:9003"], env).exit_code == 0
+    assert [c.metrics_addr for c in started] == [("127.0.0.1", 9002), ("127.0.0.1", 9003)]
+    result = run([], {"RAFTKV_METRICS_ADDR": "nowhere"})
+    assert result.exit_code == 1 and "--metrics-addr: bad address 'nowhere'" in result.stderr
+    assert "env RAFTKV_METRICS_ADDR" in " ".join(run(["--help"]).output.split())
 
 
 @pytest.mark.parametrize(("text", "error"), [

@@ -13,12 +13,13 @@ Joining: a node started with ``--join`` holds no cluster and waits. ``RAFT MEMBE
 on the leader asks the node's peer address (default: client port + 10000) for its identity (``RAFT
 IDENTITY``), refuses a node of another cluster, hands a node of no cluster the founding membership and the
 current address book (``RAFT BOOTSTRAP``) so that it replays the log from its start and can answer any
-leader, then proposes it as a learner. A node removed before, with its data, is added back the same way
-(it needs no bootstrap). ``RAFT IDENTITY``, ``RAFT BOOTSTRAP`` and ``RAFT REMOVED`` are peer-only: they
-arrive on the peer port behind the cluster secret (:func:`raftkv.node.transport.peer_call`) and are
-unknown on a client connection. Blocking network calls run on short-lived threads; their results come back
-to the Raft process's loop through a queue and a :class:`~raftkv.wakeup.Wakeup`, so the loop never waits
-on a peer.
+leader, then proposes it as a learner. With the cluster secret, a node started with ``--join`` asks for
+this itself (``RAFT JOIN``, :mod:`raftkv.node.self_join`). A node removed before, with its data, is added
+back the same way (it needs no bootstrap). ``RAFT IDENTITY``, ``RAFT BOOTSTRAP``, ``RAFT REMOVED`` and
+``RAFT JOIN`` are peer-only: they arrive on the peer port behind the cluster secret
+(:func:`raftkv.node.transport.peer_call`) and are unknown on a client connection. Blocking network calls
+run on short-lived threads; their results come back to the Raft process's loop through a queue and a
+:class:`~raftkv.wakeup.Wakeup`, so the loop never waits on a peer.
 
 The admin gets the narrow things it decides on (the member table, the current RawNode and soft state,
 a reply callable) and never touches the disk, the state machine or the loop's sockets; joining and
@@ -37,6 +38,7 @@ from collections.abc import Callable
 from raftkv.errors import RespError, err
 from raftkv.node.backup import SnapshotSaves
 from raftkv.node.cluster import Cluster
+from raftkv.node.self_join import JoinRequests, SelfJoin
 from raftkv.node.sequencer import ReplyTo
 from raftkv.node.transport import peer_call
 from raftkv.raft.rawnode import RawNode
@@ -87,11 +89,12 @@ class Admin:
                  reply: Callable[[ReplyTo, object], None], new_request_id: Callable[[], int],
                  founders: Callable[[], list[bytes]], join: Callable[[str, bytes, bytes, bytes], object],
                  learn_removed: Callable[[str, bytes, int], object], password: bytes, secret: bytes,
-                 election_timeout_s: float, saves: SnapshotSaves) -> None:
+                 election_timeout_s: float, saves: SnapshotSaves, join_via: str | None = None) -> None:
         """``node`` and ``soft_state`` return the current RawNode (joining replaces it) and what its last
         Ready said; ``founders`` is what a joining node replays the log from (RAFT BOOTSTRAP); ``join``
         and ``learn_removed`` carry out RAFT BOOTSTRAP and RAFT REMOVED on this node; ``password`` is the
-        client ports' and ``secret`` the peer ports'; ``saves`` answers RAFT SNAPSHOT."""
+        client ports' and ``secret`` the peer ports'; ``saves`` answers RAFT SNAPSHOT; ``join_via`` is
+        ``--join``'s member, asked to add this node (:mod:`raftkv.node.self_join`)."""
         self._cluster = cluster
         self._node = node
         self._soft_state = soft_state
@@ -111,6 +114,10 @@ class Admin:
         self._remove_self: tuple[ReplyTo, float] | None = None
         self._deferred: list[tuple[ReplyTo, list[bytes], float]] = []  # changes waiting for one in progress
         self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
+        self._join_requests = JoinRequests(cluster.me.client_addr, password, secret, call, self._in_background,
+                                           lambda: self._client_tls)
+        self._self_join = (SelfJoin(join_via, lambda: cluster.me, secret, lambda: cluster.awaiting_addition,
+                                    self._in_background, lambda: self._peer_tls) if join_via else None)
         self._peer_tls: ssl.SSLContext | None = None
         self._client_tls: ssl.SSLContext | None = None
 
@@ -164,7 +171,9 @@ class Admin:
             return self._join(argv[2].decode(), argv[3], argv[4], argv[5])
         if sub == b"removed" and len(argv) == 5 and argv[4].isdigit():
             return self._learn_removed(argv[2].decode(), argv[3], int(argv[4]))
-        return err("unknown peer request. Try RAFT IDENTITY|BOOTSTRAP|REMOVED.")
+        if sub == b"join" and len(argv) == 4:
+            return self._join_requests.answer(argv[2], argv[3])
+        return err("unknown peer request. Try RAFT IDENTITY|BOOTSTRAP|REMOVED|JOIN.")
 
     def command(self, to: ReplyTo, argv: list[bytes], deadline: float | None = None,
                 now: float | None = None) -> object | None:
@@ -408,6 +417,8 @@ class Admin:
             if reply is not None:
                 self._reply(to, reply)
         self._saves.tick(now)
+        if self._self_join is not None:
+            self._self_join.tick(now)
         for rid, (to, deadline) in list(self._waiting.items()):
             if deadline <= now:
                 del self._waiting[rid]

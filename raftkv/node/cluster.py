@@ -77,6 +77,12 @@ class Cluster:
         return "learner" if self.node_id in self.conf_state.learners else "voter"
 
     @property
+    def awaiting_addition(self) -> bool:
+        """Not in the applied configuration (a node started with ``--join``, until the entry that adds it
+        applies here), and not removed either."""
+        return not self.removed and self.node_id not in (*self.conf_state.voters, *self.conf_state.learners)
+
+    @property
     def single_voter(self) -> bool:
         """A one-voter cluster of which we are the voter: it elects itself at once."""
         return self.conf_state.voters == (self.node_id,) and not self.removed

@@ -33,6 +33,7 @@ from raftkv.node.admin import Admin
 from raftkv.node.apply import Applier
 from raftkv.node.backup import SnapshotSaves
 from raftkv.node.blocked import BlockedClients
+from raftkv.node.clients import NodeClients
 from raftkv.node.cluster import Cluster, founders
 from raftkv.node.disk import DiskStorage
 from raftkv.node.disk_guard import DiskGuard
@@ -98,12 +99,15 @@ class Driver:
                            lambda: founders(disk), self.bootstrap_joined,
                            lambda c, n, i: cluster.learn_removed(disk, c, n, i, self.applier.applied_index),
                            config.requirepass, config.cluster_secret, election_timeout_s,
-                           SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply))
+                           SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply),
+                           config.join)
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
         self.sequencer = Sequencer(self.reply, self._run_node_command,
                                    info.counting_refusals(self.disk_guard.refusal, self.stats),
                                    config.request_timeout_s)
         self.blocking = BlockedClients(self.sequencer.done, self._propose)
+        self.clients = NodeClients(lambda worker, frame: self._out[worker].extend(frame), self._pipes.keys,
+                                   self.reply, config.workers)
         # A read round is asked again after two heartbeat intervals: a healthy round trip takes far less.
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
@@ -216,12 +220,14 @@ class Driver:
                                               max_bulk_len=self.config.max_bulk_len)
         self._out[worker] = bytearray()
         self._sel.register(sock, selectors.EVENT_READ, lambda s, w=worker: self._on_pipe(w, s))
+        self.clients.worker_attached(worker)
 
     def _detach_worker(self, worker: int, sock: socket.socket) -> None:
         self._sel.unregister(sock)
         sock.close()
         self._out[worker] = bytearray()
         self.sequencer.drop_worker(worker)
+        self.clients.worker_gone(worker)
 
     def _on_control(self, sock: socket.socket) -> None:
         """The supervisor hands over the pipe of a restarted worker."""
@@ -270,6 +276,8 @@ class Driver:
                 self.stats.connections_received += 1
             elif kind == records.CLOSE:
                 sequencer.close(worker, int(rec[1]))
+            else:  # the node-wide connection commands' records
+                self.clients.on_record(worker, rec)
         if parser.error:
             raise RuntimeError(f"corrupt pipe from worker {worker}: {parser.error}")
 
@@ -316,6 +324,10 @@ class Driver:
             reply = self.admin.command(to, argv)
             if reply is not None:
                 self.reply(to, reply)
+        elif name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
+            self.reply(to, self.applier.sm.execute(argv[1:], int(time.time() * 1000)))
+        elif name == b"monitor" or (name == b"client" and argv[1].lower() != b"unblock"):  # LIST, KILL
+            self.clients.command(to, argv)
         elif name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
             worker, conn = records.connection_of(int(argv[2]), self.config.workers)
             self.reply(to, self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error"))

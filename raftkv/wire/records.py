@@ -2,10 +2,14 @@
 
 Worker -> Raft: RESP arrays, so the Raft process parses a whole recv of them with one call of the Cython
 parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn]`` (a connection opened),
-``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal.
+``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal. The node-wide connection
+commands (:mod:`raftkv.node.clients`) add ``[b"A", token, answer]`` (a worker's answer to a node
+request), ``[b"M", line]`` (a command for the MONITOR connections) and ``[b"U", conn]`` (a MONITOR
+connection closed).
 
 Raft -> worker: binary frames ``<conn u32><seq u32><len u32><reply>``, where reply is the final RESP
-encoding of the answer, written to the client as it is.
+encoding of the answer, written to the client as it is. A frame for connection :data:`CONTROL` (no
+connection has that id) carries instead a node request, a RESP-encoded argv (:func:`control`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ from raftkv.wire.resp import encode_command
 REQUEST = b"R"
 OPEN = b"O"
 CLOSE = b"C"
+ANSWER = b"A"
+MONITOR_LINE = b"M"
+UNMONITORED = b"U"
+
+CONTROL = 0  # the connection id of Raft -> worker node requests (connection ids start at 1)
 
 REPLY_HEAD = struct.Struct("<III")
 _PROTO = {2: b"2", 3: b"3"}
@@ -46,6 +55,22 @@ def opened(conn_id: int) -> bytes:
 
 def closed(conn_id: int) -> bytes:
     return encode_command([CLOSE, b"%d" % conn_id])
+
+
+def answer(token: bytes, value: bytes) -> bytes:
+    return encode_command([ANSWER, token, value])
+
+
+def monitor_line(line: bytes) -> bytes:
+    return encode_command([MONITOR_LINE, line])
+
+
+def unmonitored(conn_id: int) -> bytes:
+    return encode_command([UNMONITORED, b"%d" % conn_id])
+
+
+def control(argv: list[bytes]) -> bytes:
+    return reply(CONTROL, 0, encode_command(argv))
 
 
 def reply(conn_id: int, seq: int, payload: bytes) -> bytes:

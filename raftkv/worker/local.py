@@ -1,7 +1,7 @@
 """Commands a worker answers itself, and the gate every command passes in the worker.
 
-The LOCAL commands are connection state (HELLO, AUTH, CLIENT, SELECT, QUIT), static facts (PING, ECHO,
-COMMAND, CONFIG) and the worker's half of transactions (MULTI queueing). None of them touches the key
+The LOCAL commands are connection state (HELLO, AUTH, CLIENT, SELECT, QUIT, READONLY, MONITOR), static
+facts (PING, ECHO, COMMAND, CONFIG) and the worker's half of transactions (MULTI queueing). None of them touches the key
 space, so none goes through Raft. :func:`dispatch` applies the rules of the command table (arity,
 ``no_auth``, ``runs_in_multi``, ``queueable``) and either answers a command on its session or returns the
 argv to forward to the Raft process. This module does no I/O: it changes sessions and appends replies to
@@ -15,14 +15,15 @@ from __future__ import annotations
 import fnmatch
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from raftkv import REDIS_VERSION
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, parse_int
-from raftkv.kv.table import TABLE, Command, lookup, unknown_subcommand, wrong_arity
+from raftkv.kv.table import READ, TABLE, Command, lookup, unknown_subcommand, wrong_arity
 from raftkv.wire.resp import encode_command
+from raftkv.worker.client_filters import parse_kill, parse_list
 from raftkv.worker.session import Session
 
 
@@ -33,6 +34,7 @@ class WorkerInfo:
     worker_id: int
     config: NodeConfig
     sessions: Mapping[int, Session]  # the worker's open sessions by connection id (a live view)
+    monitors: dict[int, Session] = field(default_factory=dict)  # its MONITOR sessions (raftkv.worker.monitor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,8 @@ def dispatch(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[byte
 
     In order, as Redis: an unknown command or a bad arity is refused, a command without ``no_auth`` on a
     connection that has not authenticated is refused, inside MULTI a command is queued unless it
-    ``runs_in_multi``; then a LOCAL handler answers it (or rewrites what is forwarded), or it goes as is.
+    ``runs_in_multi``; then a LOCAL handler answers it (or rewrites what is forwarded), or it goes as is
+    (a READ of a READONLY connection as ``READONLY <argv>``: served without a read index).
     """
     cmd = lookup(argv)
     if not session.authenticated and cmd.__class__ is Command and not cmd.no_auth:
@@ -73,6 +76,8 @@ def dispatch(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[byte
             session.answer(result)
             return None
         return result.argv
+    if session.readonly and cmd.where is READ:
+        return [b"READONLY", *argv]  # the Raft process serves it at once from its applied state
     return argv
 
 
@@ -195,10 +200,21 @@ def _bad_name(name: bytes) -> RespError | None:
 
 # -- CLIENT ---------------------------------------------------------------------------------------
 
-def _client_line(session: Session, info: WorkerInfo) -> str:
+def _flags(session: Session) -> str:
+    """Redis's flag letters: O monitor, x in MULTI, c closing after its reply, r READONLY, e NO-EVICT."""
+    flags = "".join(letter for letter, on in (
+        ("O", session.monitor_seq >= 0), ("x", session.multi is not None),
+        ("c", session.close_after is not None), ("r", session.readonly), ("e", session.no_evict)) if on)
+    return flags or "N"
+
+
+def client_line(session: Session, info: WorkerInfo) -> str:
+    """One line of CLIENT LIST and CLIENT INFO (the fields raftkv knows, in Redis's order, then ours)."""
+    multi = -1 if session.multi is None else len(session.multi)
     return (
         f"id={session.client_id} addr={session.addr} laddr={info.config.address} fd={session.sock.fileno()} "
-        f"name={session.name.decode('utf-8', 'replace')} db=0 resp={session.proto} "
+        f"name={session.name.decode('utf-8', 'replace')} flags={_flags(session)} db=0 multi={multi} "
+        f"user=default resp={session.proto} "
         f"lib-name={session.lib_name.decode('utf-8', 'replace')} lib-ver={session.lib_ver.decode('utf-8', 'replace')} "
         f"worker={info.worker_id}\n"
     )
@@ -211,9 +227,21 @@ _CLIENT_HELP = [
     "SETNAME <name>", "    Assign the name <name> to the current connection.",
     "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME or LIB-VER).",
     "INFO", "    Return information about the current client connection.",
-    "LIST", "    Return information about the client connections of this worker process.",
+    "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections of this node. Options are:",
+    "    * ADDR <ip:port>", "      Kill connections made from the specified address",
+    "    * LADDR <ip:port>", "      Kill connections made to specified local address",
+    "    * ID <client-id>", "      Kill connections by client id.",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Kill connections by type.",
+    "    * USER <username>", "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)", "      Skip killing current connection (default: yes).",
+    "LIST [options ...]", "    Return information about the client connections of this node. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]", "      Return clients of specified IDs only.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client (of this node).",
+    "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction (raftkv evicts none).",
     "HELP", "    Print this help.",
 ]
 
@@ -241,9 +269,17 @@ def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
             return err(f"Unrecognized option '{argv[2].decode('utf-8', 'replace')}'")
         return "OK"
     if sub == b"info" and n == 2:
-        return _client_line(session, info).encode()
-    if sub == b"list" and n == 2:
-        return "".join(_client_line(s, info) for s in info.sessions.values()).encode()
+        return client_line(session, info).encode()
+    if sub in (b"list", b"kill") and n >= (2 if sub == b"list" else 3):
+        # The node's connections are in every worker: the Raft process asks them all
+        # (raftkv.node.clients); a bad filter is refused here first.
+        chosen = (parse_list if sub == b"list" else parse_kill)(argv[2:])
+        return chosen if isinstance(chosen, RespError) else Forward(argv)
+    if sub == b"no-evict" and n == 3:
+        if argv[2].lower() not in (b"on", b"off"):
+            return err("syntax error")
+        session.no_evict = argv[2].lower() == b"on"
+        return "OK"
     if sub == b"help" and n == 2:
         return _CLIENT_HELP
     if sub == b"unblock" and n in (3, 4):
@@ -253,9 +289,31 @@ def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
         if parse_int(argv[2]) is None:
             return NOT_AN_INTEGER
         return Forward(argv)
-    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"list", b"help", b"unblock"):
+    if sub in (b"id", b"getname", b"setname", b"setinfo", b"info", b"list", b"kill", b"no-evict", b"help",
+               b"unblock"):
         return wrong_arity(f"client|{sub.decode()}")
     return unknown_subcommand(argv)
+
+
+# -- MONITOR, READONLY ---------------------------------------------------------------------------
+
+def monitor(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    # The Raft process tells every worker to feed lines, then answers +OK; lines follow the +OK.
+    session.monitor_seq = session.next_seq  # the sequence number the forwarded MONITOR is about to get
+    info.monitors[session.conn_id] = session
+    return Forward(argv)
+
+
+def readonly(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    """Redis Cluster's READONLY: this connection's reads are served from this node's applied state
+    without asking the leader (fast, possibly stale); see :func:`dispatch`."""
+    session.readonly = True
+    return "OK"
+
+
+def readwrite(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    session.readonly = False
+    return "OK"
 
 
 # -- COMMAND --------------------------------------------------------------------------------------
@@ -389,6 +447,9 @@ LOCAL_HANDLERS: dict[str, LocalHandler] = {
     "hello": hello,
     "auth": auth,
     "client": client,
+    "monitor": monitor,
+    "readonly": readonly,
+    "readwrite": readwrite,
     "command": command,
     "config": config_command,
     "multi": multi,

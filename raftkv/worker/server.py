@@ -22,6 +22,8 @@ from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.worker.handshakes import Handshakes
 from raftkv.worker.local import WorkerInfo, dispatch
+from raftkv.worker.monitor import Monitor
+from raftkv.worker.node_requests import NodeRequests
 from raftkv.worker.session import Session
 
 log = logging.getLogger("raftkv.worker.server")
@@ -49,6 +51,8 @@ class Worker:
         self._max_conns = max(1, -(-config.maxclients // config.workers))
         self._pipe_out = bytearray()
         self._pipe_writing = False
+        self.monitor = Monitor(self._pipe_out, self.info.monitors, self._wake)
+        self._node_requests = NodeRequests(self.info, self.monitor, self._pipe_out, self._close)
         self._replies = records.ReplyReader()
         self._dirty: dict[int, Session] = {}
         self._lingering: dict[int, Session] = {}  # conn id -> connection closing after its replies
@@ -161,7 +165,10 @@ class Worker:
         parser.feed(data)
         next_out = conn.next_out
         info, pipe_out = self.info, self._pipe_out
+        monitor = self.monitor if self.monitor.on else None
         for argv in parser.pop_commands():
+            if monitor is not None:
+                monitor.feed(conn, argv)
             forward = dispatch(conn, info, argv)
             if forward is not None:
                 conn.in_flight += 1
@@ -197,6 +204,8 @@ class Worker:
         for conn_id, seq, payload in self._replies.feed(data):
             conn = conns.get(conn_id)
             if conn is None:
+                if conn_id == records.CONTROL:
+                    self._node_requests.handle(payload)
                 continue
             conn.in_flight -= 1
             if conn.deliver(seq, payload):
@@ -289,6 +298,10 @@ class Worker:
             self._sel.register(conn.sock, events, conn)
             conn.registered = True
 
+    def _wake(self, conn: Session) -> None:
+        """``conn`` has output to write at the end of this loop turn."""
+        self._dirty[conn.conn_id] = conn
+
     def _close(self, conn: Session) -> None:
         if self._conns.pop(conn.conn_id, None) is None:
             return
@@ -297,4 +310,5 @@ class Worker:
         if conn.registered:
             self._sel.unregister(conn.sock)
         conn.sock.close()
+        self.monitor.closed(conn)
         self._pipe_out += records.closed(conn.conn_id)

@@ -21,6 +21,7 @@ class Session:
         "sock", "conn_id", "client_id", "addr", "parser", "proto", "name", "lib_name", "lib_ver",
         "next_seq", "next_out", "early", "out", "in_flight", "close_after", "reading", "writing",
         "registered", "multi", "multi_failed", "authenticated", "closing_deadline",
+        "readonly", "no_evict", "monitor_seq",
     )
 
     def __init__(self, sock: socket.socket, conn_id: int, client_id: int, addr: str, config: NodeConfig):
@@ -46,6 +47,9 @@ class Session:
         self.multi: list[bytes] | None = None  # inside MULTI: the queued commands, RESP-encoded
         self.multi_failed = False  # a queued command was refused: EXEC aborts
         self.authenticated = not config.requirepass
+        self.readonly = False  # READONLY: reads served from this node's applied state, possibly stale
+        self.no_evict = False  # CLIENT NO-EVICT: shown in flags only; no client is ever evicted
+        self.monitor_seq = -1  # MONITOR's sequence number: lines follow once its reply is written
 
     def take_seq(self) -> int:
         """The sequence number of the command just read (its reply will be written in this place)."""

@@ -72,7 +72,8 @@ def raft(node: Node, *args: str) -> object:
 
 
 def joining_node(make_node, to: Node, *extra: str) -> Node:
-    return make_node(workers=1, extra_args=["--join", to.address, *extra], start=True)
+    # The member's peer address too: the tests' nodes do not use the default one (port + 10000).
+    return make_node(workers=1, extra_args=["--join", f"{to.address}@{to.peer_address}", *extra], start=True)
 
 
 def add(via: Node, node: Node) -> object:
@@ -318,3 +319,39 @@ def test_peer_admin_requests_need_the_cluster_secret(make_node) -> None:
         assert sock.recv(1 << 16) == b""  # refused: closed without an answer
     identity = peer_call(node.peer_address, [b"RAFT", b"IDENTITY"], b"s3cret", 7)
     assert isinstance(identity, dict) and identity[b"client_addr"] == node.address.encode()
+
+
+def test_a_node_with_the_cluster_secret_adds_itself_with_join(make_node) -> None:
+    secret = ["--cluster-secret", "s3cret"]
+    first = make_node(workers=1, extra_args=secret)
+    with Writer([first]) as writer:
+        writer.wait_for_progress()
+        b = joining_node(make_node, first, *secret)
+        writer.nodes.append(b)
+        # No kvsctl: b asks first, which adds it as a learner; it is promoted once caught up.
+        wait_for(lambda: voters(first) == {first.address, b.address}, 30, "the joiner added and promoted")
+        writer.wait_for_progress()
+        c = joining_node(make_node, b, *secret)  # through a follower, which relays to the leader
+        wait_for(lambda: voters(first) == {first.address, b.address, c.address}, 30, "the second joiner")
+        writer.nodes.append(c)
+        writer.wait_for_progress()
+    assert "asks to join the cluster; adding it" in first.log()
+    assert "asked" in b.log() and "waiting for the leader's log" in b.log()
+    all_acked_everywhere([first, b, c], writer.acked)
+
+
+def test_join_with_a_wrong_or_missing_secret_is_refused_and_keeps_waiting(make_node) -> None:
+    first = make_node(workers=1, extra_args=["--cluster-secret", "s3cret"])
+    wrong = joining_node(make_node, first, "--cluster-secret", "guess")
+    missing = joining_node(make_node, first)
+    wait_for(lambda: "refused to add this node: the cluster secret does not match" in wrong.log(), 30,
+             "the refusal to be logged")
+    assert "wrong cluster secret" in first.log()
+    assert "no --cluster-secret: not asking" in missing.log()
+    for node in (wrong, missing):
+        with node.client(protocol=2) as c:
+            with pytest.raises(redis.ResponseError, match="waiting to join a cluster"):
+                c.get("x")
+            assert c.client_list()  # a waiting node still lists its own connections
+    assert voters(first) == {first.address} and len(members(first)) == 1
+    assert wrong.log().count("refused to add this node") == 1  # asked again, logged once

@@ -178,15 +178,15 @@ def test_a_cluster_replicates_over_tls_peer_links(make_cluster, make_node: Calla
         with node.client(protocol=2) as c:
             assert c.get("replicated") == b"over tls"
             assert c.config_get("tls-replication") == {"tls-replication": "yes"}
-    # Given to a follower, a membership command is relayed to the leader's TLS client port; the leader
-    # asks the new node's peer port for its identity and bootstraps it over TLS.
+    # A node started with --join and the secret asks a follower over a TLS peer link to add it; the
+    # follower relays the change to the leader's TLS client port, and the leader asks the new node's
+    # peer port for its identity and bootstraps it over TLS.
+    follower = cluster.followers(leader)[0]
     joiner = make_node(workers=1, tls=certs.redis_py(),
-                       extra_args=["--join", leader.address, *certs.server_args(replication=True),
-                                   "--cluster-secret", "shared"])
-    with cluster.followers(leader)[0].client(protocol=2) as c:
-        assert c.execute_command("RAFT", "MEMBER", "ADD", joiner.address, joiner.peer_address) == b"OK"
+                       extra_args=["--join", f"{follower.address}@{follower.peer_address}",
+                                   *certs.server_args(replication=True), "--cluster-secret", "shared"])
     wait_for(lambda: joiner.client(protocol=2).get("replicated") == b"over tls", _TIMEOUT_S,
-             "the new member to replicate the key")
+             "the new member to add itself and replicate the key")
 
 
 def test_a_member_with_a_certificate_of_another_ca_is_left_out(make_node: Callable[..., Node],
