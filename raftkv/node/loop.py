@@ -256,21 +256,22 @@ class Driver:
         parser = self._parsers[worker]
         parser.feed(data)
         sequencer = self.sequencer
-        clients = sequencer.clients
+        clients, submit = sequencer.clients, sequencer.submit
+        refusal = self._refusal  # only applying entries changes it, and none are applied here
+        requests = 0
         for rec in parser.pop_commands():
             kind = rec[0]
             if kind == records.REQUEST:
                 client = clients.get(client_key(worker, int(rec[1])))
                 if client is None:  # a request racing its connection's close
                     continue
+                requests += 1
                 seq, proto, argv = int(rec[2]), 3 if rec[3] == b"3" else 2, rec[4:]
                 cmd = TABLE[argv[0].lower()]
-                self.stats.commands_processed += 1
-                refusal = self._refusal
                 if refusal is not None and not cmd.served_while_removed:
                     self.reply(ReplyTo(client, seq, proto), refusal)
                 else:
-                    sequencer.submit(client, seq, proto, argv, cmd)
+                    submit(client, seq, proto, argv, cmd)
             elif kind == records.OPEN:
                 sequencer.open(worker, int(rec[1]))
                 self.stats.connections_received += 1
@@ -278,6 +279,7 @@ class Driver:
                 sequencer.close(worker, int(rec[1]))
             else:  # the node-wide connection commands' records
                 self.clients.on_record(worker, rec)
+        self.stats.commands_processed += requests
         if parser.error:
             raise RuntimeError(f"corrupt pipe from worker {worker}: {parser.error}")
 
@@ -285,7 +287,7 @@ class Driver:
         """Queue the answer to one command (also for replies the admin defers)."""
         client = to.client
         if not client.closed:
-            self._out[client.worker] += records.reply(client.conn, to.seq, encode_reply(value, to.proto))
+            records.append_reply(self._out[client.worker], client.conn, to.seq, encode_reply(value, to.proto))
 
     def _flush_replies(self) -> None:
         for worker, out in self._out.items():

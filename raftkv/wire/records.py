@@ -70,11 +70,15 @@ def unmonitored(conn_id: int) -> bytes:
 
 
 def control(argv: list[bytes]) -> bytes:
-    return reply(CONTROL, 0, encode_command(argv))
+    frame = bytearray()
+    append_reply(frame, CONTROL, 0, encode_command(argv))
+    return bytes(frame)
 
 
-def reply(conn_id: int, seq: int, payload: bytes) -> bytes:
-    return REPLY_HEAD.pack(conn_id, seq, len(payload)) + payload
+def append_reply(out: bytearray, conn_id: int, seq: int, payload: bytes) -> None:
+    """Adds the frame of one reply to ``out`` (the head and the payload appended, never concatenated)."""
+    out += REPLY_HEAD.pack(conn_id, seq, len(payload))
+    out += payload
 
 
 class ReplyReader:

@@ -34,7 +34,9 @@ class RaftEnd:
         return self._records.pop(0)
 
     def reply(self, conn_id: int, seq: int, payload: bytes) -> None:
-        self.sock.sendall(records.reply(conn_id, seq, payload))
+        frame = bytearray()
+        records.append_reply(frame, conn_id, seq, payload)
+        self.sock.sendall(frame)
 
 
 @pytest.fixture
