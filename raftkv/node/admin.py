@@ -95,7 +95,7 @@ class Admin:
         self._founders = founders
         self._join = join
         self._learn_removed = learn_removed
-        self._password = password
+        self.password = password
         self._secret = secret
         self._election_timeout_s = election_timeout_s
         self._saves = saves
@@ -222,7 +222,7 @@ class Admin:
 
         def work() -> Callable[[], None]:
             try:
-                reply = call(leader.client_addr, argv, self._password, _CHANGE_TIMEOUT_S)
+                reply = call(leader.client_addr, argv, self.password, _CHANGE_TIMEOUT_S)
             except OSError as exc:
                 reply = err(f"cannot reach the leader at {leader.client_addr}: {exc}")
             return lambda: self._reply(to, reply)

@@ -25,6 +25,7 @@ import socket
 import time
 from functools import partial
 
+from raftkv import runtime_config
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.table import TABLE
@@ -34,13 +35,16 @@ from raftkv.node.apply import Applier
 from raftkv.node.backup import SnapshotSaves
 from raftkv.node.blocked import BlockedClients
 from raftkv.node.cluster import Cluster, founders
+from raftkv.node.config_command import ConfigCommand
 from raftkv.node.disk import DiskStorage
 from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
+from raftkv.node.latency_monitor import Tapped
 from raftkv.node.log_writer import LogWriter
 from raftkv.node.metrics.endpoint import MetricsEndpoint
 from raftkv.node.metrics.latency import sync_timed, timing_writes
+from raftkv.node.observer import CommandObserver
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
@@ -65,8 +69,10 @@ class Driver:
     def __init__(self, config: NodeConfig, disk: DiskStorage, pipes: dict[int, socket.socket],
                  peer_listener: socket.socket, control: socket.socket | None = None) -> None:
         self.config = config
+        self._start_config = config  # what workers (re)start with; CONFIG SET may have changed ours since
         self.disk = disk
         self.started_at = time.time()
+        self.last_save = int(self.started_at)  # LASTSAVE: when this node last wrote a snapshot
         self.startup_memory = info.resident_bytes()
         self.cluster = cluster = Cluster.open(config, disk)
         self.node_id = cluster.node_id
@@ -100,9 +106,17 @@ class Driver:
                            config.requirepass, config.cluster_secret, election_timeout_s,
                            SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply))
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
+        self.observer = CommandObserver(config)
+        self._sync_latency = Tapped(self.stats.sync_latency, self.observer.latency, "fsync")
+        self.config_command = ConfigCommand(config, self._config_changed, self.observer.stats.reset)
+        self._server_commands = {b"config": self.config_command.command, b"slowlog": self.observer.slowlog.command,
+                                 b"latency": self.observer.latency.command, b"lastsave": lambda _argv: self.last_save}
+        stats = self.observer.stats
+        self._more_info = {"commandstats": stats.commandstats, "errorstats": stats.errorstats,
+                           "latencystats": stats.latencystats}
         self.sequencer = Sequencer(self.reply, self._run_node_command,
                                    info.counting_refusals(self.disk_guard.refusal, self.stats),
-                                   config.request_timeout_s)
+                                   config.request_timeout_s, self.observer)
         self.blocking = BlockedClients(self.sequencer.done, self._propose)
         # A read round is asked again after two heartbeat intervals: a healthy round trip takes far less.
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
@@ -177,7 +191,11 @@ class Driver:
         self.inflight.expire(now, bool(soft.leader))
         self.blocking.expire(now)
         self.admin.tick(now)
+        taken = self.snapshotter.taken
         self.snapshotter.tick()
+        if self.snapshotter.taken != taken:
+            self.last_save = int(time.time())
+            self.observer.latency.add_if_slow("snapshot", int(self.snapshotter.last_duration_s * 1000))
         self.disk_guard.check()
         if self.soft_state.role == Role.LEADER:
             self.sweeper.sweep(self.node, self.applier.sm, now, int(time.time() * 1000))
@@ -215,6 +233,9 @@ class Driver:
         self._parsers[worker] = RequestParser(max_multibulk_len=records.MAX_RECORD_ARGS,
                                               max_bulk_len=self.config.max_bulk_len)
         self._out[worker] = bytearray()
+        changed = runtime_config.changed_pairs(self._start_config, self.config)
+        if changed:  # a worker restarted with the start-up values
+            self._out[worker] += records.config_set(changed)
         self._sel.register(sock, selectors.EVENT_READ, lambda s, w=worker: self._on_pipe(w, s))
 
     def _detach_worker(self, worker: int, sock: socket.socket) -> None:
@@ -263,10 +284,11 @@ class Driver:
                 refusal = self._refusal
                 if refusal is not None and not cmd.served_while_removed:
                     self.reply(ReplyTo(client, seq, proto), refusal)
+                    self.observer.rejected(cmd, refusal)
                 else:
                     sequencer.submit(client, seq, proto, argv, cmd)
             elif kind == records.OPEN:
-                sequencer.open(worker, int(rec[1]))
+                sequencer.open(worker, int(rec[1]), rec[2])
                 self.stats.connections_received += 1
             elif kind == records.CLOSE:
                 sequencer.close(worker, int(rec[1]))
@@ -311,16 +333,37 @@ class Driver:
         return None
 
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
+        started_ns = time.perf_counter_ns()
+        reply = self._node_reply(to, argv)
+        if reply is not None:
+            self.reply(to, reply)
+        self.observer.node_command_done(argv, to.client, started_ns, reply)
+
+    def _node_reply(self, to: ReplyTo, argv: list[bytes]) -> object:
+        """The answer to a NODE command (or a LOCAL one its worker forwarded), or None if it comes later."""
         name = argv[0].lower()
         if name == b"raft":
-            reply = self.admin.command(to, argv)
-            if reply is not None:
-                self.reply(to, reply)
-        elif name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
+            return self.admin.command(to, argv)
+        if name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
             worker, conn = records.connection_of(int(argv[2]), self.config.workers)
-            self.reply(to, self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error"))
-        else:
-            self.reply(to, info.node_command(argv, to.proto, self.applier.sm, self._report))
+            return self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error")
+        server = self._server_commands.get(name)
+        if server is not None:
+            return server(argv)
+        return info.node_command(argv, to.proto, self.applier.sm, self._report, self._more_info)
+
+    def _config_changed(self, config: NodeConfig, pairs: list[bytes]) -> None:
+        """CONFIG SET: each part of the Raft process that uses a value takes the new one, and every worker
+        is told before the reply leaves (its frame goes first on the pipe of the worker that asked)."""
+        self.config = config
+        self.sequencer.request_timeout_s = config.request_timeout_s
+        self.inflight.commit_timeout_s = self.sweeper.commit_timeout_s = config.commit_timeout_s
+        self.snapshotter.snapshot_entries = config.snapshot_entries
+        self.admin.password = config.requirepass  # nodes of a cluster share their client password
+        self.observer.configure(config)
+        frame = records.config_set(pairs)
+        for out in self._out.values():
+            out += frame
 
     def _report(self) -> info.NodeReport:
         latest = self.snapshotter.latest
@@ -380,7 +423,7 @@ class Driver:
         if may_write_in_background(rd, self._hard_state, leader):
             must_sync = bool(rd.entries)
             write = self.disk.prepare(hs, rd.entries, must_sync).write
-            self.log_writer.submit(sync_timed(write, must_sync, self.stats.sync_latency), rd.entries)
+            self.log_writer.submit(sync_timed(write, must_sync, self._sync_latency), rd.entries)
             durable = not rd.entries  # entries are durable once _on_log_written reports them
         else:
             self._log_written(self.log_writer.drain())  # writes stay in order
@@ -390,7 +433,7 @@ class Driver:
             if hs is None and not rd.entries:
                 return True
             must_sync = needs_sync(rd, self._hard_state)
-            sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self.stats.sync_latency)()
+            sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self._sync_latency)()
             if rd.entries:
                 self.mem.append(rd.entries)
             durable = True

@@ -1,11 +1,12 @@
 """Records on the pipes between a worker and the Raft process (a socketpair per worker).
 
 Worker -> Raft: RESP arrays, so the Raft process parses a whole recv of them with one call of the Cython
-parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn]`` (a connection opened),
-``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal.
+parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn, addr]`` (a connection opened, from
+the client's ip:port), ``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal.
 
 Raft -> worker: binary frames ``<conn u32><seq u32><len u32><reply>``, where reply is the final RESP
-encoding of the answer, written to the client as it is.
+encoding of the answer, written to the client as it is. A frame for connection 0 (no connection has that
+id) is for the worker itself: a CONFIG SET the node accepted, as the RESP array ``[name, value, ...]``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from raftkv.wire.resp import encode_command
 REQUEST = b"R"
 OPEN = b"O"
 CLOSE = b"C"
+WORKER_CONN = 0  # the connection id of frames to the worker itself
 
 REPLY_HEAD = struct.Struct("<III")
 _PROTO = {2: b"2", 3: b"3"}
@@ -40,8 +42,8 @@ def request(conn_id: int, seq: int, proto: int, argv: list[bytes]) -> bytes:
     return encode_command([REQUEST, b"%d" % conn_id, b"%d" % seq, _PROTO[proto], *argv])
 
 
-def opened(conn_id: int) -> bytes:
-    return encode_command([OPEN, b"%d" % conn_id])
+def opened(conn_id: int, addr: bytes) -> bytes:
+    return encode_command([OPEN, b"%d" % conn_id, addr])
 
 
 def closed(conn_id: int) -> bytes:
@@ -50,6 +52,11 @@ def closed(conn_id: int) -> bytes:
 
 def reply(conn_id: int, seq: int, payload: bytes) -> bytes:
     return REPLY_HEAD.pack(conn_id, seq, len(payload)) + payload
+
+
+def config_set(pairs: list[bytes]) -> bytes:
+    """The frame telling a worker the parameters CONFIG SET changed (``name value ...``)."""
+    return reply(WORKER_CONN, 0, encode_command(pairs))
 
 
 class ReplyReader:

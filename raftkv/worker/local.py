@@ -12,7 +12,6 @@ to the Raft process in the command's place; argv has passed the table's arity ch
 """
 from __future__ import annotations
 
-import fnmatch
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -293,47 +292,21 @@ def command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
 
 
 # -- CONFIG ---------------------------------------------------------------------------------------
+# The Raft process owns the node's current configuration (raftkv.node.config_command): the worker checks
+# the arity and forwards, so a connection's CONFIG GET after its CONFIG SET sees the new value.
 
-def _config_values(info: WorkerInfo) -> dict[str, str]:
-    config = info.config
-    return {
-        # Every write is synced to the Raft log before it is answered: the equivalent of an
-        # append-only file with fsync always, and no RDB snapshots.
-        "appendonly": "yes",
-        "appendfsync": "always",
-        "save": "",
-        "bind": config.host,
-        "port": str(config.port),
-        "databases": "1",
-        "dir": str(config.data_dir),
-        "maxclients": str(config.maxclients),
-        "maxmemory": "0",
-        "maxmemory-policy": "noeviction",
-        "proto-max-bulk-len": str(config.max_bulk_len),
-        "timeout": "0",
-        "cluster-enabled": "no",
-    }
+_CONFIG_ARITY = {b"get": -3, b"set": -4, b"resetstat": 2, b"rewrite": 2, b"help": 2}
 
 
 def config_command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     sub = argv[1].lower()
-    if sub == b"get":
-        if len(argv) < 3:
-            return wrong_arity("config|get")
-        patterns = [a.decode("utf-8", "replace").lower() for a in argv[2:]]
-        return {
-            name.encode(): value.encode()
-            for name, value in _config_values(info).items()
-            if any(fnmatch.fnmatchcase(name, p) for p in patterns)
-        }
-    if sub == b"set":
-        if len(argv) < 4 or len(argv) % 2:
-            return wrong_arity("config|set")
-        return err(f"Unknown option or number of arguments for CONFIG SET - "
-                   f"'{argv[2].decode('utf-8', 'replace')}'")
-    if sub == b"resetstat" and len(argv) == 2:
-        return "OK"
-    return unknown_subcommand(argv)
+    arity = _CONFIG_ARITY.get(sub)
+    if arity is None:
+        return unknown_subcommand(argv)
+    n = len(argv)
+    if (arity > 0 and n != arity) or n < -arity or (sub == b"set" and n % 2):
+        return wrong_arity(f"config|{sub.decode()}")
+    return Forward(argv)
 
 
 # -- transactions ---------------------------------------------------------------------------------

@@ -15,10 +15,12 @@ import selectors
 import socket
 import time
 
+from raftkv import runtime_config
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
+from raftkv.wire.resp import decode_command
 from raftkv.worker.local import WorkerInfo, dispatch
 from raftkv.worker.session import Session
 
@@ -41,8 +43,7 @@ class Worker:
         self._conns: dict[int, Session] = {}
         self.info = WorkerInfo(worker_id, config, self._conns)
         self._next_conn_id = 1
-        # maxclients is the node's; each worker takes its share of it.
-        self._max_conns = max(1, -(-config.maxclients // config.workers))
+        self._max_conns = _share_of_maxclients(config)
         self._pipe_out = bytearray()
         self._pipe_writing = False
         self._replies = records.ReplyReader()
@@ -109,10 +110,11 @@ class Worker:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn_id = self._next_conn_id
             self._next_conn_id += 1
+            peer = f"{addr[0]}:{addr[1]}"
             conn = Session(sock, conn_id, records.client_id(conn_id, self.info.worker_id, self.config.workers),
-                           f"{addr[0]}:{addr[1]}", self.config)
+                           peer, self.config)
             self._conns[conn_id] = conn
-            self._pipe_out += records.opened(conn_id)
+            self._pipe_out += records.opened(conn_id, peer.encode())
             self._sel.register(sock, selectors.EVENT_READ, conn)
 
     # -- reading clients --------------------------------------------------------------------------
@@ -175,12 +177,26 @@ class Worker:
         for conn_id, seq, payload in self._replies.feed(data):
             conn = conns.get(conn_id)
             if conn is None:
+                if conn_id == records.WORKER_CONN:
+                    self._configure(payload)
                 continue
             conn.in_flight -= 1
             if conn.deliver(seq, payload):
                 self._dirty[conn_id] = conn
             if not conn.reading and conn.in_flight < self.config.max_in_flight:
                 self._set_reading(conn, True)
+
+    def _configure(self, payload: bytes) -> None:
+        """The node accepted a CONFIG SET: take its values (requirepass and maxclients matter here)."""
+        changes = runtime_config.parse_changes(decode_command(payload))
+        if not isinstance(changes, dict):
+            raise RuntimeError(f"the raft process sent a CONFIG SET it should have refused: {changes}")
+        config = self.config = runtime_config.apply(self.config, changes)
+        self.info = WorkerInfo(self.info.worker_id, config, self._conns)
+        self._max_conns = _share_of_maxclients(config)
+        if not config.requirepass:  # as Redis's default user without a password: every connection may go on
+            for session in self._conns.values():
+                session.authenticated = True
 
     def _flush(self, conn: Session) -> None:
         if conn.sock.fileno() < 0:
@@ -276,3 +292,8 @@ class Worker:
             self._sel.unregister(conn.sock)
         conn.sock.close()
         self._pipe_out += records.closed(conn.conn_id)
+
+
+def _share_of_maxclients(config: NodeConfig) -> int:
+    """maxclients is the node's; each worker takes its share of it."""
+    return max(1, -(-config.maxclients // config.workers))

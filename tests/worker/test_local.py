@@ -204,7 +204,13 @@ def test_select_config_and_command(client: Client) -> None:
     assert client.call(b"SELECT", b"0") == b"+OK\r\n"
     assert client.call(b"SELECT", b"1") == b"-ERR DB index is out of range\r\n"
     assert client.call(b"SELECT", b"x") == b"-ERR value is not an integer or out of range\r\n"
-    assert client.call(b"CONFIG", b"GET", b"port") == b"*2\r\n$4\r\nport\r\n$4\r\n2317\r\n"
+    # The Raft process owns the configuration: the worker checks CONFIG's arity and forwards it.
+    assert client.call(b"CONFIG", b"GET", b"port") == [b"CONFIG", b"GET", b"port"]
+    assert client.call(b"CONFIG", b"SET", b"maxclients", b"5") == [b"CONFIG", b"SET", b"maxclients", b"5"]
+    assert client.call(b"CONFIG", b"SET", b"maxclients") == b"-ERR wrong number of arguments for 'config|set' command\r\n"
+    assert client.call(b"CONFIG", b"GET") == b"-ERR wrong number of arguments for 'config|get' command\r\n"
+    assert client.call(b"CONFIG", b"REWRITE", b"x") == b"-ERR wrong number of arguments for 'config|rewrite' command\r\n"
+    assert client.call(b"CONFIG", b"NOPE") == b"-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n"
     assert client.call(b"COMMAND", b"COUNT") == b":%d\r\n" % len(TABLE)
     hello = client.call(b"COMMAND", b"INFO", b"hello")
     assert isinstance(hello, bytes) and b"+no_auth\r\n" in hello

@@ -10,7 +10,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from raftkv.node.sequencer import Pending
@@ -47,7 +47,11 @@ class Latency:
         return int(self.sum_s / self.count * 1e6) if self.count else 0
 
 
-def sync_timed(write: Callable[[], None], synced: bool, latency: Latency) -> Callable[[], None]:
+class Observes(Protocol):
+    def observe(self, seconds: float) -> None: ...
+
+
+def sync_timed(write: Callable[[], None], synced: bool, latency: Observes) -> Callable[[], None]:
     """``write`` (a log batch's, run on the loop or in the log writer's thread) that also observes its
     duration when it syncs; a write without sync is returned as it is."""
     if not synced:
