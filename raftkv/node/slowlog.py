@@ -46,7 +46,7 @@ def shown_args(argv: list[bytes]) -> list[bytes]:
 
 class SlowLog:
     def __init__(self, max_len: int) -> None:
-        self._entries: deque[list[object]] = deque(maxlen=max_len)  # newest first
+        self._entries: deque[list[object]] = deque(maxlen=max_len)  # oldest first
         self._next_id = 0
 
     def set_max_len(self, max_len: int) -> None:
@@ -54,7 +54,7 @@ class SlowLog:
         self._entries = deque(self._entries, maxlen=max_len)
 
     def add(self, unix_s: int, duration_us: int, argv: list[bytes], addr: bytes, name: bytes) -> None:
-        self._entries.appendleft([self._next_id, unix_s, duration_us, shown_args(argv), addr, name])
+        self._entries.append([self._next_id, unix_s, duration_us, shown_args(argv), addr, name])
         self._next_id += 1
 
     def __len__(self) -> int:
@@ -68,7 +68,7 @@ class SlowLog:
             count = 10 if n == 2 else parse_int(argv[2])
             if count is None or count < -1:
                 return _BAD_COUNT
-            entries = list(self._entries)
+            entries = list(reversed(self._entries))  # newest first, as Redis answers
             return entries if count == -1 else entries[:count]
         if sub == b"len" and n == 2:
             return len(self._entries)

@@ -56,7 +56,7 @@ def test_slowlog_entries_as_redis_gives_them(make_node) -> None:
     ]
     conn = c.connection_pool.get_connection()
     try:
-        addr = "%s:%d" % conn._sock.getsockname()
+        addr = "{}:{}".format(*conn._sock.getsockname())
     finally:
         c.connection_pool.release(conn)
     newest = entries[0]
