@@ -344,6 +344,9 @@ class Driver:
         name = argv[0].lower()
         if name == b"raft":
             return self.admin.command(to, argv)
+        if name == b"client" and argv[1].lower() == b"setname":  # the worker has set it; for the slow log
+            to.client.name = argv[2]
+            return "OK"
         if name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
             worker, conn = records.connection_of(int(argv[2]), self.config.workers)
             return self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error")

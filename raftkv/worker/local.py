@@ -348,6 +348,17 @@ def watch(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     return Forward(argv)
 
 
+def _naming_on_node(handler: LocalHandler) -> LocalHandler:
+    """CLIENT with a CLIENT SETNAME the worker accepted also tells the Raft process the name, which
+    answers OK in its place (its slow log shows the name)."""
+    def named(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+        result = handler(session, info, argv)
+        if result == "OK" and argv[1].lower() == b"setname":
+            return Forward([b"CLIENT", b"SETNAME", session.name])
+        return result
+    return named
+
+
 LOCAL_HANDLERS: dict[str, LocalHandler] = {
     "ping": ping,
     "echo": echo,
@@ -355,7 +366,7 @@ LOCAL_HANDLERS: dict[str, LocalHandler] = {
     "select": select,
     "hello": hello,
     "auth": auth,
-    "client": client,
+    "client": _naming_on_node(client),
     "command": command,
     "config": config_command,
     "multi": multi,

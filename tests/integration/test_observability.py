@@ -63,6 +63,9 @@ def test_slowlog_entries_as_redis_gives_them(make_node) -> None:
     assert newest["client_address"] == addr.encode() and newest["client_name"] == b""
     assert newest["id"] > entries[1]["id"] and abs(newest["start_time"] - time.time()) < 60
     assert newest["duration"] > 0
+    c.client_setname("reporter")
+    c.get("named")
+    assert c.slowlog_get(1)[0]["client_name"] == b"reporter"
     c.config_set("requirepass", "secret-one")
     c.auth("secret-one")
     assert c.slowlog_get(1)[0]["command"] == b"CONFIG SET requirepass (redacted)"
