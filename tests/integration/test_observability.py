@@ -2,6 +2,8 @@
 read through redis-py's own parsers (its reply callbacks are written for Redis's formats)."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 import tomllib
 
@@ -159,3 +161,21 @@ def test_config_rewrite_writes_the_file_back(make_node, tmp_path) -> None:
     again = node.client(protocol=2, password='a "quoted" pass')
     wait_for(lambda: again.ping(), 30, "the node")
     assert again.config_get("slowlog-max-len") == {"slowlog-max-len": "7"}
+
+
+def test_a_worker_takes_maxclients_at_run_time_and_a_restarted_one_the_current_values(make_node) -> None:
+    node: Node = make_node(workers=1)
+    admin = node.client(protocol=2)
+    assert admin.config_set("maxclients", 2)
+    second = node.client(protocol=2)
+    assert second.ping()
+    with pytest.raises(redis.ConnectionError, match="max number of clients reached"):
+        node.client(protocol=2).ping()
+    assert admin.config_set("requirepass", "after-restart", "maxclients", 10)
+    (worker,) = node.worker_pids()
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: node.worker_pids() and node.worker_pids() != [worker], 30, "the worker to be restarted")
+    fresh = node.client(protocol=2, password="after-restart")
+    wait_for(lambda: fresh.ping(), 30, "the restarted worker")
+    with pytest.raises(redis.AuthenticationError):
+        node.client(protocol=2).get("k")
