@@ -2,7 +2,8 @@
 
 Times the sequencer's start-to-answer path for a read, with the node's observer and without one, and,
 steadier on a busy machine, the observer's own two calls per command alone (the clock read when a
-command starts, ``finished`` when it is answered). Not part of the test suite; run it by hand:
+command starts, ``finished`` when it is answered), and what a worker adds to a command it answers
+itself (PING: the counting wrapper of its handler). Not part of the test suite; run it by hand:
 ``.venv/bin/python benchmarks/observer_overhead.py``.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from raftkv.config import NodeConfig
 from raftkv.kv.table import TABLE
 from raftkv.node.observer import CommandObserver
 from raftkv.node.sequencer import Sequencer
+from raftkv.worker import local
 
 _COMMANDS = 200_000
 _ROUNDS = 7
@@ -58,12 +60,30 @@ def _hooks_alone() -> float:
     return best
 
 
+def _local_ping() -> tuple[float, float]:
+    """Seconds per PING through the worker's raw handler and through its counted one."""
+    counted, raw = local.LOCAL_HANDLERS["ping"], local.ping
+    argv = [b"PING"]
+    best = [float("inf"), float("inf")]
+    for _ in range(_ROUNDS):
+        for i, handler in enumerate((raw, counted)):
+            started = time.perf_counter()
+            for _i in range(_COMMANDS):
+                handler(None, None, argv)  # type: ignore[arg-type]  (PING reads neither)
+            best[i] = min(best[i], (time.perf_counter() - started) / _COMMANDS)
+        local.LOCAL_STATS.take()
+    return best[0], best[1]
+
+
 def main() -> None:
     without = _run(None)
     with_observer = _run(CommandObserver(NodeConfig(data_dir=Path("."))))
     print(f"sequencer without observer: {without * 1e6:.3f} us/command")
     print(f"sequencer with observer:    {with_observer * 1e6:.3f} us/command")
     print(f"the observer's calls alone: {_hooks_alone() * 1e6:.3f} us/command")
+    raw, counted = _local_ping()
+    print(f"worker PING handler:        {raw * 1e6:.3f} us raw, {counted * 1e6:.3f} us counted "
+          f"(+{(counted - raw) * 1e6:.3f})")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ Layout: a package per process or layer, each with one job; imports never go in c
                 order, pure), inflight.py, apply.py, cluster.py, admin.py, backup.py (RAFT SNAPSHOT),
                 force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
                 expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py
-                (entry point)
+                (entry point), observer.py (each command's time: slowlog.py, latency_monitor.py),
+                config_command.py and config_rewrite.py (CONFIG)
   supervisor/   starts, watches and restarts the Raft process and the workers
-  config.py  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
+  config.py  runtime_config.py (CONFIG's parameters)  command_stats.py (INFO commandstats, also counted
+  by workers)  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
 """
 
 __version__ = "0.1.0"

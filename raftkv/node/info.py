@@ -31,7 +31,7 @@ ALL_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "
                 "latencystats", "keyspace")
 DEFAULT_SECTIONS = tuple(s for s in ALL_SECTIONS if s not in ("commandstats", "latencystats"))
 
-# Sections kept by others than the report (INFO commandstats: raftkv.node.command_stats), by name.
+# Sections kept by others than the report (INFO commandstats: raftkv.command_stats), by name.
 MoreSections = Mapping[str, Callable[[], list[tuple[str, object]]]]
 
 

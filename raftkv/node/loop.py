@@ -292,6 +292,8 @@ class Driver:
                 self.stats.connections_received += 1
             elif kind == records.CLOSE:
                 sequencer.close(worker, int(rec[1]))
+            elif kind == records.STATS:
+                self.observer.stats.merge(rec[1:])
         if parser.error:
             raise RuntimeError(f"corrupt pipe from worker {worker}: {parser.error}")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from raftkv.command_stats import CommandStats, stat_name
 from raftkv.errors import RespError
 from raftkv.kv.table import TABLE, Command
-from raftkv.node.command_stats import CommandStats
 from raftkv.node.latency_monitor import LatencyMonitor
 from raftkv.node.slowlog import SlowLog, redacted
 
@@ -24,20 +24,12 @@ if TYPE_CHECKING:
 _NEVER = 1 << 62  # a threshold no duration reaches
 
 
-def stat_name(cmd: Command, argv: list[bytes]) -> str:
-    """Redis's name for a call in its statistics: ``config|set`` for a container's subcommand."""
-    if cmd.subcommands and len(argv) > 1:
-        sub = argv[1].lower().decode("utf-8", "replace")
-        if sub in cmd.subcommands:
-            return f"{cmd.name}|{sub}"
-    return cmd.name
-
-
 class CommandObserver:
     now_ns = staticmethod(time.perf_counter_ns)  # the clock a command's start is stamped with
 
     def __init__(self, config: NodeConfig) -> None:
         self.stats = CommandStats()
+        self._called = self.stats.called  # bound once: it runs for every command
         self.slowlog = SlowLog(config.slowlog_max_len)
         self.latency = LatencyMonitor(config.latency_monitor_threshold_ms)
         self._slow_us = self._latency_us = self._notable_us = _NEVER
@@ -57,7 +49,7 @@ class CommandObserver:
         """A READ or WRITE command was answered with ``value`` (called once per command: keep it small)."""
         usec = (time.perf_counter_ns() - p.started_ns) // 1000
         cmd = p.cmd
-        self.stats.called(cmd.name if not cmd.subcommands else stat_name(cmd, p.argv), usec, value)
+        self._called(cmd.name if not cmd.subcommands else stat_name(cmd, p.argv), usec, value)
         if usec >= self._notable_us:
             self._notable(cmd, p.argv, p.to.client, usec)
 

@@ -2,7 +2,8 @@
 
 Worker -> Raft: RESP arrays, so the Raft process parses a whole recv of them with one call of the Cython
 parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn, addr]`` (a connection opened, from
-the client's ip:port), ``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal.
+the client's ip:port), ``[b"C", conn]`` (a connection closed), ``[b"S", *fields]`` (what the worker
+counted of the commands it answered itself, for INFO commandstats). ``conn`` and ``seq`` are decimal.
 
 Raft -> worker: binary frames ``<conn u32><seq u32><len u32><reply>``, where reply is the final RESP
 encoding of the answer, written to the client as it is. A frame for connection 0 (no connection has that
@@ -17,6 +18,7 @@ from raftkv.wire.resp import encode_command
 REQUEST = b"R"
 OPEN = b"O"
 CLOSE = b"C"
+STATS = b"S"
 WORKER_CONN = 0  # the connection id of frames to the worker itself
 
 REPLY_HEAD = struct.Struct("<III")
@@ -48,6 +50,10 @@ def opened(conn_id: int, addr: bytes) -> bytes:
 
 def closed(conn_id: int) -> bytes:
     return encode_command([CLOSE, b"%d" % conn_id])
+
+
+def local_stats(fields: list[bytes]) -> bytes:
+    return encode_command([STATS, *fields])
 
 
 def reply(conn_id: int, seq: int, payload: bytes) -> bytes:

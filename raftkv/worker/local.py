@@ -13,10 +13,12 @@ to the Raft process in the command's place; argv has passed the table's arity ch
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from raftkv import REDIS_VERSION
+from raftkv.command_stats import CommandStats, stat_name
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, parse_int
@@ -359,7 +361,26 @@ def _naming_on_node(handler: LocalHandler) -> LocalHandler:
     return named
 
 
-LOCAL_HANDLERS: dict[str, LocalHandler] = {
+# What this worker answers itself is counted here, and sent to the Raft process once per loop turn
+# (raftkv.worker.server), so that INFO commandstats counts these commands too.
+LOCAL_STATS = CommandStats()
+
+
+def _counted(name: str, handler: LocalHandler) -> LocalHandler:
+    """``handler`` timed and counted in LOCAL_STATS when it answers (what it forwards is counted there)."""
+    cmd = TABLE[name.encode()]
+    clock, called = time.perf_counter_ns, LOCAL_STATS.called  # bound once: this runs for every PING
+
+    def counted(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+        started_ns = clock()
+        result = handler(session, info, argv)
+        if result.__class__ is not Forward:
+            called(stat_name(cmd, argv) if cmd.subcommands else name, (clock() - started_ns) // 1000, result)
+        return result
+    return counted
+
+
+LOCAL_HANDLERS: dict[str, LocalHandler] = {name: _counted(name, handler) for name, handler in {
     "ping": ping,
     "echo": echo,
     "quit": quit_,
@@ -373,4 +394,4 @@ LOCAL_HANDLERS: dict[str, LocalHandler] = {
     "exec": exec_,
     "discard": discard,
     "watch": watch,
-}
+}.items()}

@@ -21,7 +21,7 @@ from raftkv.errors import RespError
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.wire.resp import decode_command
-from raftkv.worker.local import WorkerInfo, dispatch
+from raftkv.worker.local import LOCAL_STATS, WorkerInfo, dispatch
 from raftkv.worker.session import Session
 
 log = logging.getLogger("raftkv.worker.server")
@@ -68,6 +68,8 @@ class Worker:
                     self._on_client(data, mask)
                 else:
                     data(key, mask)
+            if LOCAL_STATS.counted:
+                self._pipe_out += records.local_stats(LOCAL_STATS.take())
             if self._pipe_out and not self._pipe_writing:
                 self._flush_pipe()
             if self._dirty:

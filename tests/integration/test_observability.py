@@ -35,6 +35,9 @@ def test_commandstats_count_every_workers_commands_and_reset(make_node) -> None:
     latency = c.info("latencystats")["latency_percentiles_usec_set"]
     assert 0 < latency["p50"] <= latency["p99"] <= latency["p99.9"]
     assert "cmdstat_config|get" not in stats
+    for other in clients:
+        other.ping()  # answered by the workers, which send their counts to the Raft process
+    wait_for(lambda: c.info("commandstats").get("cmdstat_ping", {}).get("calls") == 4, 10, "the workers' counts")
     c.config_get("maxclients")
     assert c.info("commandstats")["cmdstat_config|get"]["calls"] == 1
     assert "cmdstat_set" not in c.info()  # not a default section

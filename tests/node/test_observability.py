@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from raftkv.command_stats import CommandStats, percentiles, stat_name
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError
 from raftkv.kv.table import TABLE
-from raftkv.node.command_stats import CommandStats, percentiles
 from raftkv.node.config_command import ConfigCommand
 from raftkv.node.config_rewrite import rewrite
 from raftkv.node.latency_monitor import LatencyMonitor
-from raftkv.node.observer import CommandObserver, stat_name
+from raftkv.node.observer import CommandObserver
 from raftkv.node.sequencer import Client, Pending, ReplyTo, Sequencer
 from raftkv.node.slowlog import SlowLog, redacted, shown_args
 from raftkv.runtime_config import changed_pairs, parse_changes

@@ -5,12 +5,16 @@ Every command the Raft process runs, from any worker, is counted here under Redi
 and those that answered an error (``failed_calls``), and a histogram of its durations for the
 percentiles. Each error reply also counts under its prefix (``errorstat_ERR``). CONFIG RESETSTAT clears
 it all. Recording a call is a few dict operations: it runs once per command on the loop.
+
+A worker counts the commands it answers itself in a CommandStats of its own and sends what it counted
+to the Raft process (:meth:`CommandStats.take` -> a pipe record -> :meth:`CommandStats.merge`).
 """
 from __future__ import annotations
 
 import math
 
 from raftkv.errors import RespError
+from raftkv.kv.table import Command
 
 _PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
 _EXACT_BITS = 7  # durations keep their 7 leading bits: under 1% error, as HdrHistogram's 2 digits
@@ -25,6 +29,15 @@ class _Calls:
         self.rejected = 0
         self.failed = 0
         self.histogram: dict[int, int] = {}  # duration bucket (its lowest µs) -> calls
+
+
+def stat_name(cmd: Command, argv: list[bytes]) -> str:
+    """Redis's name for a call in its statistics: ``config|set`` for a container's subcommand."""
+    if cmd.subcommands and len(argv) > 1:
+        sub = argv[1].lower().decode("utf-8", "replace")
+        if sub in cmd.subcommands:
+            return f"{cmd.name}|{sub}"
+    return cmd.name
 
 
 class CommandStats:
@@ -44,7 +57,9 @@ class CommandStats:
 
     def called(self, name: str, usec: int, value: object) -> None:
         """Command ``name`` ran for ``usec`` and answered ``value``."""
-        c = self._of(name)
+        c = self._commands.get(name)
+        if c is None:
+            c = self._of(name)
         c.calls += 1
         c.usec += usec
         if usec >= 1 << _EXACT_BITS:
@@ -64,6 +79,40 @@ class CommandStats:
     def error(self, error: RespError) -> None:
         prefix = error.prefix
         self._errors[prefix] = self._errors.get(prefix, 0) + 1
+
+    # -- from a worker to the Raft process -------------------------------------------------------
+
+    @property
+    def counted(self) -> bool:
+        return bool(self._commands or self._errors)
+
+    def take(self) -> list[bytes]:
+        """What was counted since the last take, as fields of a pipe record, and forget it:
+        ``[commands, (name, calls, usec, failed, "low=n,...")*, (prefix, count)*]``."""
+        fields = [b"%d" % len(self._commands)]
+        for name, c in self._commands.items():
+            fields += [name.encode(), b"%d" % c.calls, b"%d" % c.usec, b"%d" % c.failed,
+                       ",".join(f"{low}={n}" for low, n in c.histogram.items()).encode()]
+        for prefix, n in self._errors.items():
+            fields += [prefix.encode(), b"%d" % n]
+        self.reset()
+        return fields
+
+    def merge(self, fields: list[bytes]) -> None:
+        """Add what :meth:`take` gave in another process."""
+        commands = int(fields[0])
+        end = 1 + 5 * commands
+        for i in range(1, end, 5):
+            c = self._of(fields[i].decode())
+            c.calls += int(fields[i + 1])
+            c.usec += int(fields[i + 2])
+            c.failed += int(fields[i + 3])
+            for bucket in filter(None, fields[i + 4].split(b",")):
+                low, n = bucket.split(b"=")
+                c.histogram[int(low)] = c.histogram.get(int(low), 0) + int(n)
+        for i in range(end, len(fields), 2):
+            prefix = fields[i].decode()
+            self._errors[prefix] = self._errors.get(prefix, 0) + int(fields[i + 1])
 
     # -- INFO sections ----------------------------------------------------------------------------
 
