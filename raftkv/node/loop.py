@@ -123,7 +123,7 @@ class Driver:
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
         self.applier = Applier(cluster, disk, self.inflight.waiters,
-                               timing_writes(self.sequencer.done, self.stats.commit_latency, config.request_timeout_s),
+                               timing_writes(self.sequencer.done, self.stats.commit_latency),
                                self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
                                lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()))

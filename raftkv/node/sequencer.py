@@ -64,7 +64,7 @@ class Pending:
     deadline: float  # when its client gives up waiting (a monotonic time of the caller's clock)
     payload: bytes = b""  # a write's log entry, once proposed
     request_id: int = 0
-    started_ns: int = 0  # the observer's clock when it started
+    started_ns: int = 0  # the observer's clock when it started (the node's: time.perf_counter_ns)
 
 
 class Observer(Protocol):

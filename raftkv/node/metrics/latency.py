@@ -64,12 +64,11 @@ def sync_timed(write: Callable[[], None], synced: bool, latency: Observes) -> Ca
     return timed
 
 
-def timing_writes(answer: Callable[[Pending, object], None], latency: Latency,
-                  request_timeout_s: float) -> Callable[[Pending, object], None]:
-    """``answer`` for applied writes of our own that also observes how long each took: a write starts
-    ``request_timeout_s`` before its deadline, so start to apply is the commit latency its client saw
+def timing_writes(answer: Callable[[Pending, object], None], latency: Latency) -> Callable[[Pending, object], None]:
+    """``answer`` for applied writes of our own that also observes how long each took: start (the
+    ``perf_counter_ns`` the sequencer's observer stamped) to apply is the commit latency its client saw
     (including any wait for a leader before it was proposed)."""
     def answer_timed(p: Pending, value: object) -> None:
-        latency.observe(time.monotonic() - p.deadline + request_timeout_s)
+        latency.observe((time.perf_counter_ns() - p.started_ns) / 1e9)
         answer(p, value)
     return answer_timed
