@@ -1,8 +1,9 @@
 """Commands a worker answers itself, and the gate every command passes in the worker.
 
 The LOCAL commands are connection state (HELLO, AUTH, CLIENT, SELECT, QUIT), static facts (PING, ECHO,
-COMMAND, CONFIG) and the worker's half of transactions (MULTI queueing). None of them touches the key
-space, so none goes through Raft. :func:`dispatch` applies the rules of the command table (arity,
+COMMAND), the worker's half of transactions (MULTI queueing) and of CONFIG (checked here, answered by the
+Raft process). None of them touches the key space, so none goes through Raft. The worker counts those it
+answers for INFO commandstats. :func:`dispatch` applies the rules of the command table (arity,
 ``no_auth``, ``runs_in_multi``, ``queueable``) and either answers a command on its session or returns the
 argv to forward to the Raft process. This module does no I/O: it changes sessions and appends replies to
 them; :mod:`raftkv.worker.server` reads, writes and forwards.
@@ -29,7 +30,7 @@ from raftkv.worker.session import Session
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """What connection commands may know of their worker (CLIENT LIST, CONFIG GET, passwords)."""
+    """What connection commands may know of their worker (CLIENT LIST, passwords)."""
 
     worker_id: int
     config: NodeConfig
