@@ -148,3 +148,25 @@ def test_local_stats_of_the_commands_a_worker_answers_reach_the_raft_process(
         assert counted["cmdstat_ping"].startswith("calls=2,") and counted["cmdstat_echo"].startswith("calls=1,")
     finally:
         client.close()
+
+
+def test_a_config_set_frame_changes_what_the_worker_checks(worker: tuple[socket.socket, RaftEnd]) -> None:
+    listener, raft = worker
+    before = _connect(listener)
+    try:
+        assert raft.next_record()[0] == records.OPEN
+        raft.sock.sendall(records.config_set([b"requirepass", b"pw"]))
+        # The frame is read in order with replies: once this reply is through, the worker has the password.
+        before.sendall(encode_command([b"GET", b"k"]))
+        request = raft.next_record()
+        raft.reply(int(request[1]), int(request[2]), b"$-1\r\n")
+        assert _read_exactly(before, b"$-1\r\n") == b"$-1\r\n"  # it had connected without one: still in
+        after = _connect(listener)
+        try:
+            after.sendall(encode_command([b"GET", b"k"]))
+            expected = b"-NOAUTH Authentication required.\r\n"
+            assert _read_exactly(after, expected) == expected
+        finally:
+            after.close()
+    finally:
+        before.close()
