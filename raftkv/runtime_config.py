@@ -36,19 +36,16 @@ class Setting:
         return str(round(value * 1000) if self.ms else value)
 
     def parse(self, raw: bytes) -> object:
-        """The field's value for ``raw``, or a RespError saying why not (Redis's texts)."""
+        """The field's value for ``raw``; ValueError says why there is none (Redis's texts)."""
         if self.low is None:
             return raw
         try:
             n = int(raw)
         except ValueError:
-            return self.failed("argument couldn't be parsed into an integer")
+            raise ValueError("argument couldn't be parsed into an integer") from None
         if not self.low <= n <= self.high:
-            return self.failed(f"argument must be between {self.low} and {self.high} inclusive")
+            raise ValueError(f"argument must be between {self.low} and {self.high} inclusive")
         return n / 1000 if self.ms else n
-
-    def failed(self, why: str) -> RespError:
-        return err(f"CONFIG SET failed (possibly related to argument '{self.name}') - {why}")
 
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
@@ -102,19 +99,23 @@ def parse_changes(pairs: list[bytes]) -> dict[str, object] | RespError:
     them all (Redis 7 sets several parameters all or none)."""
     changes: dict[str, object] = {}
     for raw_name, raw in zip(pairs[::2], pairs[1::2]):
-        name = raw_name.decode("utf-8", "replace").lower()
-        setting = SETTINGS.get(name)
+        given = raw_name.decode("utf-8", "replace")  # errors name the parameter as it was given, as Redis's
+        setting = SETTINGS.get(given.lower())
         if setting is None:
-            if name in _IMMUTABLE:
-                return err(f"CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")
-            return err(f"Unknown option or number of arguments for CONFIG SET - '{name}'")
+            if given.lower() in _IMMUTABLE:
+                return _failed(given, "can't set immutable config")
+            return err(f"Unknown option or number of arguments for CONFIG SET - '{given}'")
         if setting.field in changes:
-            return setting.failed("duplicate parameter")
-        value = setting.parse(raw)
-        if isinstance(value, RespError):
-            return value
-        changes[setting.field] = value
+            return _failed(given, "duplicate parameter")
+        try:
+            changes[setting.field] = setting.parse(raw)
+        except ValueError as exc:
+            return _failed(given, str(exc))
     return changes
+
+
+def _failed(given: str, why: str) -> RespError:
+    return err(f"CONFIG SET failed (possibly related to argument '{given}') - {why}")
 
 
 def apply(config: NodeConfig, changes: dict[str, object]) -> NodeConfig:

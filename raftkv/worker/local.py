@@ -307,8 +307,10 @@ def config_command(session: Session, info: WorkerInfo, argv: list[bytes]) -> obj
     if arity is None:
         return unknown_subcommand(argv)
     n = len(argv)
-    if (arity > 0 and n != arity) or n < -arity or (sub == b"set" and n % 2):
+    if (arity > 0 and n != arity) or n < -arity:
         return wrong_arity(f"config|{sub.decode()}")
+    if sub == b"set" and n % 2:
+        return err("syntax error")  # a name without its value, as Redis answers
     return Forward(argv)
 
 

@@ -10,7 +10,8 @@ import tomllib
 import pytest
 import redis
 
-from tests.integration.conftest import Node, wait_for
+from tests.integration.conftest import Node, assert_cases_match_redis, wait_for
+from tests.redis_server import redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +183,30 @@ def test_a_worker_takes_maxclients_at_run_time_and_a_restarted_one_the_current_v
     wait_for(lambda: fresh.ping(), 30, "the restarted worker")
     with pytest.raises(redis.AuthenticationError):
         node.client(protocol=2).get("k")
+
+
+# Replies that must be Redis's bytes; every CONFIG SET here fails, so the shared redis-server is unchanged.
+_SAME_AS_REDIS = {
+    "config errors and help": [
+        ("CONFIG", "SET", "maxclients", "abc"), ("CONFIG", "SET", "maxclients", 0), ("CONFIG", "SET", "nope", 1),
+        ("CONFIG", "SET", "maxclients", 10, "MAXCLIENTS", 11), ("CONFIG", "SET", "slowlog-log-slower-than", -5),
+        ("CONFIG", "SET", "slowlog-max-len", -1), ("CONFIG", "SET", "latency-monitor-threshold", -1),
+        ("CONFIG", "SET", "maxclients"), ("CONFIG", "SET", "maxclients", 1, "x"), ("CONFIG", "GET"),
+        ("CONFIG", "RESETSTAT", "x"), ("CONFIG", "NOPE"), ("CONFIG", "HELP"), ("CONFIG", "RESETSTAT"),
+        ("CONFIG", "GET", "slowlog-max-len"), ("CONFIG", "GET", "slowlog-log-slower-than"),
+        ("CONFIG", "GET", "latency-monitor-threshold"),
+        ("CONFIG", "GET", "no-such-*"),
+    ],
+    "slowlog": [
+        ("SLOWLOG", "HELP"), ("SLOWLOG", "RESET"), ("SLOWLOG", "LEN"), ("SLOWLOG", "GET"), ("SLOWLOG", "GET", -2),
+        ("SLOWLOG", "GET", "abc"), ("SLOWLOG", "LEN", "x"), ("SLOWLOG", "NOPE"), ("SLOWLOG",),
+    ],
+    "latency": [("LATENCY", "RESET"), ("LATENCY", "LATEST"), ("LATENCY", "HISTORY", "command"),
+                ("LATENCY", "RESET", "command"), ("LATENCY", "NOPE"), ("LATENCY", "LATEST", "x"),
+                ("LASTSAVE", "x")],
+}
+
+
+def test_replies_match_redis_byte_for_byte(make_node, redis_server) -> None:  # noqa: F811
+    node: Node = make_node(workers=1)
+    assert_cases_match_redis(node.port, redis_server, _SAME_AS_REDIS)
