@@ -14,8 +14,7 @@ from pathlib import Path
 
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
-
-_INT64_MAX = (1 << 63) - 1
+from raftkv.kv.args import INT64_MAX, parse_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +25,7 @@ class Setting:
     name: str
     field: str
     low: int | None = None
-    high: int = _INT64_MAX
+    high: int = INT64_MAX
     ms: bool = False
 
     def show(self, config: NodeConfig) -> str:
@@ -39,10 +38,9 @@ class Setting:
         """The field's value for ``raw``; ValueError says why there is none (Redis's texts)."""
         if self.low is None:
             return raw
-        try:
-            n = int(raw)
-        except ValueError:
-            raise ValueError("argument couldn't be parsed into an integer") from None
+        n = parse_int(raw)
+        if n is None:
+            raise ValueError("argument couldn't be parsed into an integer")
         if not self.low <= n <= self.high:
             raise ValueError(f"argument must be between {self.low} and {self.high} inclusive")
         return n / 1000 if self.ms else n

@@ -163,6 +163,9 @@ def test_config_set_is_all_or_nothing_with_redis_errors() -> None:
     assert parse_changes([b"slowlog-log-slower-than", b"-2"]) == RespError(
         "ERR CONFIG SET failed (possibly related to argument 'slowlog-log-slower-than') - argument must be "
         "between -1 and 9223372036854775807 inclusive")
+    assert parse_changes([b"maxclients", b"1_000"]) == parse_changes([b"maxclients", b" 1"]) == RespError(
+        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an "
+        "integer")
     assert parse_changes([b"port", b"1"]) == RespError(
         "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config")
     assert parse_changes([b"nope", b"1"]) == RespError(
