@@ -1,10 +1,12 @@
-"""Builds the Cython RESP codec; everything else is declared in pyproject.toml."""
+"""Builds the Cython hot path (the RESP codec, the entry-batch codec); everything else is declared in
+pyproject.toml."""
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 setup(
     ext_modules=cythonize(
-        [Extension("raftkv._resp", ["raftkv/_resp.pyx"])],
+        [Extension("raftkv._resp", ["raftkv/_resp.pyx"]),
+         Extension("raftkv._entries", ["raftkv/_entries.pyx"])],
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
     ),
 )

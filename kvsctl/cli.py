@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from kvsctl.client import Address, ClientError, RespError, connect_any, parse_en
 from kvsctl.endpoints import collect_health, collect_status, format_health_table, format_status_table
 from kvsctl.members import format_member_table, parse_members
 from kvsctl.output import format_reply
+from raftkv.tls import TLSConfigError, client_context
 from raftkv.wire.members import MembershipError, default_peer_addr, split_addr
 
 DEFAULT_ADDRESS = "127.0.0.1:2317"
@@ -67,6 +69,10 @@ class Settings:
     timeout: float
     password: str | None
     both_given: bool  # -a and --endpoints both on the command line
+    tls: bool = False
+    cacert: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
 
 
 @contextmanager
@@ -114,13 +120,28 @@ def _password(settings: Settings) -> bytes | None:
     return _arg(settings.password) if settings.password else None
 
 
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of --tls (with --cacert, --cert, --key), or None for plain connections."""
+    if not settings.tls:
+        if settings.cacert or settings.cert or settings.key:
+            raise UsageFailure("--cacert, --cert and --key go with --tls (see 'kvsctl --help')")
+        return None
+    if settings.key is not None and settings.cert is None:
+        raise UsageFailure("--key goes with --cert (see 'kvsctl --help')")
+    try:
+        return client_context(settings.cacert, settings.cert, settings.key)
+    except TLSConfigError as exc:
+        raise Failure(str(exc)) from None
+
+
 def _execute(*argv: bytes | str) -> Any:
     """Run one command on the first endpoint that accepts a connection; failures become one line."""
     settings = _settings()
     addresses = _addresses(settings)
     password = _password(settings)
+    tls = _tls(settings)
     try:
-        with connect_any(addresses, settings.timeout) as client:
+        with connect_any(addresses, settings.timeout, tls) as client:
             refusal = client.auth(password) if password else None
             return refusal if refusal is not None else client.execute(*argv)
     except ClientError as exc:
@@ -175,8 +196,16 @@ def _print_rows(rows: list[dict[str, Any]], table: Callable[[list[dict[str, Any]
     "--password", envvar="KVSCTL_PASSWORD", default=None,
     help="Password of a node started with --requirepass (env KVSCTL_PASSWORD keeps it off the command line).",
 )
+@click.option("--tls", is_flag=True, help="Connect over TLS, verifying the node against --cacert (as redis-cli --tls).")
+@click.option("--cacert", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CA certificate file to verify the nodes with  [default: the system's CAs]")
+@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Client certificate to present (a node with tls-auth-clients yes asks for one).")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Private key of --cert  [default: in the --cert file]")
 @click.pass_context
-def cli(ctx: click.Context, address: str, endpoints: str | None, timeout: float, password: str | None) -> None:
+def cli(ctx: click.Context, address: str, endpoints: str | None, timeout: float, password: str | None,
+        tls: bool, cacert: Path | None, cert: Path | None, key: Path | None) -> None:
     """Talk to a raftkv cluster: read and write keys, manage membership, check the nodes.
 
     Command names are case-insensitive: `kvsctl GET k` is `kvsctl get k`.
@@ -184,7 +213,8 @@ def cli(ctx: click.Context, address: str, endpoints: str | None, timeout: float,
     typed = {name for name in ("address", "endpoints") if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
     # A flag beats the environment; --endpoints (flag or env) beats -a's default.
     chosen = endpoints if endpoints is not None and "address" not in typed else address
-    ctx.obj = Settings(chosen, timeout, password, both_given=len(typed) == 2)
+    ctx.obj = Settings(chosen, timeout, password, both_given=len(typed) == 2,
+                       tls=tls, cacert=cacert, cert=cert, key=key)
 
 
 @cli.command()
@@ -270,7 +300,7 @@ def endpoint_status(write_out: str, as_json: bool) -> None:
     (entries still to apply to reach the leader's commit index), log entries, snapshot bytes, keys.
     Exit status 1 if an endpoint did not answer."""
     settings = _settings()
-    rows = collect_status(_addresses(settings), settings.timeout, _password(settings))
+    rows = collect_status(_addresses(settings), settings.timeout, _password(settings), _tls(settings))
     _print_rows(rows, format_status_table, as_json or write_out == "json")
     failed = sum(row["error"] is not None for row in rows)
     if failed:
@@ -283,7 +313,7 @@ def endpoint_health(write_out: str, as_json: bool) -> None:
     """Per endpoint: healthy (answers INFO, knows a leader, is a member), how long it took, and why not.
     Exit status 1 if an endpoint is unhealthy."""
     settings = _settings()
-    rows = collect_health(_addresses(settings), settings.timeout, _password(settings))
+    rows = collect_health(_addresses(settings), settings.timeout, _password(settings), _tls(settings))
     _print_rows(rows, format_health_table, as_json or write_out == "json")
     unhealthy = sum(not row["healthy"] for row in rows)
     if unhealthy:
@@ -309,12 +339,13 @@ def snapshot_save(file: Path, wait: float) -> None:
 
     settings = _settings()
     password = _password(settings)
+    tls = _tls(settings)
     try:
-        with connect_any(_addresses(settings), settings.timeout) as first:
+        with connect_any(_addresses(settings), settings.timeout, tls) as first:
             refusal = first.auth(password) if password else None
             if refusal is not None:
                 raise ErrorReply(refusal)
-            with (leader_of(first, lambda addr: connect_to(addr, settings.timeout, password)) as client,
+            with (leader_of(first, lambda addr: connect_to(addr, settings.timeout, password, tls)) as client,
                   atomic_file(file) as (out, temp)):
                 offer = ask_save(client, wait)
                 with click.progressbar(length=offer.size, label="Saving snapshot", file=sys.stderr,

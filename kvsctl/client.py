@@ -10,12 +10,14 @@ nothing was sent, so trying another node cannot apply a write twice.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from raftkv.errors import ProtocolError
+from raftkv.tls import describe
 from raftkv.wire.resp import NEED_MORE, Reader, RespError, encode_command
 
 __all__ = [
@@ -65,6 +67,8 @@ def format_address(host: str, port: int) -> str:
 
 def _describe(error: OSError) -> str:
     """A short lower-case reason such as ``connection refused``."""
+    if isinstance(error, ssl.SSLError):
+        return describe(error)
     reason = error.strerror or str(error) or type(error).__name__
     return reason[:1].lower() + reason[1:]
 
@@ -72,15 +76,16 @@ def _describe(error: OSError) -> str:
 class Client:
     """A blocking connection to one node, opened by :meth:`connect` or the first :meth:`execute`.
 
-    ``timeout`` (seconds) bounds connecting and, separately, each whole command: sending it and
-    reading its whole reply.
+    ``timeout`` (seconds) bounds connecting (with the TLS handshake when ``tls`` is given) and,
+    separately, each whole command: sending it and reading its whole reply.
     The client speaks RESP2 and never sends HELLO, so replies are the RESP2 types.
     """
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 5.0, tls: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self._tls = tls
         self.address = format_address(host, port)
         self._sock: socket.socket | None = None
         self._reader = Reader()
@@ -126,7 +131,12 @@ class Client:
         """Open the connection unless it is open; raise :class:`ConnectError` if it cannot be made."""
         if self._sock is None:
             try:
-                self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+                sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+                if self._tls is not None:
+                    sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+                self._sock = sock
+            except ssl.SSLError as exc:
+                raise ConnectError(f"cannot reach {self.address}: TLS handshake failed: {describe(exc)}") from None
             except TimeoutError:
                 raise ConnectError(
                     f"cannot reach {self.address}: no answer within {self.timeout:g}s"
@@ -156,7 +166,7 @@ class Client:
         self.close()
 
 
-def connect_any(addresses: Sequence[Address], timeout: float) -> Client:
+def connect_any(addresses: Sequence[Address], timeout: float, tls: ssl.SSLContext | None = None) -> Client:
     """A client connected to the first of ``addresses`` that accepts a connection, tried in order.
 
     Only a connection that could not be made moves on to the next address, so a command sent once is never
@@ -164,7 +174,7 @@ def connect_any(addresses: Sequence[Address], timeout: float) -> Client:
     """
     reasons = []
     for host, port in addresses:
-        client = Client(host, port, timeout)
+        client = Client(host, port, timeout, tls)
         try:
             client.connect()
         except ConnectError as exc:

@@ -6,6 +6,7 @@ not one per endpoint. Nothing here is sent to a node but ``AUTH`` and ``INFO``. 
 """
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,9 +42,10 @@ def parse_info(reply: bytes | str) -> dict[str, Any]:
     return fields
 
 
-def fetch_info(address: Address, timeout: float, password: bytes | None) -> dict[str, Any]:
+def fetch_info(address: Address, timeout: float, password: bytes | None,
+               tls: ssl.SSLContext | None = None) -> dict[str, Any]:
     """One node's INFO fields. Raises ClientError when it cannot be talked to or refuses INFO."""
-    with Client(*address, timeout=timeout) as client:
+    with Client(*address, timeout=timeout, tls=tls) as client:
         refusal = client.auth(password) if password else None
         if refusal is not None:
             raise ClientError(f"{client.address} refused AUTH: {refusal.message}")
@@ -99,11 +101,12 @@ def leader_commit(rows: list[dict[str, Any]], ask: Callable[[Address], dict[str,
         return None
 
 
-def collect_status(addresses: Sequence[Address], timeout: float, password: bytes | None) -> list[dict[str, Any]]:
+def collect_status(addresses: Sequence[Address], timeout: float, password: bytes | None,
+                   tls: ssl.SSLContext | None = None) -> list[dict[str, Any]]:
     """A status row per address, in order, with each node's lag behind the leader."""
 
     def ask(address: Address) -> dict[str, Any]:
-        return fetch_info(address, timeout, password)
+        return fetch_info(address, timeout, password, tls)
 
     def one(address: Address) -> dict[str, Any]:
         endpoint = format_address(*address)
@@ -129,14 +132,15 @@ def health_error(endpoint: str, info: dict[str, Any]) -> str | None:
     return None
 
 
-def collect_health(addresses: Sequence[Address], timeout: float, password: bytes | None) -> list[dict[str, Any]]:
+def collect_health(addresses: Sequence[Address], timeout: float, password: bytes | None,
+                   tls: ssl.SSLContext | None = None) -> list[dict[str, Any]]:
     """A health row per address, in order: healthy, how long INFO took (``took_ms``), and why not."""
 
     def one(address: Address) -> dict[str, Any]:
         endpoint = format_address(*address)
         started = time.monotonic()
         try:
-            error = health_error(endpoint, fetch_info(address, timeout, password))
+            error = health_error(endpoint, fetch_info(address, timeout, password, tls))
         except ClientError as exc:
             error = str(exc)
         took_ms = round((time.monotonic() - started) * 1000, 3)

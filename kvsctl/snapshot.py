@@ -12,6 +12,7 @@ Failures raise :class:`SnapshotFailure` with one line.
 from __future__ import annotations
 
 import os
+import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,10 +118,10 @@ def atomic_file(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
         temp.unlink(missing_ok=True)
 
 
-def connect_to(address: str, timeout: float, password: bytes | None) -> Client:
+def connect_to(address: str, timeout: float, password: bytes | None, tls: ssl.SSLContext | None = None) -> Client:
     """An authenticated client of ``address``; SnapshotFailure if it is malformed or refuses AUTH."""
     try:
-        client = Client(*parse_address(address), timeout=timeout)
+        client = Client(*parse_address(address), timeout=timeout, tls=tls)
     except ValueError as exc:
         raise SnapshotFailure(str(exc)) from None
     refusal = client.auth(password) if password else None

@@ -9,8 +9,9 @@ Layout: a package per process or layer, each with one job; imports never go in c
                 Ready routine the node, tests/raft and the simulation share
   kv/           the state machine (SortedDict) and its commands: table.py (metadata as data),
                 registry.py (imports every command module), commands/
-  worker/       a worker process: server.py (accept/read/write), session.py, local.py (commands it
-                answers itself), worker_process.py (entry point)
+  worker/       a worker process: server.py (accept/read/write), handshakes.py (TLS handshakes of the
+                TLS client port), session.py, local.py (commands it answers itself), worker_process.py
+                (entry point)
   node/         the Raft process: loop.py (selector, pipes, dispatch), sequencer.py (per-connection
                 order, pure), inflight.py, apply.py, cluster.py, admin.py, backup.py (RAFT SNAPSHOT),
                 force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
@@ -20,6 +21,7 @@ Layout: a package per process or layer, each with one job; imports never go in c
   supervisor/   starts, watches and restarts the Raft process and the workers
   config.py  runtime_config.py (CONFIG's parameters)  command_stats.py (INFO commandstats, also counted
   by workers)  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
+  tls.py        the TLS contexts of the client ports, the peer links and kvsctl
 """
 
 __version__ = "0.1.0"

@@ -776,3 +776,47 @@ def encode_command(argv):
         return PyBytes_FromStringAndSize(o.data, o.len)
     finally:
         PyMem_Free(o.data)
+
+
+def decode_command(raw, Py_ssize_t offset=0):
+    """The one command RESP-encoded in ``raw[offset:]`` (an array of bulk strings filling it exactly),
+    parsed without a parser object; ProtocolError for anything else (resp.py_decode_command's rule)."""
+    cdef const unsigned char* p
+    cdef Py_ssize_t end, pos, cr, stop
+    cdef int64_t n, size
+    cdef list argv
+    if not isinstance(raw, bytes):
+        raw = bytes(raw)
+    p = <const unsigned char*>PyBytes_AS_STRING(raw)
+    end = PyBytes_GET_SIZE(raw)
+    pos = offset
+    if pos < 0 or pos >= end or p[pos] != STAR:
+        raise ProtocolError("expected one command, found 0")
+    cr = _find_crlf(p, pos, end)
+    if cr < 0 or not parse_int64(p + pos + 1, cr - pos - 1, &n) or n <= 0:
+        raise ProtocolError("invalid multibulk length")
+    pos = cr + 2
+    argv = []
+    while n > 0:
+        if pos >= end or p[pos] != DOLLAR:
+            raise ProtocolError("invalid bulk length")
+        cr = _find_crlf(p, pos, end)
+        if cr < 0 or not parse_int64(p + pos + 1, cr - pos - 1, &size) or size < 0:
+            raise ProtocolError("invalid bulk length")
+        stop = cr + 2 + size
+        if end - stop < 2 or p[stop] != CR or p[stop + 1] != LF:
+            raise ProtocolError("invalid bulk format")
+        argv.append(PyBytes_FromStringAndSize(<const char*>p + cr + 2, size))
+        pos = stop + 2
+        n -= 1
+    if pos != end:
+        raise ProtocolError("expected one command, found more")
+    return argv
+
+
+cdef Py_ssize_t _find_crlf(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end) noexcept:
+    """Where the CR of the CRLF that ends the line at ``pos`` is, or -1."""
+    cdef const unsigned char* found = <const unsigned char*>memchr(p + pos, CR, end - pos)
+    if found == NULL or found - p + 1 >= end or found[1] != LF:
+        return -1
+    return found - p

@@ -58,6 +58,14 @@ class NodeConfig:
     # is rewritten once per token, not again when the supervisor restarts the Raft process.
     force_new_cluster: str = ""
     metrics_addr: tuple[str, int] | None = None  # where the Raft process serves /metrics, /health, /readyz
+    # TLS, as redis-server's options of the same names: tls_port 0 serves no TLS client port (and port 0
+    # no plain one); tls_replication puts the peer links under TLS, both ends presenting certificates.
+    tls_port: int = 0
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_ca_cert_file: Path | None = None
+    tls_auth_clients: str = "yes"  # yes, optional or no: whether a TLS client must present a certificate
+    tls_replication: bool = False
     # The slow log keeps commands that took at least this many µs (-1: none), its newest slowlog_max_len.
     slowlog_log_slower_than_us: int = 10000
     slowlog_max_len: int = 128
@@ -67,5 +75,5 @@ class NodeConfig:
 
     @property
     def address(self) -> str:
-        """This node's client address as the cluster knows it."""
-        return self.advertised_client or f"{self.host}:{self.port}"
+        """This node's client address as the cluster knows it: the plain port, or the TLS one without it."""
+        return self.advertised_client or f"{self.host}:{self.port or self.tls_port}"

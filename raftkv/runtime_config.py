@@ -76,6 +76,12 @@ def _fixed(config: NodeConfig) -> dict[str, str]:
         "proto-max-bulk-len": str(config.max_bulk_len),
         "timeout": "0",
         "cluster-enabled": "no",
+        "tls-port": str(config.tls_port),
+        "tls-cert-file": str(config.tls_cert_file or ""),
+        "tls-key-file": str(config.tls_key_file or ""),
+        "tls-ca-cert-file": str(config.tls_ca_cert_file or ""),
+        "tls-auth-clients": config.tls_auth_clients,
+        "tls-replication": "yes" if config.tls_replication else "no",
     }
 
 

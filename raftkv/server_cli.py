@@ -14,6 +14,7 @@ import click
 
 from raftkv.config import NodeConfig
 from raftkv.process import LOG_FORMATS
+from raftkv.tls import AUTH_CLIENTS
 from raftkv.wire.members import Member, MembershipError, default_peer_addr, parse_initial_cluster, split_addr
 
 
@@ -66,7 +67,8 @@ def _file_key(option: click.Option) -> str:
                    "initial-cluster = \"...\", protected-mode = false); flags and environment variables "
                    "override it. Given before --help, the defaults shown are the file's.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address clients connect to.")
-@click.option("--port", default=2317, show_default=True, type=click.IntRange(1, 65535), help="Client port.")
+@click.option("--port", default=2317, show_default=True, type=click.IntRange(0, 65535),
+              help="Client port (0: none, with --tls-port).")
 @click.option("--peer-port", default=None, type=click.IntRange(1, 65535),
               help="Port to listen on for Raft traffic between nodes  [default: this node's peer port in "
                    "--initial-cluster, else port + 10000]")
@@ -130,6 +132,19 @@ def _file_key(option: click.Option) -> str:
 @click.option("--metrics-addr", default=None, metavar="HOST:PORT",
               help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication)  "
                    "[default: not served]")
+@click.option("--tls-port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="TLS client port, beside --port or instead of it (--port 0); 0: none.")
+@click.option("--tls-cert-file", default=None, type=click.Path(path_type=Path), metavar="FILE",
+              help="This node's certificate (PEM), for the TLS client port and the peer links.")
+@click.option("--tls-key-file", default=None, type=click.Path(path_type=Path), metavar="FILE",
+              help="The private key of --tls-cert-file (PEM).")
+@click.option("--tls-ca-cert-file", default=None, type=click.Path(path_type=Path), metavar="FILE",
+              help="The CA certificates (PEM) that client and peer certificates must be signed by.")
+@click.option("--tls-auth-clients", default="yes", show_default=True, type=click.Choice(AUTH_CLIENTS),
+              help="Whether a TLS client must present a certificate of the CA (optional: checked if given).")
+@click.option("--tls-replication", default="no", show_default=True, type=click.Choice(["yes", "no"]),
+              help="Put the links between nodes under TLS: both ends present certificates of the CA, and the "
+                   "cluster secret never crosses a plaintext link. The same on every node.")
 @click.version_option(package_name="raftkv")
 def main(host: str, port: int, peer_port: int | None, initial_cluster: str | None, advertise_peer: str | None,
          advertise_client: str | None, join: str | None, force_new_cluster: bool,
@@ -137,7 +152,9 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
          client_output_limit: int, request_timeout_ms: int, commit_timeout_ms: int, slowlog_log_slower_than: int,
-         slowlog_max_len: int, latency_monitor_threshold: int, metrics_addr: str | None) -> None:
+         slowlog_max_len: int, latency_monitor_threshold: int, metrics_addr: str | None, tls_port: int,
+         tls_cert_file: Path | None, tls_key_file: Path | None, tls_ca_cert_file: Path | None,
+         tls_auth_clients: str, tls_replication: str) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import StartError, setup_logging
     from raftkv.supervisor.supervisor import Supervisor
@@ -150,11 +167,20 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
     if advertise_peer is not None and initial_cluster is not None:
         _fail("give this node's peer address in --initial-cluster (host:port@peerhost:peerport), "
               "not with --advertise-peer")
+    if not port and not tls_port:
+        _fail("--port 0 serves no plain clients: give a --tls-port")
+    if (tls_port or tls_replication == "yes") and (tls_cert_file is None or tls_key_file is None):
+        _fail("TLS (--tls-port, --tls-replication yes) needs --tls-cert-file and --tls-key-file")
+    if tls_ca_cert_file is None and (tls_replication == "yes" or (tls_port and (not port or tls_auth_clients != "no"))):
+        # Without a plain port, nodes relay membership commands to the leader's TLS port as clients.
+        _fail("checking certificates (--tls-replication yes, --tls-auth-clients yes|optional, --port 0) "
+              "needs --tls-ca-cert-file")
+    client_port = port or tls_port
     try:
         if advertise_client is not None:
             split_addr(advertise_client)
-        members, me = _cluster(advertise_client or f"{host}:{port}", host, port, peer_port, advertise_peer,
-                               initial_cluster)
+        members, me = _cluster(advertise_client or f"{host}:{client_port}", host, client_port, peer_port,
+                               advertise_peer, initial_cluster)
     except MembershipError as exc:
         _fail(str(exc))
     # Peers reach us at the address the cluster list gives; --peer-port may differ from it when
@@ -185,7 +211,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         request_timeout_s=request_timeout_ms / 1000, commit_timeout_s=commit_timeout_ms / 1000,
                         slowlog_log_slower_than_us=slowlog_log_slower_than, slowlog_max_len=slowlog_max_len,
                         latency_monitor_threshold_ms=latency_monitor_threshold,
-                        config_file=click.get_current_context().meta.get(_CONFIG_FILE))
+                        config_file=click.get_current_context().meta.get(_CONFIG_FILE),
+                        tls_port=tls_port, tls_cert_file=tls_cert_file, tls_key_file=tls_key_file,
+                        tls_ca_cert_file=tls_ca_cert_file, tls_auth_clients=tls_auth_clients,
+                        tls_replication=tls_replication == "yes")
     # Logging starts with the node: the argument errors above are plain lines, as click's own are.
     setup_logging(log_level, "supervisor", log_format)
     try:

@@ -82,7 +82,7 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path, started
     ("requirepass = 1234", "requirepass: expected a string, got an integer"),
     ("protected-mode = 'no'", "protected-mode: expected a boolean, got a string"),
     ("maxclients = 0", "maxclients: 0 is not in the range x>=1."),
-    ("port = 70000", "port: 70000 is not in the range 1<=x<=65535."),
+    ("port = 70000", "port: 70000 is not in the range 0<=x<=65535."),
     ("log-format = 'xml'", "log-format: 'xml' is not one of 'text', 'json'."),
     ("maxclients = ", "Invalid value (at line 1, column 14)"),
 ])

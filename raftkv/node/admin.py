@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -56,12 +57,16 @@ class _Refused(Exception):
     """The node asked to join cannot be added; the message says why."""
 
 
-def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _CALL_TIMEOUT_S) -> object:
-    """One blocking RESP3 request to a node's client port (run on a helper thread, never on the loop).
-    Nodes of one cluster share their client password."""
+def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _CALL_TIMEOUT_S,
+         tls: ssl.SSLContext | None = None) -> object:
+    """One blocking RESP3 request to a node's client port (run on a helper thread, never on the loop),
+    over TLS with ``tls`` if given. Nodes of one cluster share their client password."""
     host, port = split_addr(address)
     hello = [b"HELLO", b"3"] + ([b"AUTH", b"default", password] if password else [])
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+    sock = socket.create_connection((host, port), timeout=timeout_s)
+    if tls is not None:
+        sock = tls.wrap_socket(sock)
+    with sock:
         sock.sendall(encode_command(hello) + encode_command(argv))
         reader = Reader()
         replies: list[object] = []
@@ -106,6 +111,14 @@ class Admin:
         self._remove_self: tuple[ReplyTo, float] | None = None
         self._deferred: list[tuple[ReplyTo, list[bytes], float]] = []  # changes waiting for one in progress
         self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
+        self._peer_tls: ssl.SSLContext | None = None
+        self._client_tls: ssl.SSLContext | None = None
+
+    def secure(self, peer: ssl.SSLContext | None, client: ssl.SSLContext | None) -> None:
+        """The TLS client contexts of the calls this admin makes: ``peer`` for other nodes' peer ports
+        (tls-replication), ``client`` for the leader's client port (when it is a TLS port)."""
+        self._peer_tls = peer
+        self._client_tls = client
 
     def close(self) -> None:
         self._saves.close()
@@ -222,7 +235,7 @@ class Admin:
 
         def work() -> Callable[[], None]:
             try:
-                reply = call(leader.client_addr, argv, self.password, _CHANGE_TIMEOUT_S)
+                reply = call(leader.client_addr, argv, self.password, _CHANGE_TIMEOUT_S, self._client_tls)
             except OSError as exc:
                 reply = err(f"cannot reach the leader at {leader.client_addr}: {exc}")
             return lambda: self._reply(to, reply)
@@ -274,11 +287,11 @@ class Admin:
         cluster_id = self._cluster.cluster_id
         bootstrap = [b"RAFT", b"BOOTSTRAP", cluster_id.encode(), *self._founders(),
                      encode_members(self._cluster.addresses)]
-        secret, me = self._secret, self._cluster.node_id
+        secret, me, tls = self._secret, self._cluster.node_id, self._peer_tls
 
         def work() -> Callable[[], None]:
             try:
-                identity = peer_call(peer_addr, [b"RAFT", b"IDENTITY"], secret, me)
+                identity = peer_call(peer_addr, [b"RAFT", b"IDENTITY"], secret, me, tls=tls)
                 if isinstance(identity, RespError) or not isinstance(identity, dict):
                     raise _Refused(f"{peer_addr} is not the peer port of a raftkv node")
                 theirs = identity[b"cluster_id"].decode()
@@ -286,7 +299,7 @@ class Admin:
                     raise _Refused(f"{address} belongs to another cluster ({theirs})")
                 member = Member(identity[b"id"], address, peer_addr)
                 if not theirs:
-                    answer = peer_call(peer_addr, bootstrap, secret, me)
+                    answer = peer_call(peer_addr, bootstrap, secret, me, tls=tls)
                     if isinstance(answer, RespError):
                         raise _Refused(f"{address} refused to join: {answer.message}")
             except (_Refused, OSError) as exc:
@@ -354,11 +367,11 @@ class Admin:
             return
         self._told_removed[member.id] = now + _CALL_TIMEOUT_S
         argv = [b"RAFT", b"REMOVED", self._cluster.cluster_id.encode(), b"%d" % member.id, b"%d" % index]
-        secret, me = self._secret, self._cluster.node_id
+        secret, me, tls = self._secret, self._cluster.node_id, self._peer_tls
 
         def work() -> Callable[[], None]:
             try:
-                peer_call(member.peer_addr, argv, secret, me)
+                peer_call(member.peer_addr, argv, secret, me, tls=tls)
             except OSError as exc:
                 reason = str(exc)
                 return lambda: log.info("could not tell %s it was removed: %s", member.client_addr, reason)

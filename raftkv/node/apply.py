@@ -80,7 +80,7 @@ class Applier:
                 else:
                     if origin == me:
                         self._unanswered(rid)
-                    sm.execute(decode_command(entry.data[proposal.HEAD_SIZE:]), now_ms)
+                    sm.execute(decode_command(entry.data, proposal.HEAD_SIZE), now_ms)
             elif entry.kind == EntryKind.CONF_CHANGE:
                 self._apply_conf_change(node, entry.index, decode_conf_change(entry.data))
 

@@ -9,6 +9,7 @@ the loop would be.
 """
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 from collections import deque
@@ -26,73 +27,69 @@ _SWITCH_INTERVAL_S = 0.0002
 
 class LogWriter(Generic[T]):
     """Runs ``write()`` callables in order in one thread; each carries a token the loop gets back from
-    :meth:`take_done` (after :attr:`wakeup` fires) once it is durable."""
+    :meth:`take_done` (after :attr:`wakeup` fires) once it is durable.
+
+    The hand-over is a C ``SimpleQueue`` one way and a deque plus a wakeup the other (both thread-safe
+    without a Python-level lock), with two counters each written by one thread only: a loop with
+    nothing in the background (a follower's) pays nothing in :meth:`drain`."""
 
     def __init__(self) -> None:
         sys.setswitchinterval(_SWITCH_INTERVAL_S)
         self.wakeup = Wakeup()
-        self._cond = threading.Condition()
-        self._queue: deque[tuple[Callable[[], None], T]] = deque()
-        self._done: list[T] = []
-        self._busy = False
+        # (write, token), or (None, event): set once every write before it is done.
+        self._queue: queue.SimpleQueue[tuple[Callable[[], None] | None, object]] = queue.SimpleQueue()
+        self._done: deque[T] = deque()
+        self._submitted = 0  # written by the loop only
+        self._finished = 0  # written by the writer thread only
         self._error: BaseException | None = None
-        self._closed = False
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
     @property
     def idle(self) -> bool:
         """Nothing submitted is still being written or waiting to be taken."""
-        return not self._queue and not self._busy and not self._done
+        return self._finished == self._submitted and not self._done
 
     def submit(self, write: Callable[[], None], token: T) -> None:
-        with self._cond:
-            self._queue.append((write, token))
-            self._cond.notify()
+        self._submitted += 1
+        self._queue.put((write, token))
 
     def take_done(self) -> list[T]:
         """The tokens of the writes finished since the last call, in order."""
-        with self._cond:
-            if self._error is not None:
-                raise self._error
-            done, self._done = self._done, []
-        return done
+        if self._error is not None:
+            raise self._error
+        done, popleft = self._done, self._done.popleft
+        return [popleft() for _ in range(len(done))]
 
     def drain(self) -> list[T]:
         """Wait until every submitted write is done; their tokens, in order."""
-        with self._cond:
-            while (self._queue or self._busy) and self._error is None:
-                self._cond.wait()
+        if self._finished != self._submitted:
+            finished = threading.Event()
+            self._queue.put((None, finished))
+            finished.wait()
         return self.take_done()
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
+        """Write what is queued, then stop the thread."""
+        self._queue.put((None, None))
         self._thread.join()
         self.wakeup.close()
 
     def _run(self) -> None:
-        cond = self._cond
+        get = self._queue.get
         while True:
-            with cond:
-                while not self._queue and not self._closed:
-                    cond.wait()
-                if not self._queue:
+            write, token = get()
+            if write is None:
+                if token is None:
                     return
-                write, token = self._queue.popleft()
-                self._busy = True
-            try:
-                write()
-            except BaseException as exc:  # noqa: BLE001 - raised again on the loop's thread
-                with cond:
+                token.set()  # type: ignore[attr-defined]
+                continue
+            if self._error is None:  # after a failed write nothing more is written
+                try:
+                    write()
+                except BaseException as exc:  # noqa: BLE001 - raised again on the loop's thread
                     self._error = exc
-                    self._busy = False
-                    cond.notify_all()
-                self.wakeup.notify()
-                return
-            with cond:
-                self._done.append(token)
-                self._busy = False
-                cond.notify_all()
+                else:
+                    self._done.append(token)  # type: ignore[arg-type]
+            self._finished += 1
             self.wakeup.notify()

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 
+from raftkv import tls
 from raftkv.config import NodeConfig
 from raftkv.node.disk import DiskStorage, StorageError
 from raftkv.node.loop import Driver
@@ -26,10 +27,17 @@ def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: sock
     prepare_child("raft", config.log_level, close_fds)
     disk = None
     try:
+        peer_tls = tls.peer_tls(config)
+        # A node relays membership commands to the leader's client port: a TLS one when ours is.
+        relay_tls = tls.node_client_context(config) if not config.port else None
         peer_listener = bind_listener(config.peer_host, config.peer_port, "listen for peers")
         disk = DiskStorage(config.data_dir)
         driver = Driver(config, disk, pipes, peer_listener, control)
-    except (StartError, StorageError, SnapshotError) as exc:
+        # The loop built the transport; no link is open until it runs.
+        if peer_tls is not None:
+            driver.transport.secure(peer_tls)
+        driver.admin.secure(peer_tls.client if peer_tls else None, relay_tls)
+    except (StartError, StorageError, SnapshotError, tls.TLSConfigError) as exc:
         # The supervisor prints this one line and exits: a damaged data dir is not restarted blindly.
         if disk is not None:
             disk.close()

@@ -8,6 +8,11 @@ blocks: messages queue in a bounded buffer per peer and are dropped (and the pee
 when it is full or the connection fails, which Raft tolerates: lost messages are retried by heartbeats
 and probes.
 
+With ``tls-replication`` (:meth:`Transport.secure`) every link is TLS and both ends present a
+certificate of the cluster's CA: a peer whose certificate the CA did not sign is refused during the
+handshake, and the handshake record (with the secret) is sent only once the handshake is done, so the
+secret never crosses a plaintext link.
+
 Peer-only admin verbs (``RAFT IDENTITY``, ``RAFT BOOTSTRAP``, ``RAFT REMOVED``) travel here too, never on
 a client port: :func:`peer_call` opens a connection, shakes hands with the secret, sends one
 ``[b"A", *argv]`` record and reads the one RESP3 reply the receiving Raft process writes back.
@@ -19,10 +24,12 @@ import hmac
 import logging
 import selectors
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
 from raftkv.raft.types import Message
+from raftkv.tls import PeerTLS, describe, handshake_step
 from raftkv.wire.members import Member, MembershipError, split_addr
 from raftkv.wire.raft_messages import decode_message, encode_message
 from raftkv.wire.resp import NEED_MORE, Reader, RequestParser, encode_command, encode_reply
@@ -64,11 +71,16 @@ class _Inbound:
         self.peer_id = 0  # set by the handshake
 
 
-def peer_call(addr: str, argv: list[bytes], secret: bytes, node_id: int, timeout_s: float = 5.0) -> object:
+def peer_call(addr: str, argv: list[bytes], secret: bytes, node_id: int, timeout_s: float = 5.0,
+              tls: ssl.SSLContext | None = None) -> object:
     """One blocking peer-only admin request to the Raft process at peer address ``addr`` (run on a
-    helper thread, never on the loop); ConnectionError when it closes without answering (refused)."""
+    helper thread, never on the loop), over TLS with the peer client context ``tls`` if given;
+    ConnectionError when it closes without answering (refused), ssl.SSLError when the handshake fails."""
     host, port = split_addr(addr)
-    with socket.create_connection((host.strip("[]"), port), timeout=timeout_s) as sock:
+    sock = socket.create_connection((host.strip("[]"), port), timeout=timeout_s)
+    if tls is not None:
+        sock = tls.wrap_socket(sock)  # the handshake, within the timeout; it closes the socket if it fails
+    with sock:
         sock.sendall(encode_command([_HANDSHAKE, secret, b"%d" % node_id]) + encode_command([_ADMIN, *argv]))
         reader = Reader()
         while True:
@@ -101,8 +113,13 @@ class Transport:
         self._introduced = introduced
         self._peers: dict[int, _Peer] = {}
         self._inbound: set[_Inbound] = set()
+        self._tls: PeerTLS | None = None
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, self._on_accept)
+
+    def secure(self, tls: PeerTLS) -> None:
+        """Put every link under TLS from now on; called before the loop runs, when no link is open."""
+        self._tls = tls
 
     def set_peers(self, peers: dict[int, str]) -> None:
         """The peers to send to (id -> peer address), this node excluded. Connections are opened only to
@@ -156,6 +173,8 @@ class Transport:
         sock = socket.socket(socket.AF_INET6 if peer.addr.startswith("[") else socket.AF_INET)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            sock = self._tls.client.wrap_socket(sock, do_handshake_on_connect=False)
         host, port = split_addr(peer.addr)
         code = sock.connect_ex((host.strip("[]"), port))
         if code not in (0, errno.EINPROGRESS):
@@ -176,10 +195,24 @@ class Transport:
             if code:
                 self._disconnect(peer, errno.errorcode.get(code, str(code)))
                 return
+            if self._tls is not None and not self._client_handshake(peer):
+                return
             peer.connected = True
             peer.backoff_s = _RECONNECT_MIN_S
             log.info("connected to peer %d at %s", peer.id, peer.addr)
         self._write(peer)
+
+    def _client_handshake(self, peer: _Peer) -> bool:
+        """Advance the TLS handshake of an outbound link; True once it is done and the queued handshake
+        record may go (to a peer the CA vouches for)."""
+        assert isinstance(peer.sock, ssl.SSLSocket)
+        try:
+            events = handshake_step(peer.sock)
+        except OSError as exc:
+            self._disconnect(peer, f"TLS handshake failed: {describe(exc)}")
+            return False
+        self._sel.modify(peer.sock, events or selectors.EVENT_WRITE, lambda s, p=peer: self._on_writable(p))
+        return not events
 
     def _write(self, peer: _Peer) -> None:
         assert peer.sock is not None
@@ -231,9 +264,24 @@ class Transport:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock = self._tls.server.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             conn = _Inbound(sock, f"{addr[0]}:{addr[1]}")
             self._inbound.add(conn)
-            self._sel.register(sock, selectors.EVENT_READ, lambda s, c=conn: self._on_readable(c))
+            read = self._server_handshake if self._tls is not None else self._on_readable
+            self._sel.register(sock, selectors.EVENT_READ, lambda s, c=conn, read=read: read(c))
+
+    def _server_handshake(self, conn: _Inbound) -> None:
+        """Advance the TLS handshake of an inbound link; once it is done, :meth:`_on_readable` reads it."""
+        assert isinstance(conn.sock, ssl.SSLSocket)
+        try:
+            events = handshake_step(conn.sock)
+        except OSError as exc:
+            log.warning("refused peer connection from %s: TLS handshake failed: %s", conn.addr, describe(exc))
+            self._close_inbound(conn)
+            return
+        step = self._server_handshake if events else self._on_readable
+        self._sel.modify(conn.sock, events or selectors.EVENT_READ, lambda s, c=conn: step(c))
 
     def _on_readable(self, conn: _Inbound) -> None:
         try:

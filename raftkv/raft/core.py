@@ -262,7 +262,16 @@ class Raft:
     # ------------------------------------------------------------------ messages
 
     def _send(self, m: Message) -> None:
-        self.messages.append(m)
+        messages = self.messages
+        if m.type == _APPEND_RESP and not m.reject and messages:
+            # A follower stepping several appends before its Ready answers them with one message: an
+            # accepted index covers every accepted index below it, of the same term.
+            last = messages[-1]
+            if last.type == _APPEND_RESP and not last.reject and last.dst == m.dst and last.term == m.term:
+                if m.index > last.index:
+                    messages[-1] = m
+                return
+        messages.append(m)
 
     def step(self, m: Message) -> None:
         """Handle one message from a peer. Messages of unknown or stale shape are dropped, never raised."""

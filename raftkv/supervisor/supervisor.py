@@ -1,4 +1,4 @@
-"""The supervisor: binds the client port once, starts the Raft process and then the workers, restarts
+"""The supervisor: binds the client ports once, starts the Raft process and then the workers, restarts
 what dies, and stops the node cleanly on SIGINT/SIGTERM.
 
 Each worker talks to the Raft process over its own socketpair. When a worker dies, a fresh pair is made
@@ -13,9 +13,11 @@ import multiprocessing
 import os
 import signal
 import socket
+import ssl
 import time
 from multiprocessing.connection import wait
 
+from raftkv import tls
 from raftkv.config import NodeConfig
 from raftkv.node.raft_process import raft_main
 from raftkv.process import StartError, bind_listener, stop_signals_held
@@ -50,7 +52,9 @@ class _Backoff:
 class Supervisor:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
-        self._listener: socket.socket | None = None
+        # The client listening sockets, each with the TLS context its connections are wrapped in
+        # (None: plain TCP); bound once here, shared by every worker.
+        self._listeners: dict[socket.socket, ssl.SSLContext | None] = {}
         self._raft: multiprocessing.process.BaseProcess | None = None
         self._control: socket.socket | None = None
         self._workers: dict[int, multiprocessing.process.BaseProcess] = {}
@@ -62,17 +66,34 @@ class Supervisor:
     def run(self) -> int:
         """Serve until asked to stop; returns the process exit code."""
         self._install_signals()
-        self._listener = bind_listener(self.config.host, self.config.port)
         try:
+            self._bind()
             self._start_node()
-            log.info("raftkv listening on %s with %d workers, data in %s", self.config.address,
+            log.info("raftkv listening on %s with %d workers, data in %s", self._listening(),
                      self.config.workers, self.config.data_dir)
             self._watch()
         finally:
             self._stop_all()
-            self._listener.close()
+            for listener in self._listeners:
+                listener.close()
         log.info("raftkv stopped")
         return 0
+
+    def _bind(self) -> None:
+        config = self.config
+        if config.port:
+            self._listeners[bind_listener(config.host, config.port)] = None
+        if config.tls_port:
+            try:
+                context = tls.client_port_context(config)
+            except tls.TLSConfigError as exc:
+                raise StartError(str(exc)) from None
+            self._listeners[bind_listener(config.host, config.tls_port, "listen for TLS clients")] = context
+
+    def _listening(self) -> str:
+        if not self.config.tls_port:
+            return self.config.address
+        return f"{self.config.address} (TLS on port {self.config.tls_port})"
 
     # -- signals ----------------------------------------------------------------------------------
 
@@ -101,7 +122,7 @@ class Supervisor:
         control, child_control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         raft = _FORK.Process(
             target=raft_main, name="raftkv-raft",
-            args=(self.config, raft_ends, child_control, [*worker_ends, control, self._listener]),
+            args=(self.config, raft_ends, child_control, [*worker_ends, control, *self._listeners]),
         )
         with stop_signals_held():
             raft.start()
@@ -131,7 +152,7 @@ class Supervisor:
         assert self._control is not None
         proc = _FORK.Process(
             target=worker_main, name=f"raftkv-worker-{i}",
-            args=(i, self.config, self._listener, pipe, [*other_ends, self._control]),
+            args=(i, self.config, self._listeners, pipe, [*other_ends, self._control]),
         )
         with stop_signals_held():
             proc.start()

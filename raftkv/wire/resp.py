@@ -36,39 +36,45 @@ __all__ = [
     "py_encode_command",
     "py_encode_reply",
     "decode_command",
+    "py_decode_command",
     "require_compiled",
 ]
 
 # ---------------------------------------------------------------------------------------------------------
 # The names the rest of raftkv uses
 
-try:
-    from raftkv._resp import Reader, RequestParser, encode_command, encode_reply
-except ImportError:
-    COMPILED = False
-    RequestParser = PyRequestParser  # type: ignore[assignment,misc]
-    Reader = PyReader  # type: ignore[assignment,misc]
-    encode_command = py_encode_command
-    encode_reply = py_encode_reply
-else:
-    COMPILED = True
-
-
-def decode_command(raw: bytes) -> list[bytes]:
-    """The one command RESP-encoded in ``raw`` (a log entry's payload, a queued transaction command, a
-    framed peer message): trusted bytes this process or a peer encoded, so any error is a ProtocolError.
-    A fresh parser each time, so that bad input cannot leave a shared one broken."""
-    parser = RequestParser(1 << 30, 1 << 24, 64 * 1024)
-    parser.feed(raw)
+def py_decode_command(raw: bytes, offset: int = 0) -> list[bytes]:
+    """The one command RESP-encoded in ``raw[offset:]`` (a log entry's payload, a queued transaction
+    command, a framed peer message): trusted bytes this process or a peer encoded, so any error is a
+    ProtocolError. A fresh parser each time, so that bad input cannot leave a shared one broken."""
+    parser = PyRequestParser(1 << 30, 1 << 24, 64 * 1024)
+    parser.feed(raw[offset:])
     commands = parser.pop_commands()
     if parser.error or len(commands) != 1:
         raise ProtocolError(parser.error or f"expected one command, found {len(commands)}")
     return commands[0]
 
 
+try:
+    from raftkv._resp import Reader, RequestParser, decode_command, encode_command, encode_reply
+except ImportError:
+    COMPILED = False
+    RequestParser = PyRequestParser  # type: ignore[assignment,misc]
+    Reader = PyReader  # type: ignore[assignment,misc]
+    encode_command = py_encode_command
+    encode_reply = py_encode_reply
+    decode_command = py_decode_command
+else:
+    COMPILED = True
+
+
 def require_compiled() -> None:
-    """Raises unless the fast Cython codec is in use: the server must not run on the Python twin."""
-    if not COMPILED:
+    """Raises unless the fast Cython codecs are in use: the server must not run on the Python twins."""
+    from raftkv.wire import entries
+
+    missing = [name for name, built in (("raftkv._resp", COMPILED), ("raftkv._entries", entries.COMPILED))
+               if not built]
+    if missing:
         raise RuntimeError(
-            "the Cython codec raftkv._resp is not built: run `make` (or `pip install -e .`) first"
+            f"the Cython codec {' and '.join(missing)} is not built: run `make` (or `pip install -e .`) first"
         )

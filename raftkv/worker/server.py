@@ -13,6 +13,7 @@ import errno
 import logging
 import selectors
 import socket
+import ssl
 import time
 
 from raftkv import runtime_config
@@ -21,6 +22,7 @@ from raftkv.errors import RespError
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.wire.resp import decode_command
+from raftkv.worker.handshakes import Handshakes
 from raftkv.worker.local import LOCAL_STATS, WorkerInfo, dispatch
 from raftkv.worker.session import Session
 
@@ -32,12 +34,14 @@ _MAXCLIENTS = b"-ERR max number of clients reached\r\n"
 
 
 class Worker:
-    """One worker's loop over its client sessions, the listening socket and its pipe to the Raft process."""
+    """One worker's loop over its client sessions, the listening sockets and its pipe to the Raft process."""
 
-    def __init__(self, worker_id: int, config: NodeConfig, listener: socket.socket,
+    def __init__(self, worker_id: int, config: NodeConfig, listeners: dict[socket.socket, ssl.SSLContext | None],
                  pipe: socket.socket) -> None:
+        """``listeners`` maps each listening socket to the TLS context its connections are wrapped in
+        (None: plain TCP)."""
         self.config = config
-        self._listener = listener
+        self._listeners = listeners
         self._pipe = pipe
         self._sel = selectors.DefaultSelector()
         self._conns: dict[int, Session] = {}
@@ -51,9 +55,11 @@ class Worker:
         self._lingering: dict[int, Session] = {}  # conn id -> connection closing after its replies
         self._stopping = False
         self._wakeup = Wakeup()
-        listener.setblocking(False)
+        self._handshakes = Handshakes(self._sel, self._open)
+        for listener in listeners:
+            listener.setblocking(False)
+            self._sel.register(listener, selectors.EVENT_READ, self._on_accept)
         pipe.setblocking(False)
-        self._sel.register(listener, selectors.EVENT_READ, self._on_accept)
         self._sel.register(pipe, selectors.EVENT_READ, self._on_pipe)
         self._sel.register(self._wakeup, selectors.EVENT_READ, self._on_wakeup)
 
@@ -78,6 +84,9 @@ class Worker:
                     self._flush(conn)
             if self._lingering:
                 self._close_lingering()
+            if self._handshakes.pending:
+                self._handshakes.expire(time.monotonic())
+        self._handshakes.close()
         for conn in list(self._conns.values()):
             self._close(conn)
 
@@ -92,32 +101,44 @@ class Worker:
     # -- accepting --------------------------------------------------------------------------------
 
     def _on_accept(self, key: selectors.SelectorKey, mask: int) -> None:
+        listener = key.fileobj
+        assert isinstance(listener, socket.socket)
+        context = self._listeners[listener]
         for _ in range(64):
             try:
-                sock, addr = self._listener.accept()
+                sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     log.warning("cannot accept a connection: %s", exc.strerror)
                 return
-            if len(self._conns) >= self._max_conns:
-                # As Redis: tell the client why, then close.
+            if len(self._conns) + len(self._handshakes.pending) >= self._max_conns:
+                # As Redis: tell the client why, then close (a TLS client could not read the line).
                 try:
-                    sock.send(_MAXCLIENTS)
+                    if context is None:
+                        sock.send(_MAXCLIENTS)
                 finally:
                     sock.close()
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn_id = self._next_conn_id
-            self._next_conn_id += 1
             peer = f"{addr[0]}:{addr[1]}"
-            conn = Session(sock, conn_id, records.client_id(conn_id, self.info.worker_id, self.config.workers),
-                           peer, self.config)
-            self._conns[conn_id] = conn
-            self._pipe_out += records.opened(conn_id, peer.encode())
-            self._sel.register(sock, selectors.EVENT_READ, conn)
+            if context is None:
+                self._open(sock, peer)
+            else:
+                self._handshakes.start(context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False),
+                                       peer)
+
+    def _open(self, sock: socket.socket, addr: str) -> None:
+        """A new client session on a connected socket (for TLS, once its handshake is done)."""
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        conn = Session(sock, conn_id, records.client_id(conn_id, self.info.worker_id, self.config.workers),
+                       addr, self.config)
+        self._conns[conn_id] = conn
+        self._pipe_out += records.opened(conn_id, addr.encode())
+        self._sel.register(sock, selectors.EVENT_READ, conn)
 
     # -- reading clients --------------------------------------------------------------------------
 

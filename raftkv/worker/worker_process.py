@@ -9,17 +9,19 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 
 from raftkv.config import NodeConfig
 from raftkv.process import prepare_child
 from raftkv.worker.server import Worker
 
 
-def worker_main(worker_id: int, config: NodeConfig, listener: socket.socket, pipe: socket.socket,
-                close_fds: list[socket.socket]) -> None:
-    """Entry point of a worker process: serves until SIGTERM or until the Raft process goes away."""
+def worker_main(worker_id: int, config: NodeConfig, listeners: dict[socket.socket, ssl.SSLContext | None],
+                pipe: socket.socket, close_fds: list[socket.socket]) -> None:
+    """Entry point of a worker process: serves until SIGTERM or until the Raft process goes away.
+    ``listeners`` are the client ports, each with its TLS context (None: plain)."""
     prepare_child(f"worker{worker_id}", config.log_level, close_fds)
-    worker = Worker(worker_id, config, listener, pipe)
+    worker = Worker(worker_id, config, listeners, pipe)
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     worker.run()
     os._exit(0)

@@ -85,6 +85,9 @@ class Node:
     workers: int = 2
     host: str = "127.0.0.1"
     extra_args: list[str] = field(default_factory=list)
+    # redis-py's ssl_* options when clients reach the node over TLS on ``port`` (plain port 0); the
+    # certificate options themselves go in extra_args.
+    tls: dict[str, object] | None = None
     proc: subprocess.Popen | None = None
     _known_pids: set[int] = field(default_factory=set)
 
@@ -103,7 +106,8 @@ class Node:
             self.extra_args = [*self.extra_args, "--peer-port", str(free_port())]
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "raftkv.server_cli", "--host", self.host, "--port", str(self.port),
+        ports = ["--port", str(self.port)] if self.tls is None else ["--port", "0", "--tls-port", str(self.port)]
+        return [sys.executable, "-m", "raftkv.server_cli", "--host", self.host, *ports,
                 "--workers", str(self.workers), "--data-dir", str(self.data_dir), *self.extra_args]
 
     def start(self, wait: bool = True) -> None:
@@ -165,6 +169,8 @@ class Node:
         kwargs.setdefault("socket_timeout", 15)
         # No silent retries: a retried write could apply twice and hide what a test checks.
         kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        if self.tls is not None:
+            kwargs = {"ssl": True, **self.tls, **kwargs}
         return redis.Redis(host=self.host, port=self.port, protocol=protocol, **kwargs)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
@@ -316,11 +322,12 @@ class Cluster:
 def make_cluster(make_node: Callable[..., Node]) -> Callable[..., Cluster]:
     """Start n real nodes forming one cluster from a shared --initial-cluster list."""
 
-    def make(n: int = 3, workers: int = 1, extra_args: list[str] | None = None) -> Cluster:
+    def make(n: int = 3, workers: int = 1, extra_args: list[str] | None = None,
+             tls: dict[str, object] | None = None) -> Cluster:
         ports = [(free_port(), free_port()) for _ in range(n)]
         spec = ",".join(f"127.0.0.1:{p}@127.0.0.1:{pp}" for p, pp in ports)
         nodes = [
-            make_node(start=False, port=p, workers=workers,
+            make_node(start=False, port=p, workers=workers, tls=tls,
                       extra_args=["--peer-port", str(pp), "--initial-cluster", spec, *(extra_args or [])])
             for p, pp in ports
         ]

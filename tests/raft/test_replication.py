@@ -237,3 +237,34 @@ def test_unreachable_follower_drops_from_pipelining_to_probing() -> None:
     net.stabilize()
     assert net.status(1).progress[2].state == "replicate"
     assert net.applied_data(2) == [b"a"]
+
+
+def test_a_follower_answers_the_appends_it_stepped_before_its_ready_with_one_response() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    for batch in (b"a", b"b", b"c"):  # three appends per follower, none handled before the next
+        assert net.nodes[1].propose([batch])
+        net.process(1)
+    appends = [m for m in net.queue if m.type == MessageType.APPEND and m.dst == 2]
+    assert len(appends) == 3
+    net.queue = [m for m in net.queue if m.dst != 2]
+    for m in appends:
+        net.nodes[2].step(m)
+    net.process(2)
+    responses = [m for m in net.queue if m.type == MessageType.APPEND_RESP and m.src == 2]
+    assert [(m.dst, m.index, m.reject) for m in responses] == [(1, appends[-1].index + 1, False)]
+    net.stabilize()
+    assert committed_data(net, 1) == committed_data(net, 2) == committed_data(net, 3) == [b"a", b"b", b"c"]
+
+
+def test_a_rejection_is_never_folded_into_an_acceptance() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    raft = net.nodes[2]._raft
+    term = net.term(2)
+    raft.step(Message(MessageType.APPEND, 1, 2, term, index=50, log_term=term))  # a gap: rejected
+    raft.step(Message(MessageType.APPEND, 1, 2, term, index=1, log_term=1))  # a match: accepted
+    raft.step(Message(MessageType.APPEND, 1, 2, term, index=60, log_term=term))  # rejected again
+    kinds = [(m.type, m.reject) for m in raft.messages]
+    assert kinds == [(MessageType.APPEND_RESP, True), (MessageType.APPEND_RESP, False),
+                     (MessageType.APPEND_RESP, True)]

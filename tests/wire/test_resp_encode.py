@@ -7,9 +7,11 @@ import pickle
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from raftkv.wire import resp
-from raftkv.wire.resp import NEED_MORE, NULL_ARRAY, Pairs, RespError, SetReply, Verbatim
+from raftkv.wire import entries, resp
+from raftkv.wire.resp import NEED_MORE, NULL_ARRAY, Pairs, ProtocolError, RespError, SetReply, Verbatim
 
 
 @pytest.fixture(params=["cython", "python"])
@@ -183,6 +185,13 @@ def test_require_compiled_explains_how_to_build(monkeypatch: pytest.MonkeyPatch)
     )
 
 
+def test_require_compiled_names_every_missing_codec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resp, "COMPILED", False)
+    monkeypatch.setattr(entries, "COMPILED", False)
+    with pytest.raises(RuntimeError, match=r"raftkv\._resp and raftkv\._entries is not built"):
+        resp.require_compiled()
+
+
 @pytest.mark.parametrize("sentinel", [NEED_MORE, NULL_ARRAY])
 def test_sentinels_stay_singletons(sentinel: object) -> None:
     assert pickle.loads(pickle.dumps(sentinel)) is sentinel
@@ -211,3 +220,28 @@ def test_reexports() -> None:
         values.NULL_ARRAY,
         values.Verbatim,
     )
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=8), st.binary(max_size=5))
+def test_decode_command_reads_one_encoded_command_from_an_offset(argv: list[bytes], head: bytes) -> None:
+    raw = head + resp.encode_command(argv)
+    assert resp.decode_command(raw, len(head)) == resp.py_decode_command(raw, len(head)) == argv
+
+
+@given(st.binary(max_size=60))
+def test_decode_command_of_any_bytes_is_the_pure_answer_or_a_protocol_error(raw: bytes) -> None:
+    # The compiled decoder takes only what encode_command writes (no inline form): a subset of the
+    # pure one, which parses like a client's parser.
+    try:
+        got = resp.decode_command(raw)
+    except ProtocolError:
+        return
+    assert got == resp.py_decode_command(raw)
+
+
+@pytest.mark.parametrize("raw", [b"", b"*0\r\n", b"*2\r\n$1\r\na\r\n", b"*1\r\n$1\r\nab\r\n",
+                                 b"*1\r\n$1\r\na\r\n*1\r\n$1\r\nb\r\n", b"*1\r\n:1\r\n", b"*1\r\n$-1\r\n"])
+def test_decode_command_refuses_anything_but_exactly_one_command(raw: bytes) -> None:
+    for decode in (resp.decode_command, resp.py_decode_command):
+        with pytest.raises(ProtocolError):
+            decode(raw)

@@ -50,7 +50,7 @@ def worker() -> Iterator[tuple[socket.socket, RaftEnd]]:
     listener = socket.create_server(("127.0.0.1", 0))
     pipe, raft_end = socket.socketpair()
     config = NodeConfig(data_dir=pathlib.Path("unused"), workers=1, port=listener.getsockname()[1])
-    w = Worker(0, config, listener, pipe)
+    w = Worker(0, config, {listener: None}, pipe)
     thread = threading.Thread(target=w.run, daemon=True)
     thread.start()
     try:
