@@ -12,12 +12,14 @@ to the Raft process (:meth:`CommandStats.take` -> a pipe record -> :meth:`Comman
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 from raftkv.errors import RespError
 from raftkv.kv.table import Command
 
 _PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
 _EXACT_BITS = 7  # durations keep their 7 leading bits: under 1% error, as HdrHistogram's 2 digits
+_EXACT_LIMIT = 1 << _EXACT_BITS  # shorter durations are kept exactly
 
 
 class _Calls:
@@ -28,7 +30,7 @@ class _Calls:
         self.usec = 0
         self.rejected = 0
         self.failed = 0
-        self.histogram: dict[int, int] = {}  # duration bucket (its lowest µs) -> calls
+        self.histogram: defaultdict[int, int] = defaultdict(int)  # duration bucket (its lowest µs) -> calls
 
 
 def stat_name(cmd: Command, argv: list[bytes]) -> str:
@@ -57,16 +59,13 @@ class CommandStats:
 
     def called(self, name: str, usec: int, value: object) -> None:
         """Command ``name`` ran for ``usec`` and answered ``value``."""
-        c = self._commands.get(name)
-        if c is None:
-            c = self._of(name)
+        c = self._commands.get(name) or self._of(name)
         c.calls += 1
         c.usec += usec
-        if usec >= 1 << _EXACT_BITS:
+        if usec >= _EXACT_LIMIT:
             shift = usec.bit_length() - _EXACT_BITS
             usec = usec >> shift << shift
-        histogram = c.histogram
-        histogram[usec] = histogram.get(usec, 0) + 1
+        c.histogram[usec] += 1
         if value.__class__ is RespError:
             c.failed += 1
             self.error(value)
@@ -109,7 +108,7 @@ class CommandStats:
             c.failed += int(fields[i + 3])
             for bucket in filter(None, fields[i + 4].split(b",")):
                 low, n = bucket.split(b"=")
-                c.histogram[int(low)] = c.histogram.get(int(low), 0) + int(n)
+                c.histogram[int(low)] += int(n)
         for i in range(end, len(fields), 2):
             prefix = fields[i].decode()
             self._errors[prefix] = self._errors.get(prefix, 0) + int(fields[i + 1])
@@ -153,6 +152,6 @@ def percentiles(histogram: dict[int, int], wanted: list[float]) -> list[int]:
 
 
 def _bucket_high(low: int) -> int:
-    if low < 1 << _EXACT_BITS:
+    if low < _EXACT_LIMIT:
         return low
     return low + (1 << (low.bit_length() - _EXACT_BITS)) - 1
