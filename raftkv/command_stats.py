@@ -113,7 +113,11 @@ class CommandStats:
             prefix = fields[i].decode()
             self._errors[prefix] = self._errors.get(prefix, 0) + int(fields[i + 1])
 
-    # -- INFO sections ----------------------------------------------------------------------------
+    # -- INFO sections and metrics ----------------------------------------------------------------
+
+    def totals(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per command: (calls, µs, rejected, failed), a copy for a report read by another thread."""
+        return {name: (c.calls, c.usec, c.rejected, c.failed) for name, c in self._commands.items()}
 
     def commandstats(self) -> list[tuple[str, object]]:
         return [(f"cmdstat_{name}", f"calls={c.calls},usec={c.usec},"

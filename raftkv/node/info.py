@@ -90,6 +90,8 @@ class NodeReport:
     stats: Stats
     disk_free_bytes: int
     disk_full: bool
+    # Per command name, what INFO commandstats shows: (calls, µs, rejected, failed).
+    commands: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @property
     def log_entries(self) -> int:

@@ -401,7 +401,8 @@ class Driver:
             snapshot_size=latest.size if latest else 0, snapshots_taken=self.snapshotter.taken,
             snapshot_last_duration_s=self.snapshotter.last_duration_s,
             snapshot_in_progress=self.snapshotter.in_progress, stats=self.stats.copy(),
-            disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full)
+            disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full,
+            commands=self.observer.stats.totals())
 
     # -- into the core ----------------------------------------------------------------------------
 
