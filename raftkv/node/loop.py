@@ -346,9 +346,14 @@ class Driver:
 
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
         started_ns = time.perf_counter_ns()
-        reply = self._node_reply(to, argv)
-        if reply is not None:
+        if argv[0].lower() == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
+            argv = argv[1:]  # counted under its own name; its reply may be a null
+            reply = self.applier.sm.execute(argv, int(time.time() * 1000))
             self.reply(to, reply)
+        else:
+            reply = self._node_reply(to, argv)
+            if reply is not None:
+                self.reply(to, reply)
         self.observer.node_command_done(argv, to.client, started_ns, reply)
 
     def _node_reply(self, to: ReplyTo, argv: list[bytes]) -> object:
@@ -356,8 +361,6 @@ class Driver:
         name = argv[0].lower()
         if name == b"raft":
             return self.admin.command(to, argv)
-        if name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
-            return self.applier.sm.execute(argv[1:], int(time.time() * 1000))
         if name == b"client" and argv[1].lower() == b"setname":  # the worker has set it; for the slow log
             to.client.name = argv[2]
             return "OK"
