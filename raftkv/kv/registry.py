@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from raftkv.kv.commands import (
+    acl,
     blocking,
     clock,
     dump,
@@ -29,7 +30,7 @@ from raftkv.kv.commands import set as sets
 from raftkv.kv.keyspace import Handler
 
 _MODULES: tuple[ModuleType, ...] = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction,
-                                    lcs, sort, dump, clock, blocking)
+                                    lcs, sort, dump, clock, blocking, acl)
 
 
 def merge(tables: dict[str, dict[bytes, Handler]]) -> dict[bytes, Handler]:

@@ -9,7 +9,8 @@ the Raft process asks each worker (a :data:`raftkv.wire.records.CONTROL` frame) 
   caller itself (SKIPME no) gets its reply first, as in Redis: it is closed after reply ``seq``;
 - ``monitor token on|off``: whether some connection of the node monitors (:class:`~raftkv.worker.monitor.Monitor`);
   ``on`` is answered once set, so that MONITOR's +OK comes after every worker feeds lines;
-- ``lines line...``: for this worker's MONITOR connections (no token, no answer).
+- ``lines line...``: for this worker's MONITOR connections (no token, no answer);
+- ``users table``: the applied ACL user table, after each change (:mod:`raftkv.worker.acl`; no answer).
 
 Answers go back on the pipe as :func:`raftkv.wire.records.answer`. No I/O but through the callables given.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from raftkv.errors import RespError
 from raftkv.wire import records
 from raftkv.wire.resp import decode_command
+from raftkv.worker.acl import users_changed
 from raftkv.worker.client_filters import parse_kill, parse_list
 from raftkv.worker.local import WorkerInfo, client_line
 from raftkv.worker.monitor import Monitor
@@ -43,6 +45,8 @@ class NodeRequests:
             self._monitor.on = argv[2] == b"on"
             if argv[1]:  # a token: MONITOR waits for every worker
                 self._pipe_out += records.answer(argv[1], b"")
+        elif kind == b"users":
+            users_changed(self._info.acl, self._info.sessions, argv[1], self._close)
         elif kind == b"list":
             self._pipe_out += records.answer(argv[1], self._list(argv[2:]))
         elif kind == b"kill":
