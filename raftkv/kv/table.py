@@ -290,7 +290,7 @@ TABLE: dict[bytes, Command] = _table(
             summary="A container for server configuration commands.", since="2.0.0",
             subcommands=("get", "set", "resetstat", "help")),
     # The worker answers ACL from the user table it was sent and forwards SETUSER and DELUSER, which go
-    # through the log (raftkv.worker.acl, raftkv.kv.commands.acl); no flags, as Redis's container command.
+    # through the log (raftkv.worker.permissions, raftkv.kv.commands.users); no flags, as Redis's container command.
     Command("acl", -2, WRITE, (), group="server", summary="A container for Access List Control commands.",
             since="6.0.0", subcommands=("cat", "deluser", "getuser", "list", "setuser", "users", "whoami",
                                         "help")),

@@ -46,7 +46,7 @@ from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
-from raftkv.node.users import UserPush
+from raftkv.node.user_push import UserPush
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync

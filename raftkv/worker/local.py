@@ -23,8 +23,8 @@ from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, parse_int
 from raftkv.kv.table import READ, TABLE, Command, lookup, unknown_subcommand, wrong_arity
 from raftkv.wire.resp import encode_command
-from raftkv.worker.acl import UserTable, acl_reply, log_in, refusal, to_log
 from raftkv.worker.client_filters import parse_kill, parse_list
+from raftkv.worker.permissions import UserTable, acl_reply, log_in, refusal, to_log
 from raftkv.worker.session import Session
 
 
@@ -202,6 +202,7 @@ def auth(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
 
 
 def acl_(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    # SETUSER and DELUSER change replicated state: they go through the log; the rest reads this worker's table.
     forwarded = to_log(argv)
     if forwarded is not None:
         return Forward(forwarded)
@@ -290,7 +291,11 @@ def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
         # The node's connections are in every worker: the Raft process asks them all
         # (raftkv.node.clients); a bad filter is refused here first.
         chosen = (parse_list if sub == b"list" else parse_kill)(argv[2:])
-        return chosen if isinstance(chosen, RespError) else Forward(argv)
+        if isinstance(chosen, RespError):
+            return chosen
+        if chosen.user is not None and info.acl.find(chosen.user, info.config.requirepass) is None:
+            return err(f"No such user '{chosen.user.decode('utf-8', 'replace')}'")
+        return Forward(argv)
     if sub == b"no-evict" and n == 3:
         if argv[2].lower() not in (b"on", b"off"):
             return err("syntax error")

@@ -10,7 +10,7 @@ the Raft process asks each worker (a :data:`raftkv.wire.records.CONTROL` frame) 
 - ``monitor token on|off``: whether some connection of the node monitors (:class:`~raftkv.worker.monitor.Monitor`);
   ``on`` is answered once set, so that MONITOR's +OK comes after every worker feeds lines;
 - ``lines line...``: for this worker's MONITOR connections (no token, no answer);
-- ``users table``: the applied ACL user table, after each change (:mod:`raftkv.worker.acl`; no answer).
+- ``users table``: the applied ACL user table, after each change (:mod:`raftkv.worker.permissions`; no answer).
 
 Answers go back on the pipe as :func:`raftkv.wire.records.answer`. No I/O but through the callables given.
 """
@@ -21,10 +21,10 @@ from collections.abc import Callable
 from raftkv.errors import RespError
 from raftkv.wire import records
 from raftkv.wire.resp import decode_command
-from raftkv.worker.acl import users_changed
 from raftkv.worker.client_filters import parse_kill, parse_list
 from raftkv.worker.local import WorkerInfo, client_line
 from raftkv.worker.monitor import Monitor
+from raftkv.worker.permissions import users_changed
 from raftkv.worker.session import Session
 
 
@@ -60,13 +60,14 @@ class NodeRequests:
         info = self._info
         laddr = info.config.address
         return "".join(client_line(s, info) for s in info.sessions.values()
-                       if chosen.matches(s.client_id, s.addr, laddr, 0)).encode()
+                       if chosen.matches(s.client_id, s.addr, laddr, 0, s.user)).encode()
 
     def _kill(self, caller: int, seq: int, args: list[bytes]) -> int:
         chosen = parse_kill(args)
         assert not isinstance(chosen, RespError)
         laddr = self._info.config.address
-        victims = [s for s in self._info.sessions.values() if chosen.matches(s.client_id, s.addr, laddr, caller)]
+        victims = [s for s in self._info.sessions.values()
+                   if chosen.matches(s.client_id, s.addr, laddr, caller, s.user)]
         for session in victims:
             if session.client_id == caller:
                 session.close_after = seq if session.close_after is None else min(seq, session.close_after)

@@ -51,7 +51,7 @@ class Session:
         self.readonly = False  # READONLY: reads served from this node's applied state, possibly stale
         self.no_evict = False  # CLIENT NO-EVICT: shown in flags only; no client is ever evicted
         self.monitor_seq = -1  # MONITOR's sequence number: lines follow once its reply is written
-        self.user = b"default"  # the ACL user it authenticated as (raftkv.worker.acl)
+        self.user = b"default"  # the ACL user it authenticated as (raftkv.worker.permissions)
         self.limits: Limits | None = None  # what that user may not do; None: everything is allowed
 
     def take_seq(self) -> int:

@@ -10,7 +10,6 @@ import pytest
 import raftkv.kv.commands
 from raftkv.kv import registry
 from raftkv.kv.commands import (
-    acl,
     blocking,
     clock,
     dump,
@@ -20,6 +19,7 @@ from raftkv.kv.commands import (
     sort,
     strings,
     transaction,
+    users,
     zrange,
     zset,
     zsetops,
@@ -44,7 +44,7 @@ def test_every_data_command_has_a_handler_and_every_handler_a_command() -> None:
 
 def test_the_registry_is_the_union_of_the_command_modules() -> None:
     modules = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction, lcs, sort, dump, clock,
-               blocking, acl)
+               blocking, users)
     assert sum(len(m.HANDLERS) for m in modules) == len(HANDLERS)
     for module in modules:
         for name, fn in module.HANDLERS.items():

@@ -301,9 +301,9 @@ def _imports(module: str) -> set[str]:
 
 def test_worker_modules_import_in_one_direction() -> None:
     assert not {m for name in ("session", "client_filters") for m in _imports(name) if m.startswith("raftkv.worker")}
-    assert {m for m in _imports("acl") if m.startswith("raftkv.worker")} == {"raftkv.worker.session"}
+    assert {m for m in _imports("permissions") if m.startswith("raftkv.worker")} == {"raftkv.worker.session"}
     assert {m for m in _imports("local") if m.startswith("raftkv.worker")} == {
-        "raftkv.worker.acl", "raftkv.worker.session", "raftkv.worker.client_filters"}
+        "raftkv.worker.permissions", "raftkv.worker.session", "raftkv.worker.client_filters"}
     assert "raftkv.worker.server" not in {m for name in ("monitor", "node_requests") for m in _imports(name)}
     assert "raftkv.worker.worker_process" not in _imports("server")
     assert not {m for name in ("session", "local", "server", "client_filters", "monitor", "node_requests")

@@ -10,8 +10,8 @@ import pytest
 
 from raftkv import acl
 from raftkv.config import NodeConfig
-from raftkv.worker.acl import users_changed
 from raftkv.worker.local import WorkerInfo
+from raftkv.worker.permissions import users_changed
 from raftkv.worker.session import Session
 from tests.worker.test_local import Client
 
@@ -99,3 +99,9 @@ def test_a_new_table_changes_open_sessions_and_closes_those_of_deleted_users(inf
     finally:
         a.close()
         b.close()
+
+
+def test_client_kill_user_knows_the_users_of_the_table(client: Client) -> None:
+    client.call(b"AUTH", PASSWORD)
+    assert client.call(b"CLIENT", b"KILL", b"USER", b"reader") == [b"CLIENT", b"KILL", b"USER", b"reader"]
+    assert client.call(b"CLIENT", b"KILL", b"USER", b"nobody") == b"-ERR No such user 'nobody'\r\n"

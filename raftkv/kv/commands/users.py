@@ -1,6 +1,6 @@
 """ACL SETUSER and ACL DELUSER as the state machine applies them: the user table is replicated state.
 
-The worker answers the other ACL subcommands from the table it was last sent (:mod:`raftkv.worker.acl`)
+The worker answers the other ACL subcommands from the table it was last sent (:mod:`raftkv.worker.permissions`)
 and forwards these two, with clear passwords already replaced by their hashes; what they change, and
 whether they are refused, is decided here, on the table as of the entry, identically on every node.
 """

@@ -1,5 +1,5 @@
 """Telling the workers the applied ACL user table (:mod:`raftkv.acl`), which they check AUTH and every
-command of a limited user against (:mod:`raftkv.worker.acl`).
+command of a limited user against (:mod:`raftkv.worker.permissions`).
 
 The state machine replaces its table whole on each change, so the table is sent again whenever the
 applied one is not the object last sent: after an entry that changed it, and after a snapshot was

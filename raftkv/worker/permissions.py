@@ -1,6 +1,6 @@
 """The worker's half of ACL: who a connection is, what it may run, and the ACL subcommands that read.
 
-The user table is replicated state (:mod:`raftkv.kv.commands.acl` changes it as entries apply); the Raft
+The user table is replicated state (:mod:`raftkv.kv.commands.users` changes it as entries apply); the Raft
 process sends each worker the whole table after every change and when the worker attaches (a ``users``
 node request, :mod:`raftkv.worker.node_requests`), and the worker keeps it in a :class:`UserTable`.
 AUTH and HELLO AUTH check passwords against it, ACL GETUSER/LIST/USERS answer from it (this node's
