@@ -2,10 +2,13 @@
 with Redis's NOPERM, and users survive restarts (from the log and from a snapshot)."""
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import redis
 
-from tests.integration.conftest import Cluster, wait_for
+from tests.integration.conftest import Cluster, is_alive, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +60,14 @@ def test_users_survive_a_restart_from_the_log_and_from_a_snapshot(make_node) -> 
     node.start()
     assert logs_in(node, "app", "pw") and not logs_in(node, "app", "nope")
     assert node.client(protocol=2).acl_users() == ["app", "default"]
+
+
+def test_a_restarted_worker_is_sent_the_users(make_node) -> None:
+    node = make_node(workers=1)
+    node.client(protocol=2).execute_command("ACL", "SETUSER", "app", "on", ">pw", "~*", "+@all")
+    wait_for(lambda: logs_in(node, "app", "pw"), 10, "app to log in")
+    (victim,) = node.worker_pids()
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: not is_alive(victim) and len(node.worker_pids()) == 1, 10, "the worker to be restarted")
+    wait_for(lambda: logs_in(node, "app", "pw"), 10, "app to log in on the new worker")
+    assert not logs_in(node, "app", "nope")
