@@ -172,7 +172,7 @@ class Server:
 def _answers_ping(port: int) -> bool:
     try:
         with Client("127.0.0.1", port, timeout=1.0) as client:
-            return client.execute(b"PING") == b"PONG"
+            return client.execute(b"PING") == "PONG"
     except ClientError:
         return False
 
