@@ -29,6 +29,9 @@ _HEX = frozenset("0123456789abcdef")
 # The categories of Redis that raftkv's commands fall in, in the order ACL CAT lists them.
 _CATEGORY_ORDER = ("keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "admin", "fast",
                    "slow", "blocking", "dangerous", "connection", "transaction")
+# Containers whose table row has no flags (as Redis's) but whose subcommands that change things Redis puts
+# in @admin and @dangerous: a user kept out of those cannot change users or the configuration.
+_ADMIN_CONTAINERS = frozenset({"acl", "config"})
 _GROUP_CATEGORY = {"generic": "keyspace", "string": "string", "hash": "hash", "list": "list", "set": "set",
                    "sorted-set": "sortedset", "connection": "connection", "transactions": "transaction"}
 
@@ -42,7 +45,7 @@ def command_categories(cmd: Command) -> frozenset[str]:
         cats.add("read")
     if "write" in cmd.flags:
         cats.add("write")
-    if "admin" in cmd.flags:
+    if "admin" in cmd.flags or cmd.name in _ADMIN_CONTAINERS:
         cats.update(("admin", "dangerous"))
     if "blocking" in cmd.flags:
         cats.add("blocking")

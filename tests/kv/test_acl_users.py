@@ -114,6 +114,7 @@ def test_categories_are_those_of_the_command_table() -> None:
     assert {"read", "write", "string", "keyspace", "connection"} <= set(acl.categories())
     assert "get" in acl.category_commands(b"read") and "set" not in acl.category_commands(b"read")
     assert acl.category_commands(b"pubsub") == RespError("ERR Unknown category 'pubsub'")
+    assert {"acl", "config", "raft"} <= set(acl.category_commands(b"dangerous"))
 
 
 def test_snapshots_carry_the_users() -> None:
