@@ -48,7 +48,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
+from kvsctl.endpoints import parse_info
+from raftkv.client import Client, ClientError, RespError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -170,10 +171,9 @@ class Server:
 
 def _answers_ping(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
+        with Client("127.0.0.1", port, timeout=1.0) as client:
+            return client.execute(b"PING") == "PONG"
+    except ClientError:
         return False
 
 
@@ -271,9 +271,11 @@ def free_ports(count: int) -> list[int]:
 
 def raft_info(port: int) -> dict[str, Any]:
     """The ``INFO raft`` section of the node on ``port``."""
-    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5.0) as client:
-        info: dict[str, Any] = client.info("raft")
-        return info
+    with Client("127.0.0.1", port, timeout=5.0) as client:
+        reply = client.execute(b"INFO", b"raft")
+    if isinstance(reply, RespError):
+        raise ClientError(f"127.0.0.1:{port} refused INFO: {reply.message}")
+    return parse_info(reply)
 
 
 def wait_settled(nodes: list[Server], timeout_s: float = READY_TIMEOUT_S) -> tuple[Server, int]:
@@ -285,7 +287,7 @@ def wait_settled(nodes: list[Server], timeout_s: float = READY_TIMEOUT_S) -> tup
             node.check_running()
         try:
             infos = [raft_info(node.port) for node in nodes]
-        except redis.RedisError:
+        except ClientError:
             time.sleep(0.05)
             continue
         leaders = [node for node, info in zip(nodes, infos) if info["role"] == "leader"]
@@ -596,15 +598,15 @@ def load_keys(name: str, port: int, payload: bytes, args: argparse.Namespace, de
 
 def full_scan(port: int) -> tuple[int, float]:
     """``SCAN 0 COUNT 1000`` until the cursor is 0 again; returns (keys returned, seconds)."""
-    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=60.0) as client:
-        client.ping()  # connect before the clock starts
+    with Client("127.0.0.1", port, timeout=60.0) as client:
+        client.execute(b"PING")  # connect before the clock starts
         started = time.perf_counter()
-        cursor, keys = client.scan(0, count=SCAN_COUNT)
-        scanned = len(keys)
-        while cursor:
-            cursor, keys = client.scan(cursor, count=SCAN_COUNT)
+        cursor, scanned = b"0", 0
+        while True:
+            cursor, keys = client.execute(b"SCAN", cursor, b"COUNT", SCAN_COUNT)
             scanned += len(keys)
-        return scanned, time.perf_counter() - started
+            if cursor == b"0":
+                return scanned, time.perf_counter() - started
 
 
 def render_table(headers: list[str], body: list[list[str]], text_columns: int = 1) -> str:

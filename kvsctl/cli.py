@@ -26,10 +26,10 @@ import click
 from click.core import ParameterSource
 from click.exceptions import NoArgsIsHelpError
 
-from kvsctl.client import Address, ClientError, RespError, connect_any, parse_endpoints
 from kvsctl.endpoints import collect_health, collect_status, format_health_table, format_status_table
 from kvsctl.members import format_member_table, parse_members
 from kvsctl.output import format_reply
+from raftkv.client import Address, ClientError, RespError, connect_any, parse_endpoints
 from raftkv.tls import TLSConfigError, client_context
 from raftkv.wire.members import MembershipError, default_peer_addr, split_addr
 

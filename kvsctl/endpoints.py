@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kvsctl.client import Address, Client, ClientError, RespError, format_address, parse_address
 from kvsctl.output import format_table, kind, text
+from raftkv.client import Address, Client, ClientError, RespError, format_address, parse_address
 
 _SECTIONS = (b"server", b"persistence", b"raft", b"keyspace")
 

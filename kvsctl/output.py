@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kvsctl.client import RespError
+from raftkv.client import RespError
 
 
 def format_reply(value: Any) -> bytes:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kvsctl.client import Client, RespError, parse_address
 from kvsctl.endpoints import parse_info
 from kvsctl.output import kind, text
+from raftkv.client import Client, RespError, parse_address
 from raftkv.node.snapshots.snapshot_file import SnapshotError, SnapshotFile, fsync_dir, verify
 
 

@@ -9,22 +9,25 @@ Layout: a package per process or layer, each with one job; imports never go in c
   raft/         the pure Raft core (no sockets, clock, disk or global randomness); ready.py is the one
                 Ready routine the node, tests/raft and the simulation share
   kv/           the state machine (SortedDict) and its commands: table.py (metadata as data),
-                registry.py (imports every command module), commands/
+                registry.py (imports every command module), commands/ (users.py: ACL SETUSER/DELUSER)
   worker/       a worker process: server.py (accept/read/write), handshakes.py (TLS handshakes of the
                 TLS client port), session.py, local.py (commands it answers itself), client_filters.py,
                 node_requests.py (its answers to node-wide CLIENT LIST/KILL), monitor.py (MONITOR lines),
-                worker_process.py (entry point)
+                permissions.py (AUTH against the ACL users, NOPERM, the ACL reads), worker_process.py
+                (entry point)
   node/         the Raft process: loop.py (selector, pipes, dispatch), sequencer.py (per-connection
                 order, pure), inflight.py, apply.py, cluster.py, admin.py, self_join.py (--join with the
                 secret), clients.py (CLIENT LIST/KILL and MONITOR across workers), backup.py (RAFT SNAPSHOT),
                 force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
-                expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py
-                (entry point), observer.py (each command's time: slowlog.py, latency_monitor.py),
-                config_command.py and config_rewrite.py (CONFIG)
+                expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, user_push.py (the
+                ACL users to the workers), raft_process.py (entry point), observer.py (each command's time:
+                slowlog.py, latency_monitor.py), config_command.py and config_rewrite.py (CONFIG)
   supervisor/   starts, watches and restarts the Raft process and the workers
   config.py  runtime_config.py (CONFIG's parameters)  command_stats.py (INFO commandstats, also counted
   by workers)  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
   tls.py        the TLS contexts of the client ports, the peer links and kvsctl
+  client.py     the one blocking RESP client (kvsctl, the admin calls between nodes, benchmarks)
+  acl.py        ACL-lite: users, their rules and permissions (pure)
 """
 
 __version__ = "0.1.0"

@@ -13,6 +13,8 @@ from typing import Protocol, TypeVar
 
 from sortedcontainers import SortedDict
 
+from raftkv.acl import User
+
 # A reply value, as :func:`raftkv.wire.resp.encode_reply` takes it.
 Reply = object
 
@@ -26,6 +28,7 @@ class Keyspace(Protocol):
     # deleted
     data: SortedDict
     rng: random.Random  # for the reads that pick at random; seeded inside a transaction
+    users: dict[bytes, User]  # the ACL users (raftkv.acl), a new dict on every change
 
     # reading: never changes anything
     def value(self, key: bytes, now_ms: int) -> object | None: ...

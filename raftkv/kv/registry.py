@@ -19,6 +19,7 @@ from raftkv.kv.commands import (
     sort,
     strings,
     transaction,
+    users,
     zrange,
     zset,
     zsetops,
@@ -29,7 +30,7 @@ from raftkv.kv.commands import set as sets
 from raftkv.kv.keyspace import Handler
 
 _MODULES: tuple[ModuleType, ...] = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction,
-                                    lcs, sort, dump, clock, blocking)
+                                    lcs, sort, dump, clock, blocking, users)
 
 
 def merge(tables: dict[str, dict[bytes, Handler]]) -> dict[bytes, Handler]:

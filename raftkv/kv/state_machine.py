@@ -43,6 +43,7 @@ from typing import BinaryIO, TypeVar
 
 from sortedcontainers import SortedDict, SortedList
 
+from raftkv.acl import User, decode_users, encode_users
 from raftkv.kv.commands.blocking import in_transaction
 from raftkv.kv.datatypes import CODE_STRING, WRONGTYPE, WrongType, from_flat
 from raftkv.kv.keyspace import Reply
@@ -54,8 +55,8 @@ _NUMBERS = struct.Struct(">qq")
 _AGGREGATE_MARK = struct.Struct(">Qqq")  # in the digest, where a string would have its length
 _NOT_A_LENGTH = (1 << 64) - 1
 # The first piece of a dump: applied_index, version_floor, number of keys and, from version 2 on, the
-# body's version. Version 1 (three numbers) held strings only; load() still reads it.
-_DUMP_VERSION = 2
+# body's version. Version 1 (three numbers) held strings only, version 2 no ACL users; load() reads both.
+_DUMP_VERSION = 3
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ class StateMachine:
         self.expires: dict[bytes, int] = {}
         self.applied_index = 0
         self.version_floor = 0
+        self.users: dict[bytes, User] = {}  # the ACL users but `default` (raftkv.acl), replaced on a change
         # Used by the few commands that pick at random (RANDOMKEY, SRANDMEMBER). Reads use this unseeded
         # one; inside a transaction, which every node applies, it is replaced by one seeded from the entry.
         self.rng: random.Random = random.Random()
@@ -211,7 +213,8 @@ class StateMachine:
         dump's version; then the keys in sorted order, in batches of: keys, string values (empty for an
         aggregate), versions, the positions in the batch and times of those with an expiry, and the
         positions of the aggregates, their type codes, their numbers of items and all their ``flat()``
-        items joined; last the tombstones' keys and versions, oldest first. Whole batches go through
+        items joined; then the tombstones' keys and versions, oldest first; last the ACL users (one
+        blob, :func:`raftkv.acl.encode_users`). Whole batches go through
         ``struct`` and ``join``, so a million keys take about a second.
         """
         def ints(numbers: list[int]) -> None:
@@ -240,11 +243,12 @@ class StateMachine:
             blobs([item for items in flats for item in items])
         blobs(list(self._tombstones))
         ints(list(self._tombstones.values()))
+        blobs([encode_users(self.users)])
 
     @classmethod
     def load(cls, inp: BinaryIO) -> StateMachine:
-        """Reads what :meth:`dump` wrote (or a version 1 dump, of strings only); ValueError if it ends
-        early or is of an unknown version."""
+        """Reads what :meth:`dump` wrote (or a version 1 dump, of strings only, or a version 2 one, without
+        users); ValueError if it ends early or is of an unknown version."""
         def exactly(size: int) -> bytes:
             raw = inp.read(size)
             if len(raw) != size:
@@ -265,9 +269,8 @@ class StateMachine:
         if len(head) == 3:
             version = 1
             sm.applied_index, sm.version_floor, count = head
-        elif len(head) == 4 and head[3] == _DUMP_VERSION:
-            version = _DUMP_VERSION
-            sm.applied_index, sm.version_floor, count, _ = head
+        elif len(head) == 4 and head[3] in (2, _DUMP_VERSION):
+            sm.applied_index, sm.version_floor, count, version = head
         else:
             raise ValueError(f"state machine dump of an unknown version ({head[3:]})")
         keys: list[bytes] = []
@@ -293,6 +296,8 @@ class StateMachine:
         sm._deadlines = SortedList(zip(sm.expires.values(), sm.expires.keys()))
         sm._deadline_sum = sum(sm.expires.values())
         sm._tombstones = dict(zip(blobs(), ints()))
+        if version >= 3:
+            sm.users = decode_users(blobs()[0])
         return sm
 
     # -- writing (only while applying an entry) ---------------------------------------------------

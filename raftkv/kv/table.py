@@ -298,6 +298,11 @@ TABLE: dict[bytes, Command] = _table(
     Command("config", -2, LOCAL, ("stale", "loading"), group="server",
             summary="A container for server configuration commands.", since="2.0.0",
             subcommands=("get", "set", "resetstat", "rewrite", "help"), served_while_removed=True),
+    # The worker answers ACL from the user table it was sent and forwards SETUSER and DELUSER, which go
+    # through the log (raftkv.worker.permissions, raftkv.kv.commands.users); no flags, as Redis's container command.
+    Command("acl", -2, WRITE, (), group="server", summary="A container for Access List Control commands.",
+            since="6.0.0", subcommands=("cat", "deluser", "getuser", "list", "setuser", "users", "whoami",
+                                        "help")),
     # transactions: MULTI queues in the worker, EXEC goes through the log as one entry, and the Raft
     # process keeps each connection's watched keys (their versions at a linearizable read)
     Command("multi", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 
+from raftkv.client import Client
 from raftkv.errors import RespError, err
 from raftkv.node.backup import SnapshotSaves
 from raftkv.node.cluster import Cluster
@@ -46,7 +46,6 @@ from raftkv.raft.types import ConfChange, ConfChangeType, Role, SoftState
 from raftkv.wakeup import Wakeup
 from raftkv.wire.members import Member, MembershipError, default_peer_addr, encode_members, split_addr
 from raftkv.wire.proposal import encode_context
-from raftkv.wire.resp import NEED_MORE, Reader, encode_command
 
 log = logging.getLogger("raftkv.node.admin")
 
@@ -62,24 +61,11 @@ class _Refused(Exception):
 def call(address: str, argv: list[bytes], password: bytes, timeout_s: float = _CALL_TIMEOUT_S,
          tls: ssl.SSLContext | None = None) -> object:
     """One blocking RESP3 request to a node's client port (run on a helper thread, never on the loop),
-    over TLS with ``tls`` if given. Nodes of one cluster share their client password."""
-    host, port = split_addr(address)
-    hello = [b"HELLO", b"3"] + ([b"AUTH", b"default", password] if password else [])
-    sock = socket.create_connection((host, port), timeout=timeout_s)
-    if tls is not None:
-        sock = tls.wrap_socket(sock)
-    with sock:
-        sock.sendall(encode_command(hello) + encode_command(argv))
-        reader = Reader()
-        replies: list[object] = []
-        while len(replies) < 2:
-            data = sock.recv(1 << 16)
-            if not data:
-                raise ConnectionError(f"{address} closed the connection")
-            reader.feed(data)
-            while (value := reader.gets()) is not NEED_MORE:
-                replies.append(value)
-        return replies[1]
+    over TLS with ``tls`` if given. Nodes of one cluster share their client password. Raises
+    :class:`~raftkv.client.ClientError` (an OSError) when no answer comes."""
+    with Client(*split_addr(address), timeout=timeout_s, tls=tls) as client:
+        refusal = client.hello(3, b"default", password) if password else client.hello(3)
+        return refusal if refusal is not None else client.execute(*argv)
 
 
 _BUSY = err("another membership change is in progress; try again when it is applied")

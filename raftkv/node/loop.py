@@ -50,6 +50,7 @@ from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
+from raftkv.node.user_push import UserPush
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
@@ -122,6 +123,7 @@ class Driver:
         self.blocking = BlockedClients(self.sequencer.done, self._propose)
         self.clients = NodeClients(lambda worker, frame: self._out[worker].extend(frame), self._pipes.keys,
                                    self.reply, config.workers)
+        self.users = UserPush(lambda worker, frame: self._out[worker].extend(frame), self._pipes.keys)
         # A read round is asked again after two heartbeat intervals: a healthy round trip takes far less.
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
@@ -146,6 +148,7 @@ class Driver:
         self.mem.append([e for e in disk.entries() if e.index > self.applier.applied_index])
         self.node = self._new_raw_node()
         self._update_peers()
+        self.users.applied(self.applier.sm.users)  # the restored table, for the workers attached next
 
         for worker, sock in pipes.items():
             self._attach_worker(worker, sock)
@@ -242,6 +245,7 @@ class Driver:
             self._out[worker] += records.config_set(changed)
         self._sel.register(sock, selectors.EVENT_READ, lambda s, w=worker: self._on_pipe(w, s))
         self.clients.worker_attached(worker)
+        self.users.attached(worker)
 
     def _detach_worker(self, worker: int, sock: socket.socket) -> None:
         self._sel.unregister(sock)
@@ -490,6 +494,7 @@ class Driver:
             self.applier.apply(self.node, rd.committed_entries)
             self._wake_blocked()
             self.snapshotter.maybe_take()
+        self.users.applied(self.applier.sm.users)
         inflight = self.inflight
         if rd.dropped_proposals:
             inflight.dropped(rd.dropped_proposals)

@@ -20,6 +20,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
+from raftkv.client import ConnectionClosed
 from raftkv.errors import RespError, err
 from raftkv.node.transport import peer_call
 from raftkv.wire.members import Member, MembershipError, parse_member, split_addr
@@ -66,10 +67,11 @@ class SelfJoin:
             try:
                 answer = peer_call(self._peer_addr, argv, secret, me.id, tls=tls)
             except OSError as exc:
-                # peer_call raises a bare ConnectionError when the member closed without answering: its
-                # handshake refused our secret. Anything else is the network.
+                # A member that closes without answering refused our secret in its handshake; anything
+                # else is the network.
                 outcome = (f"{self._via} refused to add this node: the cluster secret does not match "
-                           if type(exc) is ConnectionError else f"cannot reach {self._via} at {self._peer_addr}: {exc}")
+                           if isinstance(exc, ConnectionClosed)
+                           else f"cannot reach {self._via} at {self._peer_addr}: {exc}")
                 return lambda: self._done(outcome, logging.WARNING)
             if isinstance(answer, RespError):
                 return lambda: self._done(f"{self._via} refused to add this node: {answer.message}", logging.WARNING)

@@ -28,11 +28,12 @@ import ssl
 import time
 from collections.abc import Callable
 
+from raftkv.client import Client
 from raftkv.raft.types import Message
 from raftkv.tls import PeerTLS, describe, handshake_step
 from raftkv.wire.members import Member, MembershipError, split_addr
 from raftkv.wire.raft_messages import decode_message, encode_message
-from raftkv.wire.resp import NEED_MORE, Reader, RequestParser, encode_command, encode_reply
+from raftkv.wire.resp import RequestParser, encode_command, encode_reply
 
 log = logging.getLogger("raftkv.node.transport")
 
@@ -74,23 +75,12 @@ class _Inbound:
 def peer_call(addr: str, argv: list[bytes], secret: bytes, node_id: int, timeout_s: float = 5.0,
               tls: ssl.SSLContext | None = None) -> object:
     """One blocking peer-only admin request to the Raft process at peer address ``addr`` (run on a
-    helper thread, never on the loop), over TLS with the peer client context ``tls`` if given;
-    ConnectionError when it closes without answering (refused), ssl.SSLError when the handshake fails."""
-    host, port = split_addr(addr)
-    sock = socket.create_connection((host.strip("[]"), port), timeout=timeout_s)
-    if tls is not None:
-        sock = tls.wrap_socket(sock)  # the handshake, within the timeout; it closes the socket if it fails
-    with sock:
-        sock.sendall(encode_command([_HANDSHAKE, secret, b"%d" % node_id]) + encode_command([_ADMIN, *argv]))
-        reader = Reader()
-        while True:
-            data = sock.recv(1 << 16)
-            if not data:
-                raise ConnectionError(f"{addr} closed the connection without answering")
-            reader.feed(data)
-            value = reader.gets()
-            if value is not NEED_MORE:
-                return value
+    helper thread, never on the loop), over TLS with the peer client context ``tls`` if given.
+    Raises :class:`~raftkv.client.ConnectionClosed` when it closes without answering (it refused the
+    secret), another :class:`~raftkv.client.ClientError` when it cannot be reached or does not answer."""
+    with Client(*split_addr(addr), timeout=timeout_s, tls=tls) as client:
+        client.send(encode_command([_HANDSHAKE, secret, b"%d" % node_id]) + encode_command([_ADMIN, *argv]))
+        return client.read_reply()
 
 
 class Transport:
@@ -176,7 +166,7 @@ class Transport:
         if self._tls is not None:
             sock = self._tls.client.wrap_socket(sock, do_handshake_on_connect=False)
         host, port = split_addr(peer.addr)
-        code = sock.connect_ex((host.strip("[]"), port))
+        code = sock.connect_ex((host, port))
         if code not in (0, errno.EINPROGRESS):
             sock.close()
             self._failed(peer, errno.errorcode.get(code, str(code)))

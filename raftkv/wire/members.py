@@ -30,18 +30,31 @@ def bootstrap_id(client_addr: str) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1) or 1
 
 
-def split_addr(addr: str) -> tuple[str, int]:
+def split_addr(addr: str, form: str = "host:port") -> tuple[str, int]:
+    """The one address parser: ``host:port`` or ``[ipv6]:port`` into (host without brackets, port).
+    ``form`` is how the expected syntax is named in the error (kvsctl writes it in capitals)."""
     host, sep, port = addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise MembershipError(f"bad address {addr!r}: expected host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise MembershipError(f"bad address {addr!r}: write an IPv6 host in brackets, [::1]:2317")
+    if not sep or not host or not port:
+        raise MembershipError(f"bad address {addr!r}: expected {form}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise MembershipError(f"bad address {addr!r}: port must be a number from 1 to 65535")
     return host, int(port)
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, with IPv6 hosts in brackets so that the result parses back."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def default_peer_addr(client_addr: str) -> str:
     host, port = split_addr(client_addr)
     if port + PEER_PORT_OFFSET > 65535:
         raise MembershipError(f"no default peer port for {client_addr}: give it as {client_addr}@host:port")
-    return f"{host}:{port + PEER_PORT_OFFSET}"
+    return format_address(host, port + PEER_PORT_OFFSET)
 
 
 def parse_member(spec: str) -> Member:

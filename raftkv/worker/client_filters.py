@@ -21,13 +21,14 @@ class ClientFilter:
     normal: bool = True  # False: a type no raftkv client has
     addr: str | None = None
     laddr: str | None = None
+    user: bytes | None = None  # the ACL user it authenticated as
     skipme: bool = False
     old_form: bool = False  # CLIENT KILL addr:port: answers OK or "No such client"
 
-    def matches(self, client_id: int, addr: str, laddr: str, caller: int) -> bool:
+    def matches(self, client_id: int, addr: str, laddr: str, caller: int, user: bytes) -> bool:
         return (self.normal and (self.ids is None or client_id in self.ids)
                 and (self.addr is None or self.addr == addr) and (self.laddr is None or self.laddr == laddr)
-                and not (self.skipme and client_id == caller))
+                and (self.user is None or self.user == user) and not (self.skipme and client_id == caller))
 
 
 def _type(name: bytes) -> bool | RespError:
@@ -75,9 +76,8 @@ def parse_kill(args: list[bytes]) -> ClientFilter | RespError:
             fields["normal"] = normal
         elif option in (b"addr", b"laddr"):
             fields[option.decode()] = value.decode("utf-8", "replace")
-        elif option == b"user":
-            if value != b"default":  # the only user there is
-                return err(f"No such user '{value.decode('utf-8', 'replace')}'")
+        elif option == b"user":  # whether the user exists is for the caller's worker to say
+            fields["user"] = value
         elif option == b"skipme" and value.lower() in (b"yes", b"no"):
             fields["skipme"] = value.lower() == b"yes"
         else:

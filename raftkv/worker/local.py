@@ -13,12 +13,12 @@ to the Raft process in the command's place; argv has passed the table's arity ch
 """
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from raftkv import REDIS_VERSION
+from raftkv.acl import User
 from raftkv.command_stats import CommandStats, stat_name
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
@@ -26,6 +26,7 @@ from raftkv.kv.args import NOT_AN_INTEGER, parse_int
 from raftkv.kv.table import READ, TABLE, Command, lookup, unknown_subcommand, wrong_arity
 from raftkv.wire.resp import encode_command
 from raftkv.worker.client_filters import parse_kill, parse_list
+from raftkv.worker.permissions import UserTable, acl_reply, log_in, refusal, to_log
 from raftkv.worker.session import Session
 
 
@@ -37,6 +38,7 @@ class WorkerInfo:
     config: NodeConfig
     sessions: Mapping[int, Session]  # the worker's open sessions by connection id (a live view)
     monitors: dict[int, Session] = field(default_factory=dict)  # its MONITOR sessions (raftkv.worker.monitor)
+    acl: UserTable = field(default_factory=UserTable)  # the applied ACL users
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +59,20 @@ def dispatch(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[byte
     to forward to the Raft process, for which the caller takes the session's next sequence number.
 
     In order, as Redis: an unknown command or a bad arity is refused, a command without ``no_auth`` on a
-    connection that has not authenticated is refused, inside MULTI a command is queued unless it
-    ``runs_in_multi``; then a LOCAL handler answers it (or rewrites what is forwarded), or it goes as is
-    (a READ of a READONLY connection as ``READONLY <argv>``: served without a read index).
+    connection that has not authenticated is refused, so is one its ACL user may not run, inside MULTI a
+    command is queued unless it ``runs_in_multi``; then a LOCAL handler answers it (or rewrites what is
+    forwarded), or it goes as is (a READ of a READONLY connection as ``READONLY <argv>``: served without a
+    read index).
     """
     cmd = lookup(argv)
     if not session.authenticated and cmd.__class__ is Command and not cmd.no_auth:
         session.answer(_NOAUTH)
         return None
+    if session.limits is not None and cmd.__class__ is Command:  # a user without every permission
+        refused = refusal(session, cmd, argv)
+        if refused is not None:
+            session.answer(refused)
+            return None
     if session.multi is not None and (cmd.__class__ is not Command or not cmd.runs_in_multi):
         _queue(session, argv, cmd)
         return None
@@ -136,21 +144,21 @@ def hello(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
         if proto not in (2, 3):
             return RespError("NOPROTO unsupported protocol version")
     name = None
-    authenticated = session.authenticated
+    user = None
     i = 2
     while i < len(argv):
         option = argv[i].lower()
         if option == b"auth" and i + 2 < len(argv):
-            if not _password_ok(info, argv[i + 1], argv[i + 2]):
+            user = _password_ok(info, argv[i + 1], argv[i + 2])
+            if user is None:
                 return _WRONGPASS
-            authenticated = True
             i += 3
         elif option == b"setname" and i + 1 < len(argv):
             name = argv[i + 1]
             i += 2
         else:
             return err(f"Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
-    if not authenticated:
+    if user is None and not session.authenticated:
         return RespError("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
                          "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
                          "select the RESP protocol version at the same time")
@@ -159,7 +167,8 @@ def hello(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
         if problem:
             return problem
         session.name = name
-    session.authenticated = True
+    if user is not None:
+        log_in(session, user)
     session.proto = proto
     return {
         b"server": b"redis",
@@ -175,10 +184,10 @@ def hello(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
 _WRONGPASS = RespError("WRONGPASS invalid username-password pair or user is disabled.")
 
 
-def _password_ok(info: WorkerInfo, user: bytes, password: bytes) -> bool:
-    """Only Redis's ``default`` user exists; without requirepass it takes any password (nopass)."""
-    required = info.config.requirepass
-    return user == b"default" and (not required or hmac.compare_digest(password, required))
+def _password_ok(info: WorkerInfo, user: bytes, password: bytes) -> User | None:
+    """The user ``user`` if it is on and ``password`` is one of its own (any, for ``nopass``)."""
+    found = info.acl.find(user, info.config.requirepass)
+    return found if found is not None and found.accepts(password) else None
 
 
 def auth(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
@@ -187,11 +196,19 @@ def auth(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     if len(argv) == 2 and not info.config.requirepass:
         return err("AUTH <password> called without any password configured for the default user. "
                    "Are you sure your configuration is correct?")
-    user = argv[1] if len(argv) == 3 else b"default"
-    if not _password_ok(info, user, argv[-1]):
+    user = _password_ok(info, argv[1] if len(argv) == 3 else b"default", argv[-1])
+    if user is None:
         return _WRONGPASS
-    session.authenticated = True
+    log_in(session, user)
     return "OK"
+
+
+def acl_(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    # SETUSER and DELUSER change replicated state: they go through the log; the rest reads this worker's table.
+    forwarded = to_log(argv)
+    if forwarded is not None:
+        return Forward(forwarded)
+    return acl_reply(session, info.acl, info.config.requirepass, argv)
 
 
 def _bad_name(name: bytes) -> RespError | None:
@@ -216,7 +233,7 @@ def client_line(session: Session, info: WorkerInfo) -> str:
     return (
         f"id={session.client_id} addr={session.addr} laddr={info.config.address} fd={session.sock.fileno()} "
         f"name={session.name.decode('utf-8', 'replace')} flags={_flags(session)} db=0 multi={multi} "
-        f"user=default resp={session.proto} "
+        f"user={session.user.decode('utf-8', 'replace')} resp={session.proto} "
         f"lib-name={session.lib_name.decode('utf-8', 'replace')} lib-ver={session.lib_ver.decode('utf-8', 'replace')} "
         f"worker={info.worker_id}\n"
     )
@@ -276,7 +293,11 @@ def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
         # The node's connections are in every worker: the Raft process asks them all
         # (raftkv.node.clients); a bad filter is refused here first.
         chosen = (parse_list if sub == b"list" else parse_kill)(argv[2:])
-        return chosen if isinstance(chosen, RespError) else Forward(argv)
+        if isinstance(chosen, RespError):
+            return chosen
+        if chosen.user is not None and info.acl.find(chosen.user, info.config.requirepass) is None:
+            return err(f"No such user '{chosen.user.decode('utf-8', 'replace')}'")
+        return Forward(argv)
     if sub == b"no-evict" and n == 3:
         if argv[2].lower() not in (b"on", b"off"):
             return err("syntax error")
@@ -458,4 +479,5 @@ LOCAL_HANDLERS: dict[str, LocalHandler] = {name: _counted(name, handler) for nam
     "exec": exec_,
     "discard": discard,
     "watch": watch,
+    "acl": acl_,
 }.items()}

@@ -49,6 +49,8 @@ def _shown(argv: list[bytes]) -> list[bytes] | None:
     name = argv[0].lower()
     if name == b"client" and argv[1].lower() in _HIDDEN_CLIENT:
         return None
+    if name == b"acl":  # its subcommands that change users are admin in Redis: passwords stay unseen
+        return None
     quoted = [quote(a) for a in argv]
     if name == b"auth":
         quoted[1:] = [_REDACTED] * (len(argv) - 1)

@@ -9,7 +9,8 @@ the Raft process asks each worker (a :data:`raftkv.wire.records.CONTROL` frame) 
   caller itself (SKIPME no) gets its reply first, as in Redis: it is closed after reply ``seq``;
 - ``monitor token on|off``: whether some connection of the node monitors (:class:`~raftkv.worker.monitor.Monitor`);
   ``on`` is answered once set, so that MONITOR's +OK comes after every worker feeds lines;
-- ``lines line...``: for this worker's MONITOR connections (no token, no answer).
+- ``lines line...``: for this worker's MONITOR connections (no token, no answer);
+- ``users table``: the applied ACL user table, after each change (:mod:`raftkv.worker.permissions`; no answer).
 
 Answers go back on the pipe as :func:`raftkv.wire.records.answer`. No I/O but through the callables given.
 """
@@ -22,6 +23,7 @@ from raftkv.wire import records
 from raftkv.worker.client_filters import parse_kill, parse_list
 from raftkv.worker.local import WorkerInfo, client_line
 from raftkv.worker.monitor import Monitor
+from raftkv.worker.permissions import users_changed
 from raftkv.worker.session import Session
 
 
@@ -42,6 +44,8 @@ class NodeRequests:
             self._monitor.on = argv[2] == b"on"
             if argv[1]:  # a token: MONITOR waits for every worker
                 self._pipe_out += records.answer(argv[1], b"")
+        elif kind == b"users":
+            users_changed(self._info.acl, self._info.sessions, argv[1], self._close)
         elif kind == b"list":
             self._pipe_out += records.answer(argv[1], self._list(argv[2:]))
         elif kind == b"kill":
@@ -55,13 +59,14 @@ class NodeRequests:
         info = self._info
         laddr = info.config.address
         return "".join(client_line(s, info) for s in info.sessions.values()
-                       if chosen.matches(s.client_id, s.addr, laddr, 0)).encode()
+                       if chosen.matches(s.client_id, s.addr, laddr, 0, s.user)).encode()
 
     def _kill(self, caller: int, seq: int, args: list[bytes]) -> int:
         chosen = parse_kill(args)
         assert not isinstance(chosen, RespError)
         laddr = self._info.config.address
-        victims = [s for s in self._info.sessions.values() if chosen.matches(s.client_id, s.addr, laddr, caller)]
+        victims = [s for s in self._info.sessions.values()
+                   if chosen.matches(s.client_id, s.addr, laddr, caller, s.user)]
         for session in victims:
             if session.client_id == caller:
                 session.close_after = seq if session.close_after is None else min(seq, session.close_after)

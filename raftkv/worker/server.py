@@ -15,6 +15,7 @@ import selectors
 import socket
 import ssl
 import time
+from dataclasses import replace
 
 from raftkv import runtime_config
 from raftkv.config import NodeConfig
@@ -228,7 +229,7 @@ class Worker:
         if not isinstance(changes, dict):
             raise RuntimeError(f"the raft process sent a CONFIG SET it should have refused: {changes}")
         config = self.config = runtime_config.apply(self.config, changes)
-        self.info = WorkerInfo(self.info.worker_id, config, self._conns)
+        self.info = replace(self.info, config=config)  # its sessions, monitors and users stay
         self._max_conns = _share_of_maxclients(config)
         if not config.requirepass:  # as Redis's default user without a password: every connection may go on
             for session in self._conns.values():

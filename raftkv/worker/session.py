@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 
+from raftkv.acl import Limits
 from raftkv.config import NodeConfig
 from raftkv.wire.resp import RequestParser, encode_reply
 
@@ -21,7 +22,7 @@ class Session:
         "sock", "conn_id", "client_id", "addr", "parser", "proto", "name", "lib_name", "lib_ver",
         "next_seq", "next_out", "early", "out", "in_flight", "close_after", "reading", "writing",
         "registered", "multi", "multi_failed", "authenticated", "closing_deadline",
-        "readonly", "no_evict", "monitor_seq",
+        "readonly", "no_evict", "monitor_seq", "user", "limits",
     )
 
     def __init__(self, sock: socket.socket, conn_id: int, client_id: int, addr: str, config: NodeConfig):
@@ -50,6 +51,8 @@ class Session:
         self.readonly = False  # READONLY: reads served from this node's applied state, possibly stale
         self.no_evict = False  # CLIENT NO-EVICT: shown in flags only; no client is ever evicted
         self.monitor_seq = -1  # MONITOR's sequence number: lines follow once its reply is written
+        self.user = b"default"  # the ACL user it authenticated as (raftkv.worker.permissions)
+        self.limits: Limits | None = None  # what that user may not do; None: everything is allowed
 
     def take_seq(self) -> int:
         """The sequence number of the command just read (its reply will be written in this place)."""

@@ -19,6 +19,7 @@ from raftkv.kv.commands import (
     sort,
     strings,
     transaction,
+    users,
     zrange,
     zset,
     zsetops,
@@ -43,7 +44,7 @@ def test_every_data_command_has_a_handler_and_every_handler_a_command() -> None:
 
 def test_the_registry_is_the_union_of_the_command_modules() -> None:
     modules = (strings, keys, expire, hashes, sets, lists, zset, zrange, zsetops, transaction, lcs, sort, dump, clock,
-               blocking)
+               blocking, users)
     assert sum(len(m.HANDLERS) for m in modules) == len(HANDLERS)
     for module in modules:
         for name, fn in module.HANDLERS.items():

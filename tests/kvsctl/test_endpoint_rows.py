@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from kvsctl.client import ClientError
 from kvsctl.endpoints import (
     add_lag,
     format_health_table,
@@ -17,6 +16,7 @@ from kvsctl.endpoints import (
     parse_info,
     status_row,
 )
+from raftkv.client import ClientError
 from tests.kvsctl.scripted import StartNode, dead_address, run
 
 _INFO = (

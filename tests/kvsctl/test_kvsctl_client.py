@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from kvsctl.client import ConnectError, connect_any, parse_address, parse_endpoints
+from raftkv.client import ConnectError, connect_any, parse_address, parse_endpoints
 from tests.kvsctl.scripted import free_port
 
 

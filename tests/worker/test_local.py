@@ -134,8 +134,8 @@ def test_no_auth_is_the_table_flag_of_auth_hello_and_quit() -> None:
 def test_every_local_command_has_a_handler_and_every_handler_a_command() -> None:
     local = {name.decode() for name, cmd in TABLE.items() if cmd.where is LOCAL}
     assert local <= set(LOCAL_HANDLERS)
-    # The others are data commands whose worker half is a check or a rewrite (EXEC, WATCH).
-    assert {name for name in LOCAL_HANDLERS if name not in local} == {"exec", "watch"}
+    # The others are data commands whose worker half is a check or a rewrite (EXEC, WATCH, ACL).
+    assert {name for name in LOCAL_HANDLERS if name not in local} == {"exec", "watch", "acl"}
 
 
 # -- HELLO ------------------------------------------------------------------------------------------
@@ -307,8 +307,9 @@ def _imports(module: str) -> set[str]:
 
 def test_worker_modules_import_in_one_direction() -> None:
     assert not {m for name in ("session", "client_filters") for m in _imports(name) if m.startswith("raftkv.worker")}
+    assert {m for m in _imports("permissions") if m.startswith("raftkv.worker")} == {"raftkv.worker.session"}
     assert {m for m in _imports("local") if m.startswith("raftkv.worker")} == {
-        "raftkv.worker.session", "raftkv.worker.client_filters"}
+        "raftkv.worker.permissions", "raftkv.worker.session", "raftkv.worker.client_filters"}
     assert "raftkv.worker.server" not in {m for name in ("monitor", "node_requests") for m in _imports(name)}
     assert "raftkv.worker.worker_process" not in _imports("server")
     assert not {m for name in ("session", "local", "server", "client_filters", "monitor", "node_requests")

@@ -1,11 +1,12 @@
-"""The blocking RESP2 client every kvsctl command uses: one connection, one command at a time, and the address
-syntax kvsctl accepts.
+"""The one blocking RESP client of raftkv: kvsctl, the admin calls between nodes and the benchmarks use it.
 
-It owns the socket and nothing else; decoding is the codec's (``raftkv.wire.resp``). Error replies come back as
-:class:`RespError` values, not exceptions, so a caller can print them the way redis-cli does. Anything
-that keeps a reply from arriving (refused connection, timeout, closed socket, malformed bytes) raises
-:class:`ClientError` with a one-line message meant for the user; :class:`ConnectError`, its subclass, means
-nothing was sent, so trying another node cannot apply a write twice.
+One connection, one command at a time (optionally over TLS, optionally after HELLO/AUTH), and the address
+syntax clients accept. It owns the socket and nothing else; decoding is the codec's (``raftkv.wire.resp``).
+Error replies come back as :class:`RespError` values, not exceptions, so a caller can print them the way
+redis-cli does. Anything that keeps a reply from arriving (refused connection, timeout, closed socket,
+malformed bytes) raises :class:`ClientError` with a one-line message meant for the user;
+:class:`ConnectError`, its subclass, means nothing was sent, so trying another node cannot apply a write
+twice, and :class:`ConnectionClosed` that the other end closed without answering.
 """
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ import ssl
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from raftkv.errors import ProtocolError
 from raftkv.tls import describe
+from raftkv.wire.members import MembershipError, format_address, split_addr
 from raftkv.wire.resp import NEED_MORE, Reader, RespError, encode_command
 
 __all__ = [
-    "Address", "Client", "ClientError", "ConnectError", "RespError", "connect_any", "format_address", "parse_address",
-    "parse_endpoints",
+    "Address", "Client", "ClientError", "ConnectError", "ConnectionClosed", "RespError", "connect_any",
+    "format_address", "parse_address", "parse_endpoints",
 ]
 
 _RECV_BYTES = 65536
@@ -30,7 +32,7 @@ _RECV_BYTES = 65536
 Address = tuple[str, int]
 
 
-class ClientError(Exception):
+class ClientError(ConnectionError):
     """The node could not be talked to. ``str()`` is one line, without a trailing period."""
 
 
@@ -38,18 +40,16 @@ class ConnectError(ClientError):
     """The connection could not be made: no byte of any command reached the node."""
 
 
+class ConnectionClosed(ClientError):
+    """The node closed the connection before a whole reply arrived."""
+
+
 def parse_address(text: str) -> Address:
     """Split ``host:port`` (or ``[ipv6]:port``) into its parts; raise ValueError with the reason."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"bad address {text!r}: write an IPv6 host in brackets, [::1]:2317")
-    if not sep or not host or not port_text:
-        raise ValueError(f"bad address {text!r}: expected HOST:PORT")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"bad address {text!r}: port must be a number from 1 to 65535")
-    return host, int(port_text)
+    try:
+        return split_addr(text.strip(), form="HOST:PORT")
+    except MembershipError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_endpoints(text: str) -> list[Address]:
@@ -58,11 +58,6 @@ def parse_endpoints(text: str) -> list[Address]:
     if not parts:
         raise ValueError("no endpoint given: expected HOST:PORT[,HOST:PORT...]")
     return list(dict.fromkeys(parse_address(part) for part in parts))
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with IPv6 hosts in brackets so the result parses back."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _describe(error: OSError) -> str:
@@ -78,7 +73,7 @@ class Client:
 
     ``timeout`` (seconds) bounds connecting (with the TLS handshake when ``tls`` is given) and,
     separately, each whole command: sending it and reading its whole reply.
-    The client speaks RESP2 and never sends HELLO, so replies are the RESP2 types.
+    Replies are the RESP2 types unless :meth:`hello` asked for RESP3.
     """
 
     def __init__(self, host: str, port: int, timeout: float = 5.0, tls: ssl.SSLContext | None = None) -> None:
@@ -92,11 +87,24 @@ class Client:
 
     def execute(self, *args: bytes | str | int) -> Any:
         """Send one command and return its decoded reply (a :class:`RespError` for an error reply)."""
+        self.send(encode_command(list(args)))
+        return self.read_reply()
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` (already RESP-encoded), connecting first if need be; :meth:`read_reply` reads
+        what it answers."""
+        sock = self.connect()
+        try:
+            sock.settimeout(self.timeout)
+            sock.sendall(data)
+        except OSError as exc:
+            self._lost(exc)
+
+    def read_reply(self) -> Any:
+        """The next whole reply, read within ``timeout``."""
         sock = self.connect()
         deadline = time.monotonic() + self.timeout
         try:
-            sock.settimeout(self.timeout)
-            sock.sendall(encode_command(list(args)))
             while True:
                 try:
                     reply = self._reader.gets()
@@ -110,21 +118,32 @@ class Client:
                 sock.settimeout(remaining)
                 data = sock.recv(_RECV_BYTES)
                 if not data:
-                    raise ClientError(f"{self.address} closed the connection")
+                    raise ConnectionClosed(f"{self.address} closed the connection")
                 self._reader.feed(data)
-        except TimeoutError:
-            self.close()
-            raise ClientError(f"{self.address} did not answer within {self.timeout:g}s") from None
         except ClientError:
             self.close()
             raise
         except OSError as exc:
-            self.close()
-            raise ClientError(f"lost connection to {self.address}: {_describe(exc)}") from None
+            self._lost(exc)
 
-    def auth(self, password: bytes) -> RespError | None:
-        """Send ``AUTH password``; the error reply if the node refuses it, else None."""
-        reply = self.execute(b"AUTH", password)
+    def _lost(self, exc: OSError) -> NoReturn:
+        self.close()
+        if isinstance(exc, TimeoutError):
+            raise ClientError(f"{self.address} did not answer within {self.timeout:g}s") from None
+        raise ClientError(f"lost connection to {self.address}: {_describe(exc)}") from None
+
+    def hello(self, proto: int, user: bytes | None = None, password: bytes | None = None) -> RespError | None:
+        """Send ``HELLO proto`` (with ``AUTH user password`` when a password is given); the error reply
+        if the node refuses it, else None. Later replies are of protocol ``proto``."""
+        argv: list[bytes | str | int] = [b"HELLO", proto]
+        if password is not None:
+            argv += [b"AUTH", user or b"default", password]
+        reply = self.execute(*argv)
+        return reply if isinstance(reply, RespError) else None
+
+    def auth(self, password: bytes, user: bytes | None = None) -> RespError | None:
+        """Send ``AUTH [user] password``; the error reply if the node refuses it, else None."""
+        reply = self.execute(b"AUTH", *([user] if user is not None else []), password)
         return reply if isinstance(reply, RespError) else None
 
     def connect(self) -> socket.socket:
