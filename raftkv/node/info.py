@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # workers import REDIS_VERSION from here and must not load th
     from raftkv.config import NodeConfig
     from raftkv.kv.state_machine import StateMachine
 
-DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "keyspace")
+DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "cluster", "keyspace")
 
 
 @dataclass
@@ -84,6 +84,7 @@ class NodeReport:
     stats: Stats
     disk_free_bytes: int
     disk_full: bool
+    cluster_enabled: bool = False  # a slot map is installed (raftkv.sharding)
 
     @property
     def log_entries(self) -> int:
@@ -150,7 +151,7 @@ def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
         ("tcp_port", d.config.port),
         ("uptime_in_seconds", uptime),
         ("uptime_in_days", uptime // 86400),
-        ("cluster_enabled", 0),
+        ("cluster_enabled", int(d.cluster_enabled)),
         ("io_threads_active", 0),
         ("workers", d.config.workers),
     ]
@@ -252,6 +253,10 @@ def _raft(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return fields
 
 
+def _cluster(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
+    return [("cluster_enabled", int(d.cluster_enabled))]
+
+
 def _keyspace(_d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
     keys, expires, avg_ttl = sm.keyspace_info(int(time.time() * 1000))
     return [("db0", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")] if keys else []
@@ -264,5 +269,6 @@ _SECTIONS: dict[str, Callable[[NodeReport, StateMachine], list[tuple[str, object
     "persistence": _persistence,
     "stats": _stats,
     "raft": _raft,
+    "cluster": _cluster,
     "keyspace": _keyspace,
 }

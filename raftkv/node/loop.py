@@ -29,7 +29,7 @@ from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.table import TABLE
 from raftkv.node import info
-from raftkv.node.admin import Admin
+from raftkv.node.admin import Admin, call
 from raftkv.node.apply import Applier
 from raftkv.node.backup import SnapshotSaves
 from raftkv.node.blocked import BlockedClients
@@ -43,6 +43,7 @@ from raftkv.node.log_writer import LogWriter
 from raftkv.node.metrics.endpoint import MetricsEndpoint
 from raftkv.node.metrics.latency import sync_timed, timing_writes
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
+from raftkv.node.snapshots import node_state
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
@@ -51,6 +52,7 @@ from raftkv.raft.rawnode import RawNode
 from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
+from raftkv.sharding.node_hooks import Sharding
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.wire.members import Member, decode_members
@@ -112,19 +114,24 @@ class Driver:
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
+        self.sharding = Sharding(disk, cluster.me.client_addr, self._leader_client_addr,
+                                 lambda to, argv, cmd: self.sequencer.submit(to.client, to.seq, to.proto, argv, cmd),
+                                 lambda addr, argv, timeout_s: call(addr, argv, config.requirepass, timeout_s))
         self.applier = Applier(cluster, disk, self.inflight.waiters,
                                timing_writes(self.sequencer.done, self.stats.commit_latency, config.request_timeout_s),
                                self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
-                               lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()))
+                               lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()),
+                               self.sharding.state)
         self.snapshotter = Snapshotter(config.data_dir / SNAPSHOT_DIR, config.snapshot_entries,
                                        config.catch_up_entries, disk, self.mem, self.transport,
                                        lambda: self.node, self.applier)
         restored = self.snapshotter.restore()
         if restored is not None:
-            meta, members, sm = restored
+            meta, node_blob, sm = restored
+            members, slot_map = node_state.unpack(node_blob)
             self.mem.apply_snapshot(Snapshot(meta, b""))
-            self.applier.install(sm, meta, decode_members(members))
+            self.applier.install(sm, meta, decode_members(members), slot_map)
             # The commit index is written without a sync; the snapshot proves this much was committed.
             if self._hard_state.commit < meta.index:
                 self._hard_state = HardState(self._hard_state.term, self._hard_state.vote, meta.index)
@@ -199,6 +206,7 @@ class Driver:
         self.snapshotter.close()
         self.transport.close()
         self.admin.close()
+        self.sharding.close()
         self._sel.close()
         for sock in self._pipes.values():
             sock.close()
@@ -257,6 +265,8 @@ class Driver:
         parser.feed(data)
         sequencer = self.sequencer
         clients = sequencer.clients
+        shards = self.sharding.state
+        route = shards.route if shards.routes else None  # None: not sharded, nothing to check
         for rec in parser.pop_commands():
             kind = rec[0]
             if kind == records.REQUEST:
@@ -269,6 +279,8 @@ class Driver:
                 refusal = self._refusal
                 if refusal is not None and not cmd.served_while_removed:
                     self.reply(ReplyTo(client, seq, proto), refusal)
+                elif route is not None and (moved := route(argv, cmd)) is not None:
+                    self.reply(ReplyTo(client, seq, proto), moved)
                 else:
                     sequencer.submit(client, seq, proto, argv, cmd)
             elif kind == records.OPEN:
@@ -321,9 +333,12 @@ class Driver:
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
         name = argv[0].lower()
         if name == b"raft":
-            reply = self.admin.command(to, argv)
+            slots = len(argv) > 1 and argv[1].lower() == b"slots"
+            reply = self.sharding.raft_slots(to, argv) if slots else self.admin.command(to, argv)
             if reply is not None:
                 self.reply(to, reply)
+        elif name == b"cluster":
+            self.reply(to, self.sharding.cluster(argv, self.applier.sm))
         elif name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
             self.reply(to, self.applier.sm.execute(argv[1:], int(time.time() * 1000)))
         elif name == b"monitor" or (name == b"client" and argv[1].lower() != b"unblock"):  # LIST, KILL
@@ -350,9 +365,14 @@ class Driver:
             snapshot_size=latest.size if latest else 0, snapshots_taken=self.snapshotter.taken,
             snapshot_last_duration_s=self.snapshotter.last_duration_s,
             snapshot_in_progress=self.snapshotter.in_progress, stats=self.stats.copy(),
-            disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full)
+            disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full,
+            cluster_enabled=self.sharding.state.routes)
 
     # -- into the core ----------------------------------------------------------------------------
+
+    def _leader_client_addr(self) -> str:
+        leader = self.cluster.addresses.get(self.soft_state.leader)
+        return leader.client_addr if leader else ""
 
     def _propose(self, batch: list[Pending]) -> None:
         self.stats.proposals += len(batch)
