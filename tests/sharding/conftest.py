@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from kvsctl.client import Client, ClientError
+from kvsctl.client import Client
 from kvsctl.cluster import create
 from tests.integration.conftest import Cluster, make_cluster, make_node  # noqa: F401 (fixtures, made visible here)
 
@@ -37,15 +37,12 @@ class Sharded:
 def make_sharded(make_cluster: Callable[..., Cluster]) -> Callable[..., Sharded]:  # noqa: F811
     """``make(groups, nodes)``: that many groups of that many nodes each, the slots shared among them."""
 
-    def make(groups: int = 2, nodes: int = 3, install: bool = True, workers: int = 1) -> Sharded:
-        made = Sharded([make_cluster(nodes, workers=workers) for _ in range(groups)])
+    def make(groups: int = 2, nodes: int = 3, workers: int = 1, extra_args: list[str] | None = None) -> Sharded:
+        made = Sharded([make_cluster(nodes, workers=workers, extra_args=extra_args) for _ in range(groups)])
         for group in made.groups:
             group.leader()
-        if install:
-            create(ask, [",".join(n.address for n in g.nodes) for g in made.groups])
+        create(ask, [",".join(n.address for n in g.nodes) for g in made.groups])
         return made
 
     return make
 
-
-__all__ = ["ClientError", "Sharded", "ask"]

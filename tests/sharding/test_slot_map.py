@@ -5,6 +5,7 @@ import pytest
 
 from raftkv.errors import RespError
 from raftkv.kv.table import TABLE
+from raftkv.node.snapshots import node_state
 from raftkv.sharding import slot_map
 from raftkv.sharding.keys import command_keys
 from raftkv.sharding.slot_map import Group, SlotMap, SlotMapError
@@ -99,3 +100,10 @@ def test_a_map_that_does_not_name_the_node_is_refused() -> None:
     reply = state.apply_entry(slots_set(two_groups()))
     assert isinstance(reply, RespError) and "does not name this node" in reply.message
     assert not state.routes
+
+
+def test_snapshot_node_state_carries_the_map_beside_the_members() -> None:
+    members = b'[{"id":1,"client_addr":"127.0.0.1:1","peer_addr":"127.0.0.1:2"}]'
+    assert node_state.unpack(node_state.pack(members, two_groups().encode())) == (members, two_groups().encode())
+    assert node_state.pack(members, b"") == members  # as before sharding: old snapshots read the same
+    assert node_state.unpack(members) == (members, b"")
