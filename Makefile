@@ -8,7 +8,7 @@ STAMP := $(VENV)/.raftkv-installed
 DATA_DIR ?= ./data
 PORT ?= 2317
 
-.PHONY: run test lint build clean soak cluster
+.PHONY: run test lint build clean soak cluster cluster-sharded
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: $(STAMP)
 # Three local nodes in the foreground (ports 2317-2319, data in ./data/<port>); Ctrl-C stops them.
 cluster: $(STAMP)
 	$(BIN)/python scripts/cluster.py
+
+# Two shard groups of three nodes (ports 2317-2322, data in ./data/<port>), the 16384 slots shared
+# between them, in the foreground; Ctrl-C stops them all.
+cluster-sharded: $(STAMP)
+	$(BIN)/python scripts/cluster_sharded.py
 
 # ruff (lint, import order) and mypy (strict for raftkv/raft and raftkv/wire): part of make test.
 lint: $(STAMP)

@@ -3,6 +3,7 @@
 Layout: a package per process or layer, each with one job; imports never go in circles
 (tests/raft/test_import_graph.py) and raft/ imports nothing outside itself (tests/raft/test_purity.py).
   _resp.pyx     the Cython RESP codec (stub _resp.pyi); wire/resp_pure.py is its pure twin
+  _slots.pyx    Redis Cluster hash slots, compiled (stub _slots.pyi); sharding/slots_pure.py is its twin
   wire/         bytes <-> values, no I/O: RESP facade, pipe records, Raft messages, log-entry payloads,
                 member values and addresses
   raft/         the pure Raft core (no sockets, clock, disk or global randomness); ready.py is the one
@@ -19,6 +20,10 @@ Layout: a package per process or layer, each with one job; imports never go in c
                 force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
                 expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py
                 (entry point)
+  sharding/     Redis Cluster sharding over several Raft groups: slot_map.py (the map as a value),
+                state.py (a node's installed map and its MOVED/CROSSSLOT routing), command_keys.py,
+                cluster_commands.py (CLUSTER replies), leaders.py (polls other groups' leaders),
+                node_hooks.py (what the Raft process calls)
   supervisor/   starts, watches and restarts the Raft process and the workers
   config.py  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
   tls.py        the TLS contexts of the client ports, the peer links and kvsctl

@@ -16,7 +16,7 @@ from raftkv.errors import RespError, err
 from raftkv.kv.table import Command
 from raftkv.node.disk import DiskStorage
 from raftkv.sharding import slot_map as sm_
-from raftkv.sharding.keys import command_keys
+from raftkv.sharding.command_keys import command_keys
 from raftkv.sharding.slot_map import UNOWNED, SlotMap, SlotMapError
 from raftkv.sharding.slots import CROSSSLOT, keys_slot
 

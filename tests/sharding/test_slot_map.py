@@ -7,7 +7,7 @@ from raftkv.errors import RespError
 from raftkv.kv.table import TABLE
 from raftkv.node.snapshots import node_state
 from raftkv.sharding import slot_map
-from raftkv.sharding.keys import command_keys
+from raftkv.sharding.command_keys import command_keys
 from raftkv.sharding.slot_map import Group, SlotMap, SlotMapError
 from raftkv.sharding.slots_pure import key_slot
 from raftkv.sharding.state import ShardState
