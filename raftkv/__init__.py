@@ -19,13 +19,15 @@ Layout: a package per process or layer, each with one job; imports never go in c
                 secret), clients.py (CLIENT LIST/KILL and MONITOR across workers), backup.py (RAFT SNAPSHOT),
                 force.py (--force-new-cluster), restore.py (a data dir from a snapshot), info.py,
                 expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, raft_process.py
-                (entry point)
+                (entry point), observer.py (each command's time: slowlog.py, latency_monitor.py),
+                config_command.py and config_rewrite.py (CONFIG)
   sharding/     Redis Cluster sharding over several Raft groups: slot_map.py (the map as a value),
                 state.py (a node's installed map and its MOVED/CROSSSLOT routing), command_keys.py,
                 cluster_commands.py (CLUSTER replies), leaders.py (polls other groups' leaders),
                 node_hooks.py (what the Raft process calls)
   supervisor/   starts, watches and restarts the Raft process and the workers
-  config.py  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
+  config.py  runtime_config.py (CONFIG's parameters)  command_stats.py (INFO commandstats, also counted
+  by workers)  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py
   tls.py        the TLS contexts of the client ports, the peer links and kvsctl
 """
 

@@ -1,4 +1,8 @@
-"""Node configuration, fixed at start and shared by the supervisor, the workers and the Raft process."""
+"""Node configuration, set at start and shared by the supervisor, the workers and the Raft process.
+
+A NodeConfig is frozen; CONFIG SET gives the Raft process and the workers a new one
+(:mod:`raftkv.runtime_config`).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,6 +66,12 @@ class NodeConfig:
     tls_ca_cert_file: Path | None = None
     tls_auth_clients: str = "yes"  # yes, optional or no: whether a TLS client must present a certificate
     tls_replication: bool = False
+    # The slow log keeps commands that took at least this many µs (-1: none), its newest slowlog_max_len.
+    slowlog_log_slower_than_us: int = 10000
+    slowlog_max_len: int = 128
+    # LATENCY records events that took at least this many ms (0: the monitor is off, as in Redis).
+    latency_monitor_threshold_ms: int = 0
+    config_file: Path | None = None  # the --config TOML file the node started with, for CONFIG REWRITE
 
     @property
     def address(self) -> str:

@@ -30,6 +30,7 @@ def _load_config_file(ctx: click.Context, _param: click.Parameter, path: Path | 
     variables, above the defaults, and go through the options' own types and ranges."""
     if path is None:
         return
+    ctx.meta[_CONFIG_FILE] = path.absolute()  # CONFIG REWRITE writes it back
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -56,6 +57,7 @@ def _load_config_file(ctx: click.Context, _param: click.Parameter, path: Path | 
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
 
 
+_CONFIG_FILE = "raftkv.config_file"
 _TOML_TYPES = {bool: "a boolean", int: "an integer", str: "a string", float: "a float", list: "an array",
                dict: "a table"}
 
@@ -126,6 +128,16 @@ def _file_key(option: click.Option) -> str:
               help="Refuse writes while the data dir's file system has less than this many bytes free.")
 @click.option("--client-output-limit", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Unread reply bytes after which a client is disconnected.")
+@click.option("--request-timeout-ms", default=2000, show_default=True, type=click.IntRange(1),
+              help="How long a command waits for a leader (or a read index) before a retryable error.")
+@click.option("--commit-timeout-ms", default=5000, show_default=True, type=click.IntRange(1),
+              help="How long an accepted write may take to commit before its outcome is reported unknown.")
+@click.option("--slowlog-log-slower-than", default=10000, show_default=True, type=click.IntRange(-1),
+              help="SLOWLOG keeps commands that took at least this many microseconds (-1: none).")
+@click.option("--slowlog-max-len", default=128, show_default=True, type=click.IntRange(0),
+              help="SLOWLOG keeps this many of the newest slow commands.")
+@click.option("--latency-monitor-threshold", default=0, show_default=True, type=click.IntRange(0),
+              help="LATENCY records events that took at least this many milliseconds (0: off).")
 @click.option("--metrics-addr", envvar="RAFTKV_METRICS_ADDR", default=None, metavar="HOST:PORT",
               help="Serve Prometheus /metrics, /health and /readyz over HTTP here (no authentication; "
                    "env RAFTKV_METRICS_ADDR)  [default: not served]")
@@ -148,9 +160,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
          workers: int, data_dir: Path, log_level: str, log_format: str, tick_ms: int,
          election_ticks: int, max_bulk_len: int, requirepass: str | None, cluster_secret: str | None,
          protected_mode: bool, maxclients: int, snapshot_entries: int, min_free_disk: int,
-         client_output_limit: int, metrics_addr: str | None, tls_port: int, tls_cert_file: Path | None,
-         tls_key_file: Path | None, tls_ca_cert_file: Path | None, tls_auth_clients: str,
-         tls_replication: str) -> None:
+         client_output_limit: int, request_timeout_ms: int, commit_timeout_ms: int, slowlog_log_slower_than: int,
+         slowlog_max_len: int, latency_monitor_threshold: int, metrics_addr: str | None, tls_port: int,
+         tls_cert_file: Path | None, tls_key_file: Path | None, tls_ca_cert_file: Path | None,
+         tls_auth_clients: str, tls_replication: str) -> None:
     """Serve a Redis-protocol key-value store whose every write goes through a Raft log."""
     from raftkv.process import StartError, setup_logging
     from raftkv.supervisor.supervisor import Supervisor
@@ -209,6 +222,10 @@ def main(host: str, port: int, peer_port: int | None, initial_cluster: str | Non
                         min_free_disk_bytes=min_free_disk, metrics_addr=metrics,
                         requirepass=(requirepass or "").encode(), cluster_secret=(cluster_secret or "").encode(),
                         force_new_cluster=secrets.token_hex(8) if force_new_cluster else "",
+                        request_timeout_s=request_timeout_ms / 1000, commit_timeout_s=commit_timeout_ms / 1000,
+                        slowlog_log_slower_than_us=slowlog_log_slower_than, slowlog_max_len=slowlog_max_len,
+                        latency_monitor_threshold_ms=latency_monitor_threshold,
+                        config_file=click.get_current_context().meta.get(_CONFIG_FILE),
                         tls_port=tls_port, tls_cert_file=tls_cert_file, tls_key_file=tls_key_file,
                         tls_ca_cert_file=tls_ca_cert_file, tls_auth_clients=tls_auth_clients,
                         tls_replication=tls_replication == "yes")

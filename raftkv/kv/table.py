@@ -261,6 +261,15 @@ TABLE: dict[bytes, Command] = _table(
     Command("debug", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
             summary="DEBUG DIGEST: a hash of this node's applied key space, to compare nodes.",
             subcommands=("digest",)),
+    Command("slowlog", -2, NODE, ("admin", "loading", "stale"), group="server",
+            summary="A container for slow log commands.", since="2.2.12",
+            subcommands=("get", "len", "reset", "help"), served_while_removed=True),
+    Command("latency", -2, NODE, ("admin", "noscript", "loading", "stale"), group="server",
+            summary="A container for latency diagnostics commands.", since="2.8.13",
+            subcommands=("latest", "history", "reset", "help"), served_while_removed=True),
+    Command("lastsave", 1, NODE, ("loading", "stale", "fast"), group="server",
+            summary="Returns the Unix timestamp of the last snapshot this node wrote.", since="1.0.0",
+            served_while_removed=True),
     # connection and server, answered by the worker
     Command("ping", -1, LOCAL, ("fast", "stale"), group="connection",
             summary="Returns the server's liveliness response."),
@@ -292,7 +301,7 @@ TABLE: dict[bytes, Command] = _table(
             subcommands=("count", "docs", "info", "list", "help")),
     Command("config", -2, LOCAL, ("stale", "loading"), group="server",
             summary="A container for server configuration commands.", since="2.0.0",
-            subcommands=("get", "set", "resetstat", "help")),
+            subcommands=("get", "set", "resetstat", "rewrite", "help"), served_while_removed=True),
     # transactions: MULTI queues in the worker, EXEC goes through the log as one entry, and the Raft
     # process keeps each connection's watched keys (their versions at a linearizable read)
     Command("multi", 1, LOCAL, ("noscript", "loading", "stale", "fast", "allow_busy"), group="transactions",

@@ -103,7 +103,7 @@ class Admin:
         self._founders = founders
         self._join = join
         self._learn_removed = learn_removed
-        self._password = password
+        self.password = password
         self._secret = secret
         self._election_timeout_s = election_timeout_s
         self._saves = saves
@@ -244,7 +244,7 @@ class Admin:
 
         def work() -> Callable[[], None]:
             try:
-                reply = call(leader.client_addr, argv, self._password, _CHANGE_TIMEOUT_S, self._client_tls)
+                reply = call(leader.client_addr, argv, self.password, _CHANGE_TIMEOUT_S, self._client_tls)
             except OSError as exc:
                 reply = err(f"cannot reach the leader at {leader.client_addr}: {exc}")
             return lambda: self._reply(to, reply)

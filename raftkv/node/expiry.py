@@ -19,7 +19,7 @@ class ExpirySweeper:
     def __init__(self, node_id: int, new_request_id: Callable[[], int], commit_timeout_s: float) -> None:
         self._node_id = node_id
         self._new_request_id = new_request_id
-        self._commit_timeout_s = commit_timeout_s
+        self.commit_timeout_s = commit_timeout_s
         self._request_id = 0  # the sweep in flight, if any
         self._deadline = 0.0  # after this a lost sweep is given up and another one proposed
 
@@ -33,7 +33,7 @@ class ExpirySweeper:
         rid = self._new_request_id()
         if node.propose([proposal.encode(self._node_id, rid, now_ms, [b"expired", *keys])]):
             self._request_id = rid
-            self._deadline = now + self._commit_timeout_s
+            self._deadline = now + self.commit_timeout_s
 
     def applied(self, request_id: int) -> None:
         """An entry of ours that nobody waited for was applied: if it is the sweep, the next may go."""

@@ -45,7 +45,7 @@ class InFlight:
         self._node_id = node_id
         self._new_request_id = new_request_id
         self._answer = answer
-        self._commit_timeout_s = commit_timeout_s
+        self.commit_timeout_s = commit_timeout_s
         self._read_reask_s = read_reask_s
         self.waiters: dict[int, Pending] = {}  # request id -> write awaiting apply
         self._write_deadlines: deque[tuple[float, int]] = deque()
@@ -57,7 +57,7 @@ class InFlight:
     def propose(self, node: RawNode, batch: list[Pending], now: float, now_ms: int) -> None:
         """Make ``batch`` entries (stamped with the leader's time ``now_ms``) and propose them; they
         queue behind any batch still waiting for a leader, so that order is kept."""
-        commit_deadline = now + self._commit_timeout_s
+        commit_deadline = now + self.commit_timeout_s
         for p in batch:
             rid = p.request_id = self._new_request_id()
             p.payload = proposal.encode(self._node_id, rid, now_ms, p.argv)

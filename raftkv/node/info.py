@@ -10,7 +10,7 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,13 @@ if TYPE_CHECKING:  # workers import REDIS_VERSION from here and must not load th
     from raftkv.config import NodeConfig
     from raftkv.kv.state_machine import StateMachine
 
-DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "cluster", "keyspace")
+# In Redis's order, ours (raft) among them; commandstats and latencystats only when asked for or with "all".
+ALL_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "commandstats", "errorstats",
+                "latencystats", "cluster", "keyspace")
+DEFAULT_SECTIONS = tuple(s for s in ALL_SECTIONS if s not in ("commandstats", "latencystats"))
+
+# Sections kept by others than the report (INFO commandstats: raftkv.command_stats), by name.
+MoreSections = Mapping[str, Callable[[], list[tuple[str, object]]]]
 
 
 @dataclass
@@ -84,6 +90,8 @@ class NodeReport:
     stats: Stats
     disk_free_bytes: int
     disk_full: bool
+    # Per command name, what INFO commandstats shows: (calls, µs, rejected, failed).
+    commands: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     cluster_enabled: bool = False  # a slot map is installed (raftkv.sharding)
 
     @property
@@ -91,12 +99,13 @@ class NodeReport:
         return self.log_last_index - self.log_first_index + 1 if self.log_last_index else 0
 
 
-def node_command(argv: list[bytes], proto: int, sm: StateMachine, report: Callable[[], NodeReport]) -> object:
+def node_command(argv: list[bytes], proto: int, sm: StateMachine, report: Callable[[], NodeReport],
+                 more: MoreSections) -> object:
     """Commands answered from the Raft process's own state (flag NODE in the command table); ``report``
     is called only for INFO."""
     name = argv[0].lower()
     if name == b"info":
-        return info(report(), sm, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto)
+        return info(report(), sm, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto, more)
     if name == b"wait":
         return wait(argv, report())
     if name == b"debug" and argv[1].lower() == b"digest" and len(argv) == 2:
@@ -124,14 +133,18 @@ def wait(argv: list[bytes], r: NodeReport) -> object:
     return len(r.voters) // 2
 
 
-def info(r: NodeReport, sm: StateMachine, wanted: list[str], proto: int) -> object:
-    if not wanted or "default" in wanted or "all" in wanted or "everything" in wanted:
+def info(r: NodeReport, sm: StateMachine, wanted: list[str], proto: int, more: MoreSections | None = None) -> object:
+    more = more or {}
+    if "all" in wanted or "everything" in wanted:
+        sections = list(ALL_SECTIONS)
+    elif not wanted or "default" in wanted:
         sections = list(DEFAULT_SECTIONS)
     else:
-        sections = [s for s in DEFAULT_SECTIONS if s in wanted]
+        sections = [s for s in ALL_SECTIONS if s in wanted]
     text = "\r\n".join(
-        "\r\n".join([f"# {name.capitalize()}", *(f"{k}:{v}" for k, v in _SECTIONS[name](r, sm))]) + "\r\n"
-        for name in sections
+        "\r\n".join([f"# {name.capitalize()}", *(
+            f"{k}:{v}" for k, v in (_SECTIONS[name](r, sm) if name in _SECTIONS else more[name]()))]) + "\r\n"
+        for name in sections if name in _SECTIONS or name in more
     )
     data = text.encode()
     return Verbatim("txt", data) if proto == 3 else data

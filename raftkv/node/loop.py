@@ -25,6 +25,7 @@ import socket
 import time
 from functools import partial
 
+from raftkv import runtime_config
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.table import TABLE
@@ -35,13 +36,16 @@ from raftkv.node.backup import SnapshotSaves
 from raftkv.node.blocked import BlockedClients
 from raftkv.node.clients import NodeClients
 from raftkv.node.cluster import Cluster, founders
+from raftkv.node.config_command import ConfigCommand
 from raftkv.node.disk import DiskStorage
 from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
+from raftkv.node.latency_monitor import Tapped
 from raftkv.node.log_writer import LogWriter
 from raftkv.node.metrics.endpoint import MetricsEndpoint
 from raftkv.node.metrics.latency import sync_timed, timing_writes
+from raftkv.node.observer import CommandObserver
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots import node_state
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
@@ -68,8 +72,10 @@ class Driver:
     def __init__(self, config: NodeConfig, disk: DiskStorage, pipes: dict[int, socket.socket],
                  peer_listener: socket.socket, control: socket.socket | None = None) -> None:
         self.config = config
+        self._start_config = config  # what workers (re)start with; CONFIG SET may have changed ours since
         self.disk = disk
         self.started_at = time.time()
+        self.last_save = int(self.started_at)  # LASTSAVE: when this node last wrote a snapshot
         self.startup_memory = info.resident_bytes()
         self.cluster = cluster = Cluster.open(config, disk)
         self.node_id = cluster.node_id
@@ -104,9 +110,17 @@ class Driver:
                            SnapshotSaves(lambda: self.snapshotter, lambda: self.node.status(), self.reply),
                            config.join)
         self.disk_guard = DiskGuard(config.data_dir, config.min_free_disk_bytes)
+        self.observer = CommandObserver(config)
+        self._sync_latency = Tapped(self.stats.sync_latency, self.observer.latency, "fsync")
+        self.config_command = ConfigCommand(config, self._config_changed, self.observer.stats.reset)
+        self._server_commands = {b"config": self.config_command.command, b"slowlog": self.observer.slowlog.command,
+                                 b"latency": self.observer.latency.command, b"lastsave": lambda _argv: self.last_save}
+        stats = self.observer.stats
+        self._more_info = {"commandstats": stats.commandstats, "errorstats": stats.errorstats,
+                           "latencystats": stats.latencystats}
         self.sequencer = Sequencer(self.reply, self._run_node_command,
                                    info.counting_refusals(self.disk_guard.refusal, self.stats),
-                                   config.request_timeout_s)
+                                   config.request_timeout_s, self.observer)
         self.blocking = BlockedClients(self.sequencer.done, self._propose)
         self.clients = NodeClients(lambda worker, frame: self._out[worker].extend(frame), self._pipes.keys,
                                    self.reply, config.workers)
@@ -116,9 +130,9 @@ class Driver:
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
         self.sharding = Sharding(disk, cluster.me.client_addr, self._leader_client_addr,
                                  lambda to, argv, cmd: self.sequencer.submit(to.client, to.seq, to.proto, argv, cmd),
-                                 lambda addr, argv, timeout_s: call(addr, argv, config.requirepass, timeout_s))
+                                 lambda addr, argv, timeout_s: call(addr, argv, self.admin.password, timeout_s))
         self.applier = Applier(cluster, disk, self.inflight.waiters,
-                               timing_writes(self.sequencer.done, self.stats.commit_latency, config.request_timeout_s),
+                               timing_writes(self.sequencer.done, self.stats.commit_latency),
                                self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
                                lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()),
@@ -188,7 +202,11 @@ class Driver:
         self.inflight.expire(now, bool(soft.leader))
         self.blocking.expire(now)
         self.admin.tick(now)
+        taken = self.snapshotter.taken
         self.snapshotter.tick()
+        if self.snapshotter.taken != taken:
+            self.last_save = int(time.time())
+            self.observer.latency.add_if_slow("snapshot", int(self.snapshotter.last_duration_s * 1000))
         self.disk_guard.check()
         if self.soft_state.role == Role.LEADER:
             self.sweeper.sweep(self.node, self.applier.sm, now, int(time.time() * 1000))
@@ -227,6 +245,9 @@ class Driver:
         self._parsers[worker] = RequestParser(max_multibulk_len=records.MAX_RECORD_ARGS,
                                               max_bulk_len=self.config.max_bulk_len)
         self._out[worker] = bytearray()
+        changed = runtime_config.changed_pairs(self._start_config, self.config)
+        if changed:  # a worker restarted with the start-up values
+            self._out[worker] += records.config_set(changed)
         self._sel.register(sock, selectors.EVENT_READ, lambda s, w=worker: self._on_pipe(w, s))
         self.clients.worker_attached(worker)
 
@@ -264,32 +285,38 @@ class Driver:
         parser = self._parsers[worker]
         parser.feed(data)
         sequencer = self.sequencer
-        clients = sequencer.clients
+        clients, submit = sequencer.clients, sequencer.submit
+        refusal = self._refusal  # only applying entries changes it, and none are applied here
         shards = self.sharding.state
         route = shards.route if shards.routes else None  # None: not sharded, nothing to check
+        requests = 0
         for rec in parser.pop_commands():
             kind = rec[0]
             if kind == records.REQUEST:
                 client = clients.get(client_key(worker, int(rec[1])))
                 if client is None:  # a request racing its connection's close
                     continue
+                requests += 1
                 seq, proto, argv = int(rec[2]), 3 if rec[3] == b"3" else 2, rec[4:]
                 cmd = TABLE[argv[0].lower()]
-                self.stats.commands_processed += 1
-                refusal = self._refusal
                 if refusal is not None and not cmd.served_while_removed:
                     self.reply(ReplyTo(client, seq, proto), refusal)
+                    self.observer.rejected(cmd, refusal)
                 elif route is not None and (moved := route(argv, cmd)) is not None:
                     self.reply(ReplyTo(client, seq, proto), moved)
+                    self.observer.rejected(cmd, moved)
                 else:
-                    sequencer.submit(client, seq, proto, argv, cmd)
+                    submit(client, seq, proto, argv, cmd)
             elif kind == records.OPEN:
-                sequencer.open(worker, int(rec[1]))
+                sequencer.open(worker, int(rec[1]), rec[2])
                 self.stats.connections_received += 1
             elif kind == records.CLOSE:
                 sequencer.close(worker, int(rec[1]))
+            elif kind == records.STATS:
+                self.observer.stats.merge(rec[1:])
             else:  # the node-wide connection commands' records
                 self.clients.on_record(worker, rec)
+        self.stats.commands_processed += requests
         if parser.error:
             raise RuntimeError(f"corrupt pipe from worker {worker}: {parser.error}")
 
@@ -297,7 +324,7 @@ class Driver:
         """Queue the answer to one command (also for replies the admin defers)."""
         client = to.client
         if not client.closed:
-            self._out[client.worker] += records.reply(client.conn, to.seq, encode_reply(value, to.proto))
+            records.append_reply(self._out[client.worker], client.conn, to.seq, encode_reply(value, to.proto))
 
     def _flush_replies(self) -> None:
         for worker, out in self._out.items():
@@ -331,23 +358,48 @@ class Driver:
         return None
 
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
+        started_ns = time.perf_counter_ns()
+        reply = self._node_reply(to, argv)
+        if reply is not None:
+            self.reply(to, reply)
+        self.observer.node_command_done(argv, to.client, started_ns, reply)
+
+    def _node_reply(self, to: ReplyTo, argv: list[bytes]) -> object:
+        """The answer to a NODE command (or a LOCAL one its worker forwarded), or None if it comes later."""
         name = argv[0].lower()
         if name == b"raft":
             slots = len(argv) > 1 and argv[1].lower() == b"slots"
-            reply = self.sharding.raft_slots(to, argv) if slots else self.admin.command(to, argv)
-            if reply is not None:
-                self.reply(to, reply)
-        elif name == b"cluster":
-            self.reply(to, self.sharding.cluster(argv, self.applier.sm))
-        elif name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
-            self.reply(to, self.applier.sm.execute(argv[1:], int(time.time() * 1000)))
-        elif name == b"monitor" or (name == b"client" and argv[1].lower() != b"unblock"):  # LIST, KILL
-            self.clients.command(to, argv)
-        elif name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
+            return self.sharding.raft_slots(to, argv) if slots else self.admin.command(to, argv)
+        if name == b"cluster":
+            return self.sharding.cluster(argv, self.applier.sm)
+        if name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
+            return self.applier.sm.execute(argv[1:], int(time.time() * 1000))
+        if name == b"client" and argv[1].lower() == b"setname":  # the worker has set it; for the slow log
+            to.client.name = argv[2]
+            return "OK"
+        if name == b"monitor" or (name == b"client" and argv[1].lower() != b"unblock"):  # LIST, KILL
+            self.clients.command(to, argv)  # answered once every worker has
+            return None
+        if name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
             worker, conn = records.connection_of(int(argv[2]), self.config.workers)
-            self.reply(to, self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error"))
-        else:
-            self.reply(to, info.node_command(argv, to.proto, self.applier.sm, self._report))
+            return self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error")
+        server = self._server_commands.get(name)
+        if server is not None:
+            return server(argv)
+        return info.node_command(argv, to.proto, self.applier.sm, self._report, self._more_info)
+
+    def _config_changed(self, config: NodeConfig, pairs: list[bytes]) -> None:
+        """CONFIG SET: each part of the Raft process that uses a value takes the new one, and every worker
+        is told before the reply leaves (its frame goes first on the pipe of the worker that asked)."""
+        self.config = config
+        self.sequencer.request_timeout_s = config.request_timeout_s
+        self.inflight.commit_timeout_s = self.sweeper.commit_timeout_s = config.commit_timeout_s
+        self.snapshotter.snapshot_entries = config.snapshot_entries
+        self.admin.password = config.requirepass  # nodes of a cluster share their client password
+        self.observer.configure(config)
+        frame = records.config_set(pairs)
+        for out in self._out.values():
+            out += frame
 
     def _report(self) -> info.NodeReport:
         latest = self.snapshotter.latest
@@ -366,7 +418,7 @@ class Driver:
             snapshot_last_duration_s=self.snapshotter.last_duration_s,
             snapshot_in_progress=self.snapshotter.in_progress, stats=self.stats.copy(),
             disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full,
-            cluster_enabled=self.sharding.state.routes)
+            commands=self.observer.stats.totals(), cluster_enabled=self.sharding.state.routes)
 
     # -- into the core ----------------------------------------------------------------------------
 
@@ -412,7 +464,7 @@ class Driver:
         if may_write_in_background(rd, self._hard_state, leader):
             must_sync = bool(rd.entries)
             write = self.disk.prepare(hs, rd.entries, must_sync).write
-            self.log_writer.submit(sync_timed(write, must_sync, self.stats.sync_latency), rd.entries)
+            self.log_writer.submit(sync_timed(write, must_sync, self._sync_latency), rd.entries)
             durable = not rd.entries  # entries are durable once _on_log_written reports them
         else:
             self._log_written(self.log_writer.drain())  # writes stay in order
@@ -422,7 +474,7 @@ class Driver:
             if hs is None and not rd.entries:
                 return True
             must_sync = needs_sync(rd, self._hard_state)
-            sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self.stats.sync_latency)()
+            sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self._sync_latency)()
             if rd.entries:
                 self.mem.append(rd.entries)
             durable = True

@@ -13,13 +13,15 @@ flight, those held behind them, its WATCHed keys) and decides when a command may
 
 It is pure: no sockets, no clock, no Raft. The caller passes the time (``begin_turn``), takes the batches
 (``take_writes``/``take_reads``), and reports each outcome (``done``/``read_served``); replies and NODE
-commands leave through the callables given to it.
+commands leave through the callables given to it. An :class:`Observer` (INFO commandstats, the slow log)
+stamps each command as it starts and sees each answer; its clock is its own.
 """
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from raftkv.errors import RespError
 from raftkv.kv.table import READ, WRITE, Command
@@ -38,6 +40,8 @@ class Client:
     held: deque[tuple[int, int, list[bytes], Command]] = field(default_factory=deque)
     closed: bool = False  # replies to a closed connection are dropped
     watched: dict[bytes, int] = field(default_factory=dict)  # WATCH: key -> version read
+    addr: bytes = b""  # the client's ip:port, for the slow log
+    name: bytes = b""  # its CLIENT SETNAME, for the slow log
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,27 @@ class Pending:
     deadline: float  # when its client gives up waiting (a monotonic time of the caller's clock)
     payload: bytes = b""  # a write's log entry, once proposed
     request_id: int = 0
+    started_ns: int = 0  # the observer's clock when it started (the node's: time.perf_counter_ns)
+
+
+class Observer(Protocol):
+    def now_ns(self) -> int: ...
+
+    def finished(self, p: Pending, value: object) -> None: ...
+
+    def rejected(self, cmd: Command, error: RespError) -> None: ...
+
+
+class _Unobserved:
+    @staticmethod
+    def now_ns() -> int:
+        return 0
+
+    def finished(self, p: Pending, value: object) -> None:
+        pass
+
+    def rejected(self, cmd: Command, error: RespError) -> None:
+        pass
 
 
 def client_key(worker: int, conn: int) -> int:
@@ -70,13 +95,19 @@ def client_key(worker: int, conn: int) -> int:
 class Sequencer:
     def __init__(self, reply: Callable[[ReplyTo, object], None],
                  run_node: Callable[[ReplyTo, list[bytes]], None],
-                 write_refusal: Callable[[], RespError | None], request_timeout_s: float) -> None:
+                 write_refusal: Callable[[], RespError | None], request_timeout_s: float,
+                 observer: Observer | None = None) -> None:
         """``reply`` queues an answer; ``run_node`` runs a NODE command (it answers, now or later);
-        ``write_refusal`` says why writes are refused right now (a full disk), or None."""
+        ``write_refusal`` says why writes are refused right now (a full disk), or None; ``observer``
+        sees every READ and WRITE command start and end."""
         self._reply = reply
         self._run_node = run_node
         self._write_refusal = write_refusal
-        self._request_timeout_s = request_timeout_s
+        self.request_timeout_s = request_timeout_s  # CONFIG SET may change it
+        observer = observer or _Unobserved()
+        self._now_ns = observer.now_ns
+        self._finished = observer.finished
+        self._rejected = observer.rejected
         self.clients: dict[int, Client] = {}
         self._writes: list[Pending] = []
         self._reads: list[Pending] = []
@@ -84,8 +115,8 @@ class Sequencer:
 
     # -- connections ------------------------------------------------------------------------------
 
-    def open(self, worker: int, conn: int) -> None:
-        self.clients[client_key(worker, conn)] = Client(worker, conn)
+    def open(self, worker: int, conn: int, addr: bytes = b"") -> None:
+        self.clients[client_key(worker, conn)] = Client(worker, conn, addr=addr)
 
     def close(self, worker: int, conn: int) -> None:
         client = self.clients.pop(client_key(worker, conn), None)
@@ -102,7 +133,7 @@ class Sequencer:
     def begin_turn(self, now: float) -> None:
         """Commands started from now on (also those released by an answer) give up at ``now`` plus the
         request timeout: one clock read per loop turn, not per command."""
-        self._deadline = now + self._request_timeout_s
+        self._deadline = now + self.request_timeout_s
 
     def submit(self, client: Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
         """Command ``seq`` of ``client`` arrived: start it, or hold it behind the connection's others."""
@@ -137,6 +168,7 @@ class Sequencer:
         """Answer ``p`` (a result, or an error such as a timeout) and start what waited behind it."""
         client = p.to.client
         self._reply(p.to, value)
+        self._finished(p, value)
         if p.cmd.where == WRITE:
             client.writes_out -= 1
             if p.cmd.blocks:
@@ -161,6 +193,7 @@ class Sequencer:
             refusal = self._write_refusal()
             if refusal is not None:
                 self._reply(ReplyTo(client, seq, proto), refusal)
+                self._rejected(cmd, refusal)
                 return
             if cmd.name == "exec":
                 # The versions WATCH read go into the entry: every node checks them at the same index.
@@ -168,10 +201,12 @@ class Sequencer:
                 client.watched = {}
             client.writes_out += 1
             client.blocked = cmd.blocks
-            self._writes.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline))
+            self._writes.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline,
+                                        started_ns=self._now_ns()))
         elif where == READ:
             client.reads_out += 1
-            self._reads.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline))
+            self._reads.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline,
+                                       started_ns=self._now_ns()))
         else:  # NODE, or a LOCAL command its worker forwarded for the node to answer (CLIENT UNBLOCK)
             if cmd.name == "unwatch":
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.

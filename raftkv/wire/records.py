@@ -1,15 +1,17 @@
 """Records on the pipes between a worker and the Raft process (a socketpair per worker).
 
 Worker -> Raft: RESP arrays, so the Raft process parses a whole recv of them with one call of the Cython
-parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn]`` (a connection opened),
-``[b"C", conn]`` (a connection closed). ``conn`` and ``seq`` are decimal. The node-wide connection
-commands (:mod:`raftkv.node.clients`) add ``[b"A", token, answer]`` (a worker's answer to a node
-request), ``[b"M", line]`` (a command for the MONITOR connections) and ``[b"U", conn]`` (a MONITOR
-connection closed).
+parser: ``[b"R", conn, seq, proto, *argv]`` (a request), ``[b"O", conn, addr]`` (a connection opened, from
+the client's ip:port), ``[b"C", conn]`` (a connection closed), ``[b"S", *fields]`` (what the worker
+counted of the commands it answered itself, for INFO commandstats). ``conn`` and ``seq`` are decimal. The
+node-wide connection commands (:mod:`raftkv.node.clients`) add ``[b"A", token, answer]`` (a worker's
+answer to a node request), ``[b"M", line]`` (a command for the MONITOR connections) and ``[b"U", conn]``
+(a MONITOR connection closed).
 
 Raft -> worker: binary frames ``<conn u32><seq u32><len u32><reply>``, where reply is the final RESP
 encoding of the answer, written to the client as it is. A frame for connection :data:`CONTROL` (no
-connection has that id) carries instead a node request, a RESP-encoded argv (:func:`control`).
+connection has that id) is for the worker itself, a RESP-encoded argv (:func:`control`): a node request,
+or ``[b"config", name, value, ...]``, a CONFIG SET the node accepted (:func:`config_set`).
 """
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ CLOSE = b"C"
 ANSWER = b"A"
 MONITOR_LINE = b"M"
 UNMONITORED = b"U"
+STATS = b"S"
 
-CONTROL = 0  # the connection id of Raft -> worker node requests (connection ids start at 1)
+CONTROL = 0  # the connection id of Raft -> worker frames for the worker itself (connection ids start at 1)
+CONFIG = b"config"  # the control frame of a CONFIG SET; the others are node requests
 
 REPLY_HEAD = struct.Struct("<III")
 _PROTO = {2: b"2", 3: b"3"}
@@ -49,8 +53,8 @@ def request(conn_id: int, seq: int, proto: int, argv: list[bytes]) -> bytes:
     return encode_command([REQUEST, b"%d" % conn_id, b"%d" % seq, _PROTO[proto], *argv])
 
 
-def opened(conn_id: int) -> bytes:
-    return encode_command([OPEN, b"%d" % conn_id])
+def opened(conn_id: int, addr: bytes) -> bytes:
+    return encode_command([OPEN, b"%d" % conn_id, addr])
 
 
 def closed(conn_id: int) -> bytes:
@@ -69,12 +73,25 @@ def unmonitored(conn_id: int) -> bytes:
     return encode_command([UNMONITORED, b"%d" % conn_id])
 
 
+def local_stats(fields: list[bytes]) -> bytes:
+    return encode_command([STATS, *fields])
+
+
 def control(argv: list[bytes]) -> bytes:
-    return reply(CONTROL, 0, encode_command(argv))
+    frame = bytearray()
+    append_reply(frame, CONTROL, 0, encode_command(argv))
+    return bytes(frame)
 
 
-def reply(conn_id: int, seq: int, payload: bytes) -> bytes:
-    return REPLY_HEAD.pack(conn_id, seq, len(payload)) + payload
+def append_reply(out: bytearray, conn_id: int, seq: int, payload: bytes) -> None:
+    """Adds the frame of one reply to ``out`` (the head and the payload appended, never concatenated)."""
+    out += REPLY_HEAD.pack(conn_id, seq, len(payload))
+    out += payload
+
+
+def config_set(pairs: list[bytes]) -> bytes:
+    """The frame telling a worker the parameters CONFIG SET changed (``name value ...``)."""
+    return control([CONFIG, *pairs])
 
 
 class ReplyReader:

@@ -1,8 +1,9 @@
 """Commands a worker answers itself, and the gate every command passes in the worker.
 
 The LOCAL commands are connection state (HELLO, AUTH, CLIENT, SELECT, QUIT, READONLY, MONITOR), static
-facts (PING, ECHO, COMMAND, CONFIG) and the worker's half of transactions (MULTI queueing). None of them touches the key
-space, so none goes through Raft. :func:`dispatch` applies the rules of the command table (arity,
+facts (PING, ECHO, COMMAND), the worker's half of transactions (MULTI queueing) and of CONFIG (checked
+here, answered by the Raft process). None of them touches the key space, so none goes through Raft. The
+worker counts those it answers for INFO commandstats. :func:`dispatch` applies the rules of the command table (arity,
 ``no_auth``, ``runs_in_multi``, ``queueable``) and either answers a command on its session or returns the
 argv to forward to the Raft process. This module does no I/O: it changes sessions and appends replies to
 them; :mod:`raftkv.worker.server` reads, writes and forwards.
@@ -12,12 +13,13 @@ to the Raft process in the command's place; argv has passed the table's arity ch
 """
 from __future__ import annotations
 
-import fnmatch
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from raftkv import REDIS_VERSION
+from raftkv.command_stats import CommandStats, stat_name
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, parse_int
@@ -29,7 +31,7 @@ from raftkv.worker.session import Session
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """What connection commands may know of their worker (CLIENT LIST, CONFIG GET, passwords)."""
+    """What connection commands may know of their worker (CLIENT LIST, passwords)."""
 
     worker_id: int
     config: NodeConfig
@@ -351,53 +353,23 @@ def command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
 
 
 # -- CONFIG ---------------------------------------------------------------------------------------
+# The Raft process owns the node's current configuration (raftkv.node.config_command): the worker checks
+# the arity and forwards, so a connection's CONFIG GET after its CONFIG SET sees the new value.
 
-def _config_values(info: WorkerInfo) -> dict[str, str]:
-    config = info.config
-    return {
-        # Every write is synced to the Raft log before it is answered: the equivalent of an
-        # append-only file with fsync always, and no RDB snapshots.
-        "appendonly": "yes",
-        "appendfsync": "always",
-        "save": "",
-        "bind": config.host,
-        "port": str(config.port),
-        "databases": "1",
-        "dir": str(config.data_dir),
-        "maxclients": str(config.maxclients),
-        "maxmemory": "0",
-        "maxmemory-policy": "noeviction",
-        "proto-max-bulk-len": str(config.max_bulk_len),
-        "timeout": "0",
-        "cluster-enabled": "no",
-        "tls-port": str(config.tls_port),
-        "tls-cert-file": str(config.tls_cert_file or ""),
-        "tls-key-file": str(config.tls_key_file or ""),
-        "tls-ca-cert-file": str(config.tls_ca_cert_file or ""),
-        "tls-auth-clients": config.tls_auth_clients,
-        "tls-replication": "yes" if config.tls_replication else "no",
-    }
+_CONFIG_ARITY = {b"get": -3, b"set": -4, b"resetstat": 2, b"rewrite": 2, b"help": 2}
 
 
 def config_command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     sub = argv[1].lower()
-    if sub == b"get":
-        if len(argv) < 3:
-            return wrong_arity("config|get")
-        patterns = [a.decode("utf-8", "replace").lower() for a in argv[2:]]
-        return {
-            name.encode(): value.encode()
-            for name, value in _config_values(info).items()
-            if any(fnmatch.fnmatchcase(name, p) for p in patterns)
-        }
-    if sub == b"set":
-        if len(argv) < 4 or len(argv) % 2:
-            return wrong_arity("config|set")
-        return err(f"Unknown option or number of arguments for CONFIG SET - "
-                   f"'{argv[2].decode('utf-8', 'replace')}'")
-    if sub == b"resetstat" and len(argv) == 2:
-        return "OK"
-    return unknown_subcommand(argv)
+    arity = _CONFIG_ARITY.get(sub)
+    if arity is None:
+        return unknown_subcommand(argv)
+    n = len(argv)
+    if (arity > 0 and n != arity) or n < -arity:
+        return wrong_arity(f"config|{sub.decode()}")
+    if sub == b"set" and n % 2:
+        return err("syntax error")  # a name without its value, as Redis answers
+    return Forward(argv)
 
 
 # -- transactions ---------------------------------------------------------------------------------
@@ -439,14 +411,44 @@ def watch(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     return Forward(argv)
 
 
-LOCAL_HANDLERS: dict[str, LocalHandler] = {
+def _naming_on_node(handler: LocalHandler) -> LocalHandler:
+    """CLIENT with a CLIENT SETNAME the worker accepted also tells the Raft process the name, which
+    answers OK in its place (its slow log shows the name)."""
+    def named(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+        result = handler(session, info, argv)
+        if result == "OK" and argv[1].lower() == b"setname":
+            return Forward([b"CLIENT", b"SETNAME", session.name])
+        return result
+    return named
+
+
+# What this worker answers itself is counted here, and sent to the Raft process once per loop turn
+# (raftkv.worker.server), so that INFO commandstats counts these commands too.
+LOCAL_STATS = CommandStats()
+
+
+def _counted(name: str, handler: LocalHandler) -> LocalHandler:
+    """``handler`` timed and counted in LOCAL_STATS when it answers (what it forwards is counted there)."""
+    cmd = TABLE[name.encode()]
+    clock, called = time.perf_counter_ns, LOCAL_STATS.called  # bound once: this runs for every PING
+
+    def counted(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+        started_ns = clock()
+        result = handler(session, info, argv)
+        if result.__class__ is not Forward:
+            called(stat_name(cmd, argv) if cmd.subcommands else name, (clock() - started_ns) // 1000, result)
+        return result
+    return counted
+
+
+LOCAL_HANDLERS: dict[str, LocalHandler] = {name: _counted(name, handler) for name, handler in {
     "ping": ping,
     "echo": echo,
     "quit": quit_,
     "select": select,
     "hello": hello,
     "auth": auth,
-    "client": client,
+    "client": _naming_on_node(client),
     "monitor": monitor,
     "readonly": readonly,
     "readwrite": readwrite,
@@ -456,4 +458,4 @@ LOCAL_HANDLERS: dict[str, LocalHandler] = {
     "exec": exec_,
     "discard": discard,
     "watch": watch,
-}
+}.items()}

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 from raftkv.errors import RespError
 from raftkv.wire import records
-from raftkv.wire.resp import decode_command
 from raftkv.worker.client_filters import parse_kill, parse_list
 from raftkv.worker.local import WorkerInfo, client_line
 from raftkv.worker.monitor import Monitor
@@ -34,8 +33,8 @@ class NodeRequests:
         self._pipe_out = pipe_out
         self._close = close
 
-    def handle(self, payload: bytes) -> None:
-        argv = decode_command(payload)
+    def handle(self, argv: list[bytes]) -> None:
+        """One node request (the argv of a :data:`~raftkv.wire.records.CONTROL` frame)."""
         kind = argv[0]
         if kind == b"lines":
             self._monitor.deliver(argv[1:])

@@ -16,12 +16,14 @@ import socket
 import ssl
 import time
 
+from raftkv import runtime_config
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
+from raftkv.wire.resp import decode_command
 from raftkv.worker.handshakes import Handshakes
-from raftkv.worker.local import WorkerInfo, dispatch
+from raftkv.worker.local import LOCAL_STATS, WorkerInfo, dispatch
 from raftkv.worker.monitor import Monitor
 from raftkv.worker.node_requests import NodeRequests
 from raftkv.worker.session import Session
@@ -47,8 +49,7 @@ class Worker:
         self._conns: dict[int, Session] = {}
         self.info = WorkerInfo(worker_id, config, self._conns)
         self._next_conn_id = 1
-        # maxclients is the node's; each worker takes its share of it.
-        self._max_conns = max(1, -(-config.maxclients // config.workers))
+        self._max_conns = _share_of_maxclients(config)
         self._pipe_out = bytearray()
         self._pipe_writing = False
         self.monitor = Monitor(self._pipe_out, self.info.monitors, self._wake)
@@ -77,6 +78,8 @@ class Worker:
                     self._on_client(data, mask)
                 else:
                     data(key, mask)
+            if LOCAL_STATS.counted:
+                self._pipe_out += records.local_stats(LOCAL_STATS.take())
             if self._pipe_out and not self._pipe_writing:
                 self._flush_pipe()
             if self._dirty:
@@ -138,7 +141,7 @@ class Worker:
         conn = Session(sock, conn_id, records.client_id(conn_id, self.info.worker_id, self.config.workers),
                        addr, self.config)
         self._conns[conn_id] = conn
-        self._pipe_out += records.opened(conn_id)
+        self._pipe_out += records.opened(conn_id, addr.encode())
         self._sel.register(sock, selectors.EVENT_READ, conn)
 
     # -- reading clients --------------------------------------------------------------------------
@@ -205,13 +208,31 @@ class Worker:
             conn = conns.get(conn_id)
             if conn is None:
                 if conn_id == records.CONTROL:
-                    self._node_requests.handle(payload)
+                    self._on_control(decode_command(payload))
                 continue
             conn.in_flight -= 1
             if conn.deliver(seq, payload):
                 self._dirty[conn_id] = conn
             if not conn.reading and conn.in_flight < self.config.max_in_flight:
                 self._set_reading(conn, True)
+
+    def _on_control(self, argv: list[bytes]) -> None:
+        if argv[0] == records.CONFIG:
+            self._configure(argv[1:])
+        else:
+            self._node_requests.handle(argv)
+
+    def _configure(self, pairs: list[bytes]) -> None:
+        """The node accepted a CONFIG SET: take its values (requirepass and maxclients matter here)."""
+        changes = runtime_config.parse_changes(pairs)
+        if not isinstance(changes, dict):
+            raise RuntimeError(f"the raft process sent a CONFIG SET it should have refused: {changes}")
+        config = self.config = runtime_config.apply(self.config, changes)
+        self.info = WorkerInfo(self.info.worker_id, config, self._conns)
+        self._max_conns = _share_of_maxclients(config)
+        if not config.requirepass:  # as Redis's default user without a password: every connection may go on
+            for session in self._conns.values():
+                session.authenticated = True
 
     def _flush(self, conn: Session) -> None:
         if conn.sock.fileno() < 0:
@@ -312,3 +333,8 @@ class Worker:
         conn.sock.close()
         self.monitor.closed(conn)
         self._pipe_out += records.closed(conn.conn_id)
+
+
+def _share_of_maxclients(config: NodeConfig) -> int:
+    """maxclients is the node's; each worker takes its share of it."""
+    return max(1, -(-config.maxclients // config.workers))

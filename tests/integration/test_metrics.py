@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Cluster, Node, free_port, wait_for
@@ -65,6 +66,26 @@ def test_metrics_agree_with_info_raft(make_node) -> None:
         assert c.info("raft") == info  # nothing moved meanwhile: the comparison was with one state
     assert get(base + "/health") == (200, "ok\n")
     assert get(base + "/readyz") == (200, "ok\n")
+
+
+def test_metrics_count_commands_by_name_as_info_commandstats(make_node) -> None:
+    node, base = metrics_node(make_node)
+    with node.client(protocol=2) as c:
+        for i in range(3):
+            c.set(f"k{i}", "v")
+        c.get("k0")
+        with pytest.raises(redis.ResponseError):
+            c.execute_command("INCR", "k0")  # not an integer: a failed call
+
+        def agree() -> bool:
+            stats = c.info("commandstats")
+            m = scrape(base)
+            calls, failed = m.get("raftkv_command_calls_total", {}), m.get("raftkv_command_failed_calls_total", {})
+            return all(calls.get((("command", name),)) == stats[f"cmdstat_{name}"]["calls"]
+                       and failed.get((("command", name),)) == stats[f"cmdstat_{name}"]["failed_calls"]
+                       for name in ("set", "get", "incr"))
+
+        wait_for(agree, 10, "/metrics to count commands as INFO commandstats does")
 
 
 def test_readyz_fails_on_a_survivor_without_leader(make_cluster) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 from raftkv.errors import RespError
 from raftkv.kv.table import TABLE, lookup
@@ -31,3 +32,13 @@ def test_every_refused_command_answers_unknown_command() -> None:
         if status.startswith("refused"):
             reply = lookup([name])
             assert isinstance(reply, RespError) and reply.message.startswith("ERR unknown command"), name
+
+
+def test_the_counts_in_the_introduction_are_the_rows_of_the_table() -> None:
+    statuses = list(_statuses().values())
+    counts = (sum(s.startswith("supported") and not s.startswith("supported with differences") for s in statuses),
+              sum(s.startswith("supported with differences") for s in statuses),
+              sum(s.startswith("refused") for s in statuses))
+    found = re.search(r"(\d+) are supported, (\d+) supported with differences, (\d+) refused", _DOC.read_text())
+    assert found is not None
+    assert tuple(map(int, found.groups())) == counts

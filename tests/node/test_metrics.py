@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from raftkv.command_stats import CommandStats
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError
 from raftkv.kv.state_machine import StateMachine
@@ -87,6 +88,21 @@ def test_metrics_take_info_values() -> None:
     (labels,) = m["raftkv_raft_node_info"]
     assert dict(labels)["node_id"] == i["node_id"] == str(ME)  # exact, not rounded through a float
     assert dict(labels)["leader_id"] == i["leader_id"]
+
+
+def test_commands_are_counted_by_name_as_info_commandstats_counts_them() -> None:
+    stats = CommandStats()
+    stats.called("set", 120, "OK")
+    stats.called("set", 80, RespError("ERR bad"))
+    stats.called("config|set", 30, "OK")
+    stats.rejected("set", RespError("MISCONF full"))
+    m = scrape(make_report(commands=stats.totals()))
+    assert m["raftkv_command_calls_total"] == {(("command", "config|set"),): 1, (("command", "set"),): 2}
+    assert m["raftkv_command_seconds_total"][(("command", "set"),)] == pytest.approx(200e-6)
+    assert m["raftkv_command_rejected_calls_total"][(("command", "set"),)] == 1
+    assert m["raftkv_command_failed_calls_total"][(("command", "set"),)] == 1
+    line = dict(stats.commandstats())["cmdstat_set"]
+    assert line == "calls=2,usec=200,usec_per_call=100.00,rejected_calls=1,failed_calls=1"
 
 
 def test_peers_match_and_lag_leave_out_this_node() -> None:

@@ -3,6 +3,7 @@ transport over TLS (messages and admin calls pass; a peer of another CA, or a pl
 the cluster secret goes out only inside TLS)."""
 from __future__ import annotations
 
+import select
 import selectors
 import socket
 import ssl
@@ -179,6 +180,8 @@ def test_the_secret_goes_out_only_inside_tls(certs: Certs) -> None:
         pump([a], lambda: bool(accepted))
         thread.join(_DEADLINE_S)
         sock = accepted[0]
+        # The node's side of the connection goes on only while its loop runs: run it until it has sent.
+        pump([a], lambda: bool(select.select([sock], [], [], 0)[0]))
         sock.settimeout(_DEADLINE_S)
         first = sock.recv(1 << 16)
         deadline = time.monotonic() + 0.5

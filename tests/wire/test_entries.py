@@ -82,3 +82,10 @@ def test_followers_sent_the_same_entries_get_the_same_blob_packed_once(monkeypat
     assert _wire(to_2).entries == _wire(to_3).entries == log[1:]
     assert _wire(behind).entries == log
     assert packed == [4, 5]  # the second follower's copy came from the first one's
+
+
+@pytest.mark.parametrize("fields", [[], [b"x"], [b"\x05" * 10, b"", b""], [b"\x05" * 66, b""],
+                                    [b"\x63" + b"\x00" * 57, b"", b""]])  # an unknown type
+def test_a_malformed_message_is_a_value_or_key_error(fields: list[bytes]) -> None:
+    with pytest.raises((ValueError, KeyError)):
+        decode_message(fields)

@@ -10,7 +10,7 @@ import pytest
 
 from raftkv.config import NodeConfig
 from raftkv.wire import records
-from raftkv.wire.resp import RequestParser, encode_command
+from raftkv.wire.resp import RequestParser
 from raftkv.worker.local import WorkerInfo, dispatch
 from raftkv.worker.monitor import Monitor, quote
 from raftkv.worker.node_requests import NodeRequests
@@ -44,7 +44,7 @@ class Worker:
 
     def ask(self, *argv: bytes) -> list[list[bytes]]:
         """Handle one node request; the records it wrote to the pipe."""
-        self.requests.handle(encode_command(list(argv)))
+        self.requests.handle(list(argv))
         parser = RequestParser()
         parser.feed(bytes(self.pipe_out))
         self.pipe_out.clear()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from raftkv.command_stats import CommandStats
 from raftkv.config import NodeConfig
 from raftkv.wire import records
 from raftkv.wire.resp import RequestParser, encode_command
@@ -28,13 +29,22 @@ class RaftEnd:
         self._records: list[list[bytes]] = []
 
     def next_record(self) -> list[bytes]:
+        """The next record but the counts of commands the worker answered (test_local_stats_... reads those)."""
+        while True:
+            record = self.next_any_record()
+            if record[0] != records.STATS:
+                return record
+
+    def next_any_record(self) -> list[bytes]:
         while not self._records:
             self._parser.feed(self.sock.recv(1 << 16))
             self._records += self._parser.pop_commands()
         return self._records.pop(0)
 
     def reply(self, conn_id: int, seq: int, payload: bytes) -> None:
-        self.sock.sendall(records.reply(conn_id, seq, payload))
+        frame = bytearray()
+        records.append_reply(frame, conn_id, seq, payload)
+        self.sock.sendall(frame)
 
 
 @pytest.fixture
@@ -120,3 +130,45 @@ def test_a_protocol_error_is_answered_and_closes_only_that_connection(
         bad.close()
         good.close()
     assert raft.next_record() == [records.CLOSE, good_id]
+
+
+def test_local_stats_of_the_commands_a_worker_answers_reach_the_raft_process(
+        worker: tuple[socket.socket, RaftEnd]) -> None:
+    listener, raft = worker
+    client = _connect(listener)
+    try:
+        assert raft.next_any_record()[0] == records.OPEN
+        client.sendall(encode_command([b"PING"]) + encode_command([b"ECHO", b"x"]) + encode_command([b"PING"]))
+        expected = b"+PONG\r\n$1\r\nx\r\n+PONG\r\n"
+        assert _read_exactly(client, expected) == expected
+        stats = CommandStats()
+        while "cmdstat_ping" not in dict(stats.commandstats()) or "cmdstat_echo" not in dict(stats.commandstats()):
+            record = raft.next_any_record()
+            assert record[0] == records.STATS
+            stats.merge(record[1:])
+        counted = dict(stats.commandstats())
+        assert counted["cmdstat_ping"].startswith("calls=2,") and counted["cmdstat_echo"].startswith("calls=1,")
+    finally:
+        client.close()
+
+
+def test_a_config_set_frame_changes_what_the_worker_checks(worker: tuple[socket.socket, RaftEnd]) -> None:
+    listener, raft = worker
+    before = _connect(listener)
+    try:
+        assert raft.next_record()[0] == records.OPEN
+        raft.sock.sendall(records.config_set([b"requirepass", b"pw"]))
+        # The frame is read in order with replies: once this reply is through, the worker has the password.
+        before.sendall(encode_command([b"GET", b"k"]))
+        request = raft.next_record()
+        raft.reply(int(request[1]), int(request[2]), b"$-1\r\n")
+        assert _read_exactly(before, b"$-1\r\n") == b"$-1\r\n"  # it had connected without one: still in
+        after = _connect(listener)
+        try:
+            after.sendall(encode_command([b"GET", b"k"]))
+            expected = b"-NOAUTH Authentication required.\r\n"
+            assert _read_exactly(after, expected) == expected
+        finally:
+            after.close()
+    finally:
+        before.close()

@@ -80,11 +80,28 @@ class ReportCollector(Collector):
         yield _counter("raftkv_connections_received", "Client connections accepted.", stats.connections_received)
         yield _counter("raftkv_commands_processed", "Client commands received (all names).",
                        stats.commands_processed)
+        yield from _by_command(r.commands)
         yield _counter("raftkv_writes_refused", "Writes refused because the disk is nearly full.",
                        stats.writes_refused)
         yield _gauge("raftkv_disk_full", "1 while writes are refused for lack of disk space.", int(r.disk_full))
         yield _gauge("raftkv_disk_free_bytes", "Free space of the data dir's file system.", r.disk_free_bytes)
         yield _gauge("raftkv_start_time_seconds", "Unix time the Raft process started.", r.started_at)
+
+
+def _by_command(commands: dict[str, tuple[int, int, int, int]]) -> Iterator[Metric]:
+    """INFO commandstats as counters labelled by Redis's command name (``config|set``)."""
+    families = (
+        CounterMetricFamily("raftkv_command_calls", "Calls of a command that ran (INFO commandstats calls).",
+                            labels=["command"]),
+        CounterMetricFamily("raftkv_command_seconds", "Time of a command's calls, start to reply (usec).",
+                            labels=["command"]),
+        CounterMetricFamily("raftkv_command_rejected_calls", "Calls refused before they ran.", labels=["command"]),
+        CounterMetricFamily("raftkv_command_failed_calls", "Calls that answered an error.", labels=["command"]),
+    )
+    for name, (calls, usec, rejected, failed) in sorted(commands.items()):
+        for family, value in zip(families, (calls, usec / 1e6, rejected, failed)):
+            family.add_metric([name], value)
+    yield from families
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -10,7 +10,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from raftkv.node.sequencer import Pending
@@ -47,7 +47,11 @@ class Latency:
         return int(self.sum_s / self.count * 1e6) if self.count else 0
 
 
-def sync_timed(write: Callable[[], None], synced: bool, latency: Latency) -> Callable[[], None]:
+class Observes(Protocol):
+    def observe(self, seconds: float) -> None: ...
+
+
+def sync_timed(write: Callable[[], None], synced: bool, latency: Observes) -> Callable[[], None]:
     """``write`` (a log batch's, run on the loop or in the log writer's thread) that also observes its
     duration when it syncs; a write without sync is returned as it is."""
     if not synced:
@@ -60,12 +64,11 @@ def sync_timed(write: Callable[[], None], synced: bool, latency: Latency) -> Cal
     return timed
 
 
-def timing_writes(answer: Callable[[Pending, object], None], latency: Latency,
-                  request_timeout_s: float) -> Callable[[Pending, object], None]:
-    """``answer`` for applied writes of our own that also observes how long each took: a write starts
-    ``request_timeout_s`` before its deadline, so start to apply is the commit latency its client saw
+def timing_writes(answer: Callable[[Pending, object], None], latency: Latency) -> Callable[[Pending, object], None]:
+    """``answer`` for applied writes of our own that also observes how long each took: start (the
+    ``perf_counter_ns`` the sequencer's observer stamped) to apply is the commit latency its client saw
     (including any wait for a leader before it was proposed)."""
     def answer_timed(p: Pending, value: object) -> None:
-        latency.observe(time.monotonic() - p.deadline + request_timeout_s)
+        latency.observe((time.perf_counter_ns() - p.started_ns) / 1e9)
         answer(p, value)
     return answer_timed

@@ -109,7 +109,7 @@ class Snapshotter:
         """``node`` returns the current RawNode (joining a cluster replaces it)."""
         self.directory = directory
         self.directory.mkdir(exist_ok=True)
-        self._snapshot_entries = snapshot_entries
+        self.snapshot_entries = snapshot_entries
         self._catch_up_entries = catch_up_entries
         self._disk = disk
         self._mem = mem
@@ -145,7 +145,7 @@ class Snapshotter:
         """Start a snapshot if the log has grown enough since the last one (after applying, and on
         ticks: entries applied while a child was writing must not wait for the next write)."""
         base = self.latest.meta.index if self.latest else 0
-        if self._state.sm.applied_index - base >= max(self._snapshot_entries, self._keys_at_latest):
+        if self._state.sm.applied_index - base >= max(self.snapshot_entries, self._keys_at_latest):
             self.take()
 
     def take(self) -> bool:
