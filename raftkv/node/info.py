@@ -155,7 +155,7 @@ def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [
         ("redis_version", REDIS_VERSION),
         ("raftkv_version", __version__),
-        ("redis_mode", "standalone"),
+        ("redis_mode", "cluster" if d.cluster_enabled else "standalone"),
         ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
         ("multiplexing_api", "epoll"),

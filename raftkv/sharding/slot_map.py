@@ -118,23 +118,12 @@ def takes_over(old: SlotMap, new: SlotMap, group_name: str) -> int | None:
     return None
 
 
-def even_ranges(group_count: int, first: int = 0, last: int = SLOTS - 1) -> list[tuple[int, int]]:
-    """``first..last`` cut into ``group_count`` contiguous ranges whose sizes differ by at most one."""
-    total = last - first + 1
-    ranges, start = [], first
+def even_ranges(group_count: int) -> list[tuple[int, int]]:
+    """The slots cut into ``group_count`` contiguous ranges whose sizes differ by at most one."""
+    ranges, start = [], 0
     for i in range(group_count):
-        size = total // group_count + (1 if i < total % group_count else 0)
+        size = SLOTS // group_count + (1 if i < SLOTS % group_count else 0)
         ranges.append((start, start + size - 1))
         start += size
     return ranges
 
-
-def ranges_of(slots: list[int]) -> list[tuple[int, int]]:
-    """Sorted slot numbers as inclusive ranges."""
-    ranges: list[tuple[int, int]] = []
-    for slot in slots:
-        if ranges and ranges[-1][1] == slot - 1:
-            ranges[-1] = (ranges[-1][0], slot)
-        else:
-            ranges.append((slot, slot))
-    return ranges

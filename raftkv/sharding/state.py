@@ -15,7 +15,7 @@ from collections.abc import Callable
 from raftkv.errors import RespError, err
 from raftkv.kv.table import Command
 from raftkv.node.disk import DiskStorage
-from raftkv.sharding import slot_map as sm_
+from raftkv.sharding import slot_map
 from raftkv.sharding.command_keys import command_keys
 from raftkv.sharding.slot_map import UNOWNED, SlotMap, SlotMapError
 from raftkv.sharding.slots import CROSSSLOT, keys_slot
@@ -45,7 +45,7 @@ class ShardState:
         self.leaders: dict[str, str] = {}  # other groups' leaders, by group name (written by the poller)
         saved = disk.get_meta(_META)
         if saved:
-            self._install(sm_.decode(saved))
+            self._install(slot_map.decode(saved))
 
     @property
     def routes(self) -> bool:
@@ -59,13 +59,13 @@ class ShardState:
     def restore(self, blob: bytes) -> None:
         """Take the map of a snapshot (b"": none): a snapshot's is at least as new as the log before it."""
         if blob:
-            self._install(sm_.decode(blob))
+            self._install(slot_map.decode(blob))
             self._disk.put_meta(_META, blob)
 
     def apply_entry(self, argv: list[bytes]) -> object:
         """Apply a committed ``RAFT SLOTS SET <epoch> <json>``: the same outcome on every node of the group."""
         try:
-            new = sm_.decode(argv[4], int(argv[3]))
+            new = slot_map.decode(argv[4], int(argv[3]))
         except (SlotMapError, ValueError) as exc:
             return err(str(exc))
         old = self.map
@@ -75,7 +75,7 @@ class ShardState:
         if me is None:
             return err(f"the slot map does not name this node ({self.my_addr}) in any group")
         if old is not None:
-            taken = sm_.takes_over(old, new, new.groups[me].name)
+            taken = slot_map.takes_over(old, new, new.groups[me].name)
             if taken is not None:
                 return err(f"slot {taken} belongs to another group: a slot changes owner only by a move")
         blob = new.encode()

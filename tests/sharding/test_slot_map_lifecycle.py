@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_plain_cluster_has_cluster_support_disabled(make_cluster: Callable[..., Cluster]) -> None:
     c = make_cluster(1).nodes[0].client(protocol=2)
-    assert c.info("cluster") == {"cluster_enabled": 0} and c.info()["cluster_enabled"] == 0
+    assert c.info("cluster") == {"cluster_enabled": 0} and c.info()["redis_mode"] == "standalone"
     for sub in ("INFO", "SLOTS", "KEYSLOT"):
         with pytest.raises(redis.ResponseError, match="^This instance has cluster support disabled$"):
             c.execute_command("CLUSTER", sub, *(["k"] if sub == "KEYSLOT" else []))
@@ -36,7 +36,7 @@ def test_map_survives_restart_and_snapshot_and_refuses_stale_epochs(make_sharded
     g1.stop()
     g1.start()
     c = g1.client(protocol=2)
-    assert c.info("cluster") == {"cluster_enabled": 1}
+    assert c.info("cluster") == {"cluster_enabled": 1} and c.info("server")["redis_mode"] == "cluster"
     assert current_map(ask, g1.address) == slot_map
     with pytest.raises(redis.exceptions.MovedError):
         c.get("{a}x")  # slot 15495: group 2's
