@@ -3,9 +3,10 @@
 Layout: a package per process or layer, each with one job; imports never go in circles
 (tests/raft/test_import_graph.py) and raft/ imports nothing outside itself (tests/raft/test_purity.py).
   _resp.pyx     the Cython RESP codec (stub _resp.pyi); wire/resp_pure.py is its pure twin
+  _entries.pyx  the Cython codec of packed entry batches (stub _entries.pyi); wire/entries.py has its twin
   _slots.pyx    Redis Cluster hash slots, compiled (stub _slots.pyi); sharding/slots_pure.py is its twin
-  wire/         bytes <-> values, no I/O: RESP facade, pipe records, Raft messages, log-entry payloads,
-                member values and addresses
+  wire/         bytes <-> values, no I/O: RESP facade, pipe records, Raft messages, entry batches,
+                log-entry payloads, member values and addresses
   raft/         the pure Raft core (no sockets, clock, disk or global randomness); ready.py is the one
                 Ready routine the node, tests/raft and the simulation share
   kv/           the state machine (SortedDict) and its commands: table.py (metadata as data),

@@ -129,7 +129,8 @@ class Driver:
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
         self.sharding = Sharding(disk, cluster.me.client_addr, self._leader_client_addr,
-                                 lambda to, argv, cmd: self.sequencer.submit(to.client, to.seq, to.proto, argv, cmd),
+                                 lambda to, argv, cmd: self.sequencer.submit_in_place(
+                                     to.client, to.seq, to.proto, argv, cmd),
                                  lambda addr, argv, timeout_s: call(addr, argv, self.admin.password, timeout_s))
         self.applier = Applier(cluster, disk, self.inflight.waiters,
                                timing_writes(self.sequencer.done, self.stats.commit_latency),
@@ -359,9 +360,14 @@ class Driver:
 
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
         started_ns = time.perf_counter_ns()
-        reply = self._node_reply(to, argv)
-        if reply is not None:
+        if argv[0].lower() == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
+            argv = argv[1:]  # counted under its own name; its reply may be a null
+            reply = self.applier.sm.execute(argv, int(time.time() * 1000))
             self.reply(to, reply)
+        else:
+            reply = self._node_reply(to, argv)
+            if reply is not None:
+                self.reply(to, reply)
         self.observer.node_command_done(argv, to.client, started_ns, reply)
 
     def _node_reply(self, to: ReplyTo, argv: list[bytes]) -> object:
@@ -372,8 +378,6 @@ class Driver:
             return self.sharding.raft_slots(to, argv) if slots else self.admin.command(to, argv)
         if name == b"cluster":
             return self.sharding.cluster(argv, self.applier.sm)
-        if name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
-            return self.applier.sm.execute(argv[1:], int(time.time() * 1000))
         if name == b"client" and argv[1].lower() == b"setname":  # the worker has set it; for the slow log
             to.client.name = argv[2]
             return "OK"

@@ -27,7 +27,8 @@ class Sharding:
     def __init__(self, disk: DiskStorage, my_addr: str, own_leader: Callable[[], str],
                  submit: Callable[[ReplyTo, list[bytes], Command], None],
                  call: Callable[[str, list[bytes], float], object]) -> None:
-        """``submit`` starts a write for a client as the sequencer does; ``call`` makes one blocking
+        """``submit`` starts a write in place of the client's running command (the sequencer keeps its
+        connection's order); ``call`` makes one blocking
         request to another node (used by the poller thread only)."""
         self._own_leader = own_leader
         self._submit = submit

@@ -166,6 +166,8 @@ def test_readonly_reads_on_a_follower_are_served_from_its_own_state(make_cluster
     wait_for(lambda: stale.get("earlier") == b"1", 10, "the follower to apply the write")
     # Its own writes are forwarded to the leader and answered once applied here: it reads them back.
     assert stale.set("mine", "2") and stale.get("mine") == b"2"
+    assert stale.get("never written") is None and stale.lpos("mine-list", "x") is None  # null replies too
+    assert stale.info("commandstats")["cmdstat_lpos"]["calls"] == 1  # counted under its own name
 
     # Alone, the follower has no leader: a default connection is refused rather than answered stale,
     # a READONLY one is answered from what the follower has applied.
