@@ -8,14 +8,14 @@ STAMP := $(VENV)/.raftkv-installed
 DATA_DIR ?= ./data
 PORT ?= 2317
 
-.PHONY: run test lint build clean soak cluster
+.PHONY: run test lint build clean soak cluster cluster-sharded
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel cython
 
 # Reinstall whenever the packaging or the Cython source changes.
-$(STAMP): $(BIN)/python pyproject.toml setup.py raftkv/_resp.pyx raftkv/_entries.pyx
+$(STAMP): $(BIN)/python pyproject.toml setup.py raftkv/_resp.pyx raftkv/_entries.pyx raftkv/_slots.pyx
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	touch $(STAMP)
@@ -29,6 +29,11 @@ run: $(STAMP)
 cluster: $(STAMP)
 	$(BIN)/python scripts/cluster.py
 
+# Two shard groups of three nodes (ports 2317-2322, data in ./data/<port>), the 16384 slots shared
+# between them, in the foreground; Ctrl-C stops them all.
+cluster-sharded: $(STAMP)
+	$(BIN)/python scripts/cluster_sharded.py
+
 # ruff (lint, import order) and mypy (strict for raftkv/raft and raftkv/wire): part of make test.
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,7 +43,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf build raftkv/_resp.c raftkv/_resp*.so raftkv/_entries.c raftkv/_entries*.so *.egg-info $(VENV)
+	rm -rf build raftkv/_resp.c raftkv/_resp*.so raftkv/_entries.c raftkv/_entries*.so raftkv/_slots.c raftkv/_slots*.so *.egg-info $(VENV)
 
 # A long run of the fault suite: SOAK_SECONDS more seconds of faults per cluster (3 and 5 nodes).
 SOAK_SECONDS ?= 600

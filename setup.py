@@ -1,4 +1,4 @@
-"""Builds the Cython hot path (the RESP codec, the entry-batch codec); everything else is declared in
+"""Builds the Cython hot path (the RESP codec, the entry-batch codec, hash slots); everything else is declared in
 pyproject.toml."""
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -6,7 +6,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=cythonize(
         [Extension("raftkv._resp", ["raftkv/_resp.pyx"]),
-         Extension("raftkv._entries", ["raftkv/_entries.pyx"])],
+         Extension("raftkv._entries", ["raftkv/_entries.pyx"]),
+         Extension("raftkv._slots", ["raftkv/_slots.pyx"])],
         compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
     ),
 )

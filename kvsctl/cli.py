@@ -26,10 +26,15 @@ import click
 from click.core import ParameterSource
 from click.exceptions import NoArgsIsHelpError
 
+from kvsctl.cluster import ClusterFailure
+from kvsctl.cluster import add_group as cluster_add
+from kvsctl.cluster import create as cluster_create_map
+from kvsctl.cluster import format_status_table as format_cluster_table
+from kvsctl.cluster import status as cluster_status
 from kvsctl.endpoints import collect_health, collect_status, format_health_table, format_status_table
 from kvsctl.members import format_member_table, parse_members
 from kvsctl.output import format_reply
-from raftkv.client import Address, ClientError, RespError, connect_any, parse_endpoints
+from raftkv.client import Address, Client, ClientError, RespError, connect_any, format_address, parse_endpoints
 from raftkv.tls import TLSConfigError, client_context
 from raftkv.wire.members import MembershipError, default_peer_addr, split_addr
 
@@ -286,6 +291,66 @@ def leader() -> None:
 def leader_transfer(member_ref: str) -> None:
     """Hand leadership to a member, named by its address or its node id."""
     _print_reply(_execute("RAFT", "LEADER", "TRANSFER", _arg(member_ref)))
+
+
+@cli.group()
+def cluster() -> None:
+    """Shard the key space over several groups (Redis Cluster's 16384 slots): create, add-group, status."""
+
+
+def _ask_node(address: str, *argv: bytes | str) -> Any:
+    """One command to the node at ``address`` (ClientError if it cannot be reached)."""
+    settings = _settings()
+    password, tls = _password(settings), _tls(settings)
+    try:
+        host, port = parse_endpoints(address)[0]
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    with Client(host, port, settings.timeout, tls) as client:
+        refusal = client.auth(password) if password else None
+        return refusal if refusal is not None else client.execute(*argv)
+
+
+def _cluster_rows(rows_of: Callable[[], list[dict[str, Any]]], as_json: bool) -> None:
+    try:
+        rows = rows_of()
+    except ClusterFailure as exc:
+        raise Failure(str(exc)) from None
+    _print_rows(rows, format_cluster_table, as_json)
+
+
+@cluster.command("create")
+@click.argument("group_specs", nargs=-1, required=True, metavar="[NAME=]ADDR,ADDR,... ...")
+@_output_options
+def cluster_create(group_specs: tuple[str, ...], write_out: str, as_json: bool) -> None:
+    """Make one sharded deployment of the given groups (each a running raftkv cluster, named by its
+    members' client addresses): the 16384 slots are shared evenly among them, and the map is installed
+    on every group. Groups are named g1, g2, ... unless given as NAME=ADDR,..."""
+    def rows() -> list[dict[str, Any]]:
+        slot_map = cluster_create_map(_ask_node, list(group_specs))
+        return cluster_status(_ask_node, slot_map.groups[0].members[0])
+    _cluster_rows(rows, as_json or write_out == "json")
+
+
+@cluster.command("add-group")
+@click.argument("group_spec", metavar="[NAME=]ADDR,ADDR,...")
+@_output_options
+def cluster_add_group(group_spec: str, write_out: str, as_json: bool) -> None:
+    """Add a group (a running raftkv cluster) to the deployment -a names; it owns no slots yet."""
+    address = _addresses(_settings())[0]
+
+    def rows() -> list[dict[str, Any]]:
+        cluster_add(_ask_node, format_address(*address), group_spec)
+        return cluster_status(_ask_node, format_address(*address))
+    _cluster_rows(rows, as_json or write_out == "json")
+
+
+@cluster.command("status")
+@_output_options
+def cluster_status_command(write_out: str, as_json: bool) -> None:
+    """Per group: its leader, slot ranges, slot count, keys, members and the map's epoch."""
+    address = _addresses(_settings())[0]
+    _cluster_rows(lambda: cluster_status(_ask_node, format_address(*address)), as_json or write_out == "json")
 
 
 @cli.group()

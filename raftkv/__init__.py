@@ -4,6 +4,7 @@ Layout: a package per process or layer, each with one job; imports never go in c
 (tests/raft/test_import_graph.py) and raft/ imports nothing outside itself (tests/raft/test_purity.py).
   _resp.pyx     the Cython RESP codec (stub _resp.pyi); wire/resp_pure.py is its pure twin
   _entries.pyx  the Cython codec of packed entry batches (stub _entries.pyi); wire/entries.py has its twin
+  _slots.pyx    Redis Cluster hash slots, compiled (stub _slots.pyi); sharding/slots_pure.py is its twin
   wire/         bytes <-> values, no I/O: RESP facade, pipe records, Raft messages, entry batches,
                 log-entry payloads, member values and addresses
   raft/         the pure Raft core (no sockets, clock, disk or global randomness); ready.py is the one
@@ -22,6 +23,10 @@ Layout: a package per process or layer, each with one job; imports never go in c
                 expiry.py, disk_guard.py, disk.py (LevelDB), transport.py, snapshots/, user_push.py (the
                 ACL users to the workers), raft_process.py (entry point), observer.py (each command's time:
                 slowlog.py, latency_monitor.py), config_command.py and config_rewrite.py (CONFIG)
+  sharding/     Redis Cluster sharding over several Raft groups: slot_map.py (the map as a value),
+                state.py (a node's installed map and its MOVED/CROSSSLOT routing), command_keys.py,
+                cluster_commands.py (CLUSTER replies), leaders.py (polls other groups' leaders),
+                node_hooks.py (what the Raft process calls)
   supervisor/   starts, watches and restarts the Raft process and the workers
   config.py  runtime_config.py (CONFIG's parameters)  command_stats.py (INFO commandstats, also counted
   by workers)  errors.py  process.py (set-up every process shares)  wakeup.py  server_cli.py

@@ -247,10 +247,14 @@ TABLE: dict[bytes, Command] = _table(
     Command("info", -1, NODE, ("loading", "stale"), group="server",
             summary="Returns information and statistics about the server.", served_while_removed=True),
     Command("raft", -2, NODE, ("admin", "noscript", "loading", "stale"), group="cluster",
-            summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER, RAFT SNAPSHOT SAVE|CHUNK: membership, "
-                    "leadership and backups.",
-            since="0.1.0", subcommands=("member", "leader", "snapshot", "identity", "bootstrap"),
+            summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER, RAFT SNAPSHOT SAVE|CHUNK, RAFT SLOTS "
+                    "SET|GET: membership, leadership, backups and the slot map.",
+            since="0.1.0", subcommands=("member", "leader", "snapshot", "slots", "identity", "bootstrap"),
             served_while_removed=True),
+    Command("cluster", -2, NODE, (), group="cluster",
+            summary="A container for Redis Cluster commands.", since="3.0.0",
+            subcommands=("countkeysinslot", "getkeysinslot", "info", "keyslot", "myid", "nodes", "shards",
+                         "slots")),
     Command("wait", 3, NODE, ("noscript",), group="generic",
             summary="Wait for the synchronous replication of all the write commands sent in the context of the "
                     "current connection", since="3.0.0"),

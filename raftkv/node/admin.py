@@ -107,6 +107,11 @@ class Admin:
         self._peer_tls: ssl.SSLContext | None = None
         self._client_tls: ssl.SSLContext | None = None
 
+    @property
+    def client_tls(self) -> ssl.SSLContext | None:
+        """The context of calls to other nodes' client ports (None: plain TCP)."""
+        return self._client_tls
+
     def secure(self, peer: ssl.SSLContext | None, client: ssl.SSLContext | None) -> None:
         """The TLS client contexts of the calls this admin makes: ``peer`` for other nodes' peer ports
         (tls-replication), ``client`` for the leader's client port (when it is a TLS port)."""

@@ -3,6 +3,7 @@
 - A NORMAL entry runs on the state machine with the time its proposer put in it; if this node proposed
   it and a client still waits under its request id, that client gets the result (etcd
   ``apply/apply.go``: only registered waiters are answered).
+- A NORMAL entry of ``RAFT SLOTS SET`` installs a slot map (:mod:`raftkv.sharding.state`) instead.
 - A CONF_CHANGE entry takes effect now (thesis §4.1: a server uses a configuration once it is in its
   log; the core does so when applied): the core's configuration, the member table and the peers change
   together, and the admin commands waiting on it are answered.
@@ -22,6 +23,7 @@ from raftkv.node.disk import DiskStorage
 from raftkv.node.sequencer import Pending
 from raftkv.raft.rawnode import RawNode, decode_conf_change
 from raftkv.raft.types import ConfChange, ConfChangeType, Entry, EntryKind, SnapshotMeta
+from raftkv.sharding.state import ShardState
 from raftkv.wire import proposal
 from raftkv.wire.members import Member
 from raftkv.wire.resp import decode_command
@@ -41,11 +43,13 @@ class Applier:
     def __init__(self, cluster: Cluster, disk: DiskStorage, waiters: dict[int, Pending],
                  answer: Callable[[Pending, object], None], unanswered: Callable[[int], None],
                  peers_changed: Callable[[], None], is_leader: Callable[[], bool],
-                 listener: ConfChangeListener, blocking: Callable[[Pending, object], None]) -> None:
+                 listener: ConfChangeListener, blocking: Callable[[Pending, object], None],
+                 shards: ShardState) -> None:
         """``waiters`` maps request ids of our own entries to their clients; ``answer`` replies, but for
         blocking pops, whose replies go to ``blocking`` (which answers or parks their clients);
         ``unanswered(request_id)`` is told of our own entries nobody waits for (the expiry sweep);
-        ``peers_changed`` is called when the member table or our removal changes the peers."""
+        ``peers_changed`` is called when the member table or our removal changes the peers; ``shards``
+        applies the ``RAFT SLOTS SET`` entries (the slot map) and keeps the map of snapshots."""
         self.sm = StateMachine()
         self.applied_term = 0
         self.cluster = cluster
@@ -57,6 +61,7 @@ class Applier:
         self._is_leader = is_leader
         self._listener = listener
         self._blocking = blocking
+        self.shards = shards
 
     @property
     def applied_index(self) -> int:
@@ -76,11 +81,17 @@ class Applier:
                     sm.watch_changes()  # from this entry on: a later one may fill what it waits on
                     self._blocking(waiter, sm.execute(waiter.argv, now_ms))
                 elif waiter is not None:
-                    self._answer(waiter, sm.execute(waiter.argv, now_ms))
+                    argv = waiter.argv
+                    self._answer(waiter, sm.execute(argv, now_ms) if argv[0] != b"RAFT"
+                                 else self.shards.apply_entry(argv))
                 else:
                     if origin == me:
                         self._unanswered(rid)
-                    sm.execute(decode_command(entry.data, proposal.HEAD_SIZE), now_ms)
+                    argv = decode_command(entry.data, proposal.HEAD_SIZE)
+                    if argv[0] != b"RAFT":
+                        sm.execute(argv, now_ms)
+                    else:
+                        self.shards.apply_entry(argv)
             elif entry.kind == EntryKind.CONF_CHANGE:
                 self._apply_conf_change(node, entry.index, decode_conf_change(entry.data))
 
@@ -101,9 +112,10 @@ class Applier:
                  list(cluster.conf_state.learners))
         self._listener.on_applied(origin, rid, change)
 
-    def install(self, sm: StateMachine, meta: SnapshotMeta, members: dict[int, Member]) -> None:
+    def install(self, sm: StateMachine, meta: SnapshotMeta, members: dict[int, Member], slot_map: bytes) -> None:
         """Take the state of a snapshot (at start, or received from the leader)."""
         self.sm = sm
+        self.shards.restore(slot_map)
         self.applied_term = meta.term
         self.cluster.install(self._disk, meta.conf_state, members)
         self._peers_changed()

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # workers import REDIS_VERSION from here and must not load th
 
 # In Redis's order, ours (raft) among them; commandstats and latencystats only when asked for or with "all".
 ALL_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "raft", "commandstats", "errorstats",
-                "latencystats", "keyspace")
+                "latencystats", "cluster", "keyspace")
 DEFAULT_SECTIONS = tuple(s for s in ALL_SECTIONS if s not in ("commandstats", "latencystats"))
 
 # Sections kept by others than the report (INFO commandstats: raftkv.command_stats), by name.
@@ -92,6 +92,7 @@ class NodeReport:
     disk_full: bool
     # Per command name, what INFO commandstats shows: (calls, µs, rejected, failed).
     commands: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    cluster_enabled: bool = False  # a slot map is installed (raftkv.sharding)
 
     @property
     def log_entries(self) -> int:
@@ -154,7 +155,7 @@ def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return [
         ("redis_version", REDIS_VERSION),
         ("raftkv_version", __version__),
-        ("redis_mode", "standalone"),
+        ("redis_mode", "cluster" if d.cluster_enabled else "standalone"),
         ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
         ("multiplexing_api", "epoll"),
@@ -163,7 +164,7 @@ def _server(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
         ("tcp_port", d.config.port),
         ("uptime_in_seconds", uptime),
         ("uptime_in_days", uptime // 86400),
-        ("cluster_enabled", 0),
+        ("cluster_enabled", int(d.cluster_enabled)),
         ("io_threads_active", 0),
         ("workers", d.config.workers),
     ]
@@ -265,6 +266,10 @@ def _raft(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
     return fields
 
 
+def _cluster(d: NodeReport, _sm: StateMachine) -> list[tuple[str, object]]:
+    return [("cluster_enabled", int(d.cluster_enabled))]
+
+
 def _keyspace(_d: NodeReport, sm: StateMachine) -> list[tuple[str, object]]:
     keys, expires, avg_ttl = sm.keyspace_info(int(time.time() * 1000))
     return [("db0", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")] if keys else []
@@ -277,5 +282,6 @@ _SECTIONS: dict[str, Callable[[NodeReport, StateMachine], list[tuple[str, object
     "persistence": _persistence,
     "stats": _stats,
     "raft": _raft,
+    "cluster": _cluster,
     "keyspace": _keyspace,
 }

@@ -30,7 +30,7 @@ from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.table import TABLE
 from raftkv.node import info
-from raftkv.node.admin import Admin
+from raftkv.node.admin import Admin, call
 from raftkv.node.apply import Applier
 from raftkv.node.backup import SnapshotSaves
 from raftkv.node.blocked import BlockedClients
@@ -47,6 +47,7 @@ from raftkv.node.metrics.endpoint import MetricsEndpoint
 from raftkv.node.metrics.latency import sync_timed, timing_writes
 from raftkv.node.observer import CommandObserver
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
+from raftkv.node.snapshots import node_state
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
 from raftkv.node.snapshots.snapshotter import Snapshotter
 from raftkv.node.transport import Transport
@@ -56,6 +57,7 @@ from raftkv.raft.rawnode import RawNode
 from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
+from raftkv.sharding.node_hooks import Sharding
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.wire.members import Member, decode_members
@@ -128,19 +130,26 @@ class Driver:
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
+        self.sharding = Sharding(disk, cluster.me.client_addr, self._leader_client_addr,
+                                 lambda to, argv, cmd: self.sequencer.submit_in_place(
+                                     to.client, to.seq, to.proto, argv, cmd),
+                                 lambda addr, argv, timeout_s: call(addr, argv, self.admin.password, timeout_s,
+                                                                    self.admin.client_tls))
         self.applier = Applier(cluster, disk, self.inflight.waiters,
                                timing_writes(self.sequencer.done, self.stats.commit_latency),
                                self.sweeper.applied,
                                self._update_peers, lambda: self.soft_state.role == Role.LEADER, self.admin,
-                               lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()))
+                               lambda p, reply: self.blocking.outcome(p, reply, time.monotonic()),
+                               self.sharding.state)
         self.snapshotter = Snapshotter(config.data_dir / SNAPSHOT_DIR, config.snapshot_entries,
                                        config.catch_up_entries, disk, self.mem, self.transport,
                                        lambda: self.node, self.applier)
         restored = self.snapshotter.restore()
         if restored is not None:
-            meta, members, sm = restored
+            meta, node_blob, sm = restored
+            members, slot_map = node_state.unpack(node_blob)
             self.mem.apply_snapshot(Snapshot(meta, b""))
-            self.applier.install(sm, meta, decode_members(members))
+            self.applier.install(sm, meta, decode_members(members), slot_map)
             # The commit index is written without a sync; the snapshot proves this much was committed.
             if self._hard_state.commit < meta.index:
                 self._hard_state = HardState(self._hard_state.term, self._hard_state.vote, meta.index)
@@ -220,6 +229,7 @@ class Driver:
         self.snapshotter.close()
         self.transport.close()
         self.admin.close()
+        self.sharding.close()
         self._sel.close()
         for sock in self._pipes.values():
             sock.close()
@@ -283,6 +293,8 @@ class Driver:
         sequencer = self.sequencer
         clients, submit = sequencer.clients, sequencer.submit
         refusal = self._refusal  # only applying entries changes it, and none are applied here
+        shards = self.sharding.state
+        route = shards.route if shards.routes else None  # None: not sharded, nothing to check
         requests = 0
         for rec in parser.pop_commands():
             kind = rec[0]
@@ -296,6 +308,9 @@ class Driver:
                 if refusal is not None and not cmd.served_while_removed:
                     self.reply(ReplyTo(client, seq, proto), refusal)
                     self.observer.rejected(cmd, refusal)
+                elif route is not None and (moved := route(argv, cmd)) is not None:
+                    self.reply(ReplyTo(client, seq, proto), moved)
+                    self.observer.rejected(cmd, moved)
                 else:
                     submit(client, seq, proto, argv, cmd)
             elif kind == records.OPEN:
@@ -364,7 +379,10 @@ class Driver:
         """The answer to a NODE command (or a LOCAL one its worker forwarded), or None if it comes later."""
         name = argv[0].lower()
         if name == b"raft":
-            return self.admin.command(to, argv)
+            slots = len(argv) > 1 and argv[1].lower() == b"slots"
+            return self.sharding.raft_slots(to, argv) if slots else self.admin.command(to, argv)
+        if name == b"cluster":
+            return self.sharding.cluster(argv, self.applier.sm)
         if name == b"client" and argv[1].lower() == b"setname":  # the worker has set it; for the slow log
             to.client.name = argv[2]
             return "OK"
@@ -409,9 +427,13 @@ class Driver:
             snapshot_last_duration_s=self.snapshotter.last_duration_s,
             snapshot_in_progress=self.snapshotter.in_progress, stats=self.stats.copy(),
             disk_free_bytes=self.disk_guard.free_bytes, disk_full=self.disk_guard.full,
-            commands=self.observer.stats.totals())
+            commands=self.observer.stats.totals(), cluster_enabled=self.sharding.state.routes)
 
     # -- into the core ----------------------------------------------------------------------------
+
+    def _leader_client_addr(self) -> str:
+        leader = self.cluster.addresses.get(self.soft_state.leader)
+        return leader.client_addr if leader else ""
 
     def _propose(self, batch: list[Pending]) -> None:
         self.stats.proposals += len(batch)

@@ -142,6 +142,14 @@ class Sequencer:
         else:
             self._start(client, seq, proto, argv, cmd)
 
+    def submit_in_place(self, client: Client, seq: int, proto: int, argv: list[bytes], cmd: Command) -> None:
+        """Like :meth:`submit`, for the command a running NODE command turns into (RAFT SLOTS SET becomes a
+        write): it keeps that command's place, ahead of the commands held behind it."""
+        if self._may_start(client, cmd):
+            self._start(client, seq, proto, argv, cmd)
+        else:
+            client.held.appendleft((seq, proto, argv, cmd))
+
     def take_writes(self) -> list[Pending]:
         """The writes started since the last call, in start order (to propose as one batch)."""
         batch, self._writes = self._writes, []

@@ -31,6 +31,7 @@ from raftkv.raft.types import (
     Role,
     SnapshotMeta,
 )
+from raftkv.sharding.state import ShardState
 from raftkv.wire import proposal
 from raftkv.wire.members import Member
 
@@ -67,7 +68,7 @@ class OneNode:
         self.sweeper = ExpirySweeper(ME, self.new_request_id, commit_timeout_s=5.0)
         self.applier = Applier(self.cluster, self.disk, self.inflight.waiters, self.sequencer.done,
                                self._unanswered, self._peers_changed, lambda: self.is_leader,
-                               self.listener, self.sequencer.done)
+                               self.listener, self.sequencer.done, ShardState(self.disk, me.client_addr, lambda: ""))
         self.mem = MemoryStorage()
         self.mem.set_conf_state(self.cluster.conf_state)
         self.node = RawNode(RaftConfig(id=ME), self.mem, random.Random(0))
@@ -231,7 +232,7 @@ def test_installing_a_snapshot_replaces_state_and_members(one: OneNode) -> None:
     sm = StateMachine()
     sm.applied_index = 40
     members = {ME: Member(ME, "10.0.0.1:7001", "10.0.0.1:17001"), 3: Member(3, "10.0.0.3:7001", "10.0.0.3:17001")}
-    one.applier.install(sm, SnapshotMeta(40, 6, ConfState(voters=(ME, 3))), members)
+    one.applier.install(sm, SnapshotMeta(40, 6, ConfState(voters=(ME, 3))), members, b"")
     assert one.applier.sm is sm and one.applier.applied_term == 6 and one.applier.applied_index == 40
     assert one.cluster.members == members and one.cluster.me.client_addr == "10.0.0.1:7001"
     assert one.cluster.conf_state.voters == (ME, 3)

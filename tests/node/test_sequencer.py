@@ -2,6 +2,8 @@
 what goes out together, and what each answer releases."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from raftkv.errors import RespError
@@ -242,3 +244,23 @@ def test_dropping_a_worker_closes_only_its_connections() -> None:
     h.seq.drop_worker(0)
     assert a.closed and b.closed and not other.closed
     assert list(h.seq.clients.values()) == [other]
+
+
+def test_a_node_command_turned_write_keeps_its_place() -> None:
+    """RAFT SLOTS SET runs as a NODE command that becomes a write: it goes ahead of what was held behind."""
+    h = Harness()
+    c = h.client()
+    slots_set = [b"RAFT", b"SLOTS", b"SET", b"1", b"{}"]
+    as_write = replace(TABLE[b"set"], name="raft")
+
+    def run_node(to: ReplyTo, argv: list[bytes]) -> None:
+        h.seq.submit_in_place(to.client, to.seq, to.proto, argv, as_write)
+
+    h.seq._run_node = run_node
+    h.send(c, b"SET", b"k", b"1")
+    h.send(c, *slots_set)  # held behind the write (a NODE command waits for writes)
+    h.send(c, b"SET", b"k", b"2")  # held behind it
+    (first,) = h.seq.take_writes()
+    h.seq.done(first, "OK")
+    # The RAFT command started, became a write and went out before the later SET.
+    assert seqs(h.seq.take_writes()) == [2, 3]

@@ -36,6 +36,7 @@ from typing import Protocol
 from raftkv.kv.state_machine import StateMachine
 from raftkv.node.cluster import Cluster
 from raftkv.node.disk import DiskStorage
+from raftkv.node.snapshots import node_state
 from raftkv.node.snapshots.snapshot_file import (
     SnapshotError,
     SnapshotFile,
@@ -53,6 +54,7 @@ from raftkv.node.transport import Transport
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
 from raftkv.raft.types import Message, Role, Snapshot, SnapshotMeta
+from raftkv.sharding.state import ShardState
 from raftkv.wire.members import Member, decode_members, encode_members
 from raftkv.wire.raft_messages import decode_message, encode_message
 from raftkv.wire.resp import ProtocolError, decode_command
@@ -95,8 +97,9 @@ class AppliedState(Protocol):
     sm: StateMachine
     applied_term: int
     cluster: Cluster
+    shards: ShardState
 
-    def install(self, sm: StateMachine, meta: SnapshotMeta, members: dict[int, Member]) -> None: ...
+    def install(self, sm: StateMachine, meta: SnapshotMeta, members: dict[int, Member], slot_map: bytes) -> None: ...
 
 
 class Snapshotter:
@@ -154,7 +157,7 @@ class Snapshotter:
         sm = state.sm
         self._keys_at_latest = len(sm.data)
         meta = SnapshotMeta(sm.applied_index, state.applied_term, state.cluster.conf_state)
-        members = encode_members(state.cluster.members)
+        members = node_state.pack(encode_members(state.cluster.members), state.shards.encoded)
         pid = fork_snapshot(self.directory, sm, meta, members)
         self._child = (pid, meta, members, time.monotonic())
         log.info("writing a snapshot at index %d in child %d", meta.index, pid)
@@ -325,7 +328,8 @@ class Snapshotter:
         self._mem.apply_snapshot(Snapshot(snapshot.meta, b""))
         self._disk.delete_log_through(self._disk.last_index)
         self._delete_through = 0
-        self._state.install(incoming.sm, snapshot.meta, decode_members(latest.members))
+        members, slot_map = node_state.unpack(latest.members)
+        self._state.install(incoming.sm, snapshot.meta, decode_members(members), slot_map)
         self._keys_at_latest = len(incoming.sm.data)
         prune(self.directory)
         log.info("installed snapshot at index %d", snapshot.meta.index)

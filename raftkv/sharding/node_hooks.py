@@ -1,0 +1,54 @@
+"""What the Raft process does for sharding, behind the few hooks the loop and the applier call:
+``RAFT SLOTS SET|GET``, the CLUSTER commands, the replicated map entry, and the leader poller's life.
+
+``RAFT SLOTS SET <epoch> <json>`` becomes a write through this group's log (started like any client
+write, so it keeps its connection's order and is answered once applied); the outcome is decided when it
+is applied (:meth:`ShardState.apply_entry`), identically on every node.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from raftkv.errors import err
+from raftkv.kv.state_machine import StateMachine
+from raftkv.kv.table import WRITE, Command
+from raftkv.node.disk import DiskStorage
+from raftkv.node.sequencer import ReplyTo
+from raftkv.sharding.cluster_commands import cluster_command, slots_get
+from raftkv.sharding.leaders import LeaderPoller
+from raftkv.sharding.state import ShardState
+
+# RAFT SLOTS SET as the log sees it: a write, answered when applied.
+SLOTS_SET = Command("raft", 5, WRITE, ("admin",), group="cluster")
+
+
+class Sharding:
+    def __init__(self, disk: DiskStorage, my_addr: str, own_leader: Callable[[], str],
+                 submit: Callable[[ReplyTo, list[bytes], Command], None],
+                 call: Callable[[str, list[bytes], float], object]) -> None:
+        """``submit`` starts a write in place of the client's running command (the sequencer keeps its
+        connection's order); ``call`` makes one blocking
+        request to another node (used by the poller thread only)."""
+        self._own_leader = own_leader
+        self._submit = submit
+        self.state = ShardState(disk, my_addr, own_leader)
+        self._poller = LeaderPoller(self.state, call)
+
+    def close(self) -> None:
+        self._poller.close()
+
+    def raft_slots(self, to: ReplyTo, argv: list[bytes]) -> object | None:
+        """``RAFT SLOTS GET`` now, or ``RAFT SLOTS SET`` started as a write (answered when applied)."""
+        sub = argv[2].lower() if len(argv) > 2 else b""
+        if sub == b"get" and len(argv) == 3:
+            return slots_get(self.state, self._own_leader())
+        if sub == b"set" and len(argv) == 5:
+            # Spelled as the applier recognises it, whatever case the client used.
+            self._submit(to, [b"RAFT", b"SLOTS", b"SET", argv[3], argv[4]], SLOTS_SET)
+            return None
+        return err("unknown subcommand or wrong number of arguments. Try RAFT SLOTS GET or "
+                   "RAFT SLOTS SET <epoch> <map>.")
+
+    def cluster(self, argv: list[bytes], sm: StateMachine) -> object:
+        return cluster_command(argv, self.state, sm, int(time.time() * 1000))

@@ -1,0 +1,109 @@
+"""The slot map value, the key positions routing reads, and the node's shard state, in process."""
+from __future__ import annotations
+
+import pytest
+
+from raftkv.errors import RespError
+from raftkv.kv.table import TABLE
+from raftkv.node.snapshots import node_state
+from raftkv.sharding import slot_map
+from raftkv.sharding.command_keys import command_keys
+from raftkv.sharding.slot_map import Group, SlotMap, SlotMapError
+from raftkv.sharding.slots_pure import key_slot
+from raftkv.sharding.state import ShardState
+from raftkv.wire.resp import encode_command
+
+A, B = ("127.0.0.1:7001", "127.0.0.1:7002"), ("127.0.0.1:7101", "127.0.0.1:7102")
+
+
+def two_groups(epoch: int = 1) -> SlotMap:
+    return SlotMap(epoch, (Group("g1", A, ((0, 8191),)), Group("g2", B, ((8192, 16383),))))
+
+
+class FakeDisk:
+    def __init__(self) -> None:
+        self.meta: dict[str, bytes] = {}
+
+    def get_meta(self, name: str) -> bytes | None:
+        return self.meta.get(name)
+
+    def put_meta(self, name: str, value: bytes) -> None:
+        self.meta[name] = value
+
+
+def slots_set(m: SlotMap) -> list[bytes]:
+    return [b"RAFT", b"SLOTS", b"SET", b"%d" % m.epoch, m.encode()]
+
+
+def test_even_ranges_cover_every_slot_once() -> None:
+    assert slot_map.even_ranges(2) == [(0, 8191), (8192, 16383)]
+    ranges = slot_map.even_ranges(3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 16383
+    assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:]))
+
+
+def test_encode_decode_round_trip_and_checks() -> None:
+    m = two_groups(3)
+    assert slot_map.decode(m.encode()) == m
+    assert slot_map.decode(m.encode(), 7).epoch == 7
+    overlapping = SlotMap(1, (Group("g1", A, ((0, 10),)), Group("g2", B, ((10, 20),))))
+    with pytest.raises(SlotMapError, match="slot 10 is given to two groups"):
+        slot_map.decode(overlapping.encode())
+    with pytest.raises(SlotMapError, match="two groups"):
+        slot_map.decode(SlotMap(1, (Group("g1", A, ()), Group("g2", A, ()))).encode())
+    with pytest.raises(SlotMapError, match="malformed"):
+        slot_map.decode(b"{")
+
+
+def test_command_keys_follow_the_table_and_movablekeys() -> None:
+    def keys(*argv: bytes) -> list[bytes]:
+        return command_keys(list(argv), TABLE[argv[0].lower()])
+
+    assert keys(b"SET", b"k", b"v") == [b"k"]
+    assert keys(b"MSET", b"a", b"1", b"b", b"2") == [b"a", b"b"]
+    assert keys(b"BLPOP", b"a", b"b", b"0") == [b"a", b"b"]
+    assert keys(b"ZUNIONSTORE", b"d", b"2", b"x", b"y", b"WEIGHTS", b"1", b"2") == [b"d", b"x", b"y"]
+    assert keys(b"LMPOP", b"2", b"x", b"y", b"LEFT") == [b"x", b"y"]
+    assert keys(b"BLMPOP", b"0", b"1", b"x", b"LEFT") == [b"x"]
+    assert keys(b"SORT", b"s", b"LIMIT", b"0", b"1", b"STORE", b"d") == [b"s", b"d"]
+    assert keys(b"PING") == []
+    assert keys(b"READONLY", b"GET", b"k") == [b"k"]
+    assert keys(b"EXEC", encode_command([b"SET", b"a", b"1"]), encode_command([b"GET", b"b"])) == [b"a", b"b"]
+
+
+def test_state_routes_by_its_group_and_refuses_stale_maps() -> None:
+    disk = FakeDisk()
+    state = ShardState(disk, A[1], lambda: A[0])  # type: ignore[arg-type]
+    assert not state.routes
+    assert state.apply_entry(slots_set(two_groups(2))) == "OK"
+    mine = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) <= 8191)
+    theirs = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) > 8191)
+    assert state.route([b"GET", mine], TABLE[b"get"]) is None
+    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {B[0]}")
+    state.leaders["g2"] = B[1]
+    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {B[1]}")
+    assert state.route([b"MGET", mine, theirs], TABLE[b"mget"]) == RespError(
+        "CROSSSLOT Keys in request don't hash to the same slot")
+    stale = state.apply_entry(slots_set(two_groups(2)))
+    assert isinstance(stale, RespError) and "stale slot map" in stale.message
+    # A newer map may not hand this group a slot another group owns: that takes a move.
+    grab = SlotMap(3, (Group("g1", A, ((0, 8192),)), Group("g2", B, ((8193, 16383),))))
+    refused = state.apply_entry(slots_set(grab))
+    assert isinstance(refused, RespError) and "slot 8192 belongs to another group" in refused.message
+    # Kept in the data dir: a restarted node routes at once.
+    again = ShardState(disk, A[1], lambda: "")  # type: ignore[arg-type]
+    assert again.map == two_groups(2) and again.my_group == 0
+
+
+def test_a_map_that_does_not_name_the_node_is_refused() -> None:
+    state = ShardState(FakeDisk(), "127.0.0.1:9999", lambda: "")  # type: ignore[arg-type]
+    reply = state.apply_entry(slots_set(two_groups()))
+    assert isinstance(reply, RespError) and "does not name this node" in reply.message
+    assert not state.routes
+
+
+def test_snapshot_node_state_carries_the_map_beside_the_members() -> None:
+    members = b'[{"id":1,"client_addr":"127.0.0.1:1","peer_addr":"127.0.0.1:2"}]'
+    assert node_state.unpack(node_state.pack(members, two_groups().encode())) == (members, two_groups().encode())
+    assert node_state.pack(members, b"") == members  # as before sharding: old snapshots read the same
+    assert node_state.unpack(members) == (members, b"")
