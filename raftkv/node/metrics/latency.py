@@ -1,8 +1,8 @@
 """Latency histograms the Raft loop fills and INFO and /metrics read: fixed buckets, plain counters.
 
 The loop observes durations (and so does the log writer's thread, for the leader's background syncs:
-hence the lock), and a report carries a copy (:meth:`Latency.copy`) that the HTTP threads may read while
-the loop goes on.
+hence :class:`SharedLatency`'s lock), and a report carries a copy (:meth:`Latency.copy`) that the HTTP
+threads may read while the loop goes on.
 """
 from __future__ import annotations
 
@@ -20,31 +20,49 @@ BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 
 
 class Latency:
-    __slots__ = ("counts", "count", "sum_s", "_lock")
+    """A histogram observed and copied on one thread (the loop's)."""
+
+    __slots__ = ("counts", "count", "sum_s")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(BUCKETS_S) + 1)  # per bucket, not cumulative; the last is +Inf
         self.count = 0
         self.sum_s = 0.0
-        self._lock = threading.Lock()  # a copy never sees an observation half made
 
     def observe(self, seconds: float) -> None:
-        with self._lock:
-            self.counts[bisect_left(BUCKETS_S, seconds)] += 1
-            self.count += 1
-            self.sum_s += seconds
+        self.counts[bisect_left(BUCKETS_S, seconds)] += 1
+        self.count += 1
+        self.sum_s += seconds
 
     def copy(self) -> Latency:
         other = Latency()
-        with self._lock:
-            other.counts = self.counts.copy()
-            other.count = self.count
-            other.sum_s = self.sum_s
+        other.counts = self.counts.copy()
+        other.count = self.count
+        other.sum_s = self.sum_s
         return other
 
     @property
     def avg_us(self) -> int:
         return int(self.sum_s / self.count * 1e6) if self.count else 0
+
+
+class SharedLatency(Latency):
+    """A histogram also observed from another thread (the log writer's): a copy never sees an
+    observation half made. Only the loop's own histograms, observed once per command, go without the lock."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            super().observe(seconds)
+
+    def copy(self) -> Latency:
+        with self._lock:
+            return super().copy()
 
 
 class Observes(Protocol):
