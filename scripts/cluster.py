@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,32 +148,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    nodes = [Node(port, port + PEER_PORT_OFFSET, DATA_ROOT / str(port))
-             for port in range(args.base_port, args.base_port + args.nodes)]
-    initial_cluster = ",".join(node.member for node in nodes)
+def run_in_foreground(nodes: list[Node], start: Callable[[], str],
+                      failures: tuple[type[Exception], ...] = ()) -> int:
+    """Start the nodes with ``start`` (which says what runs), print their output until one of them exits,
+    stop them all on Ctrl-C, SIGTERM, a node exiting or one of ``failures`` raised while starting; the
+    script's exit status."""
     # Ctrl-C and SIGTERM unwind through the finally that stops the nodes, also when this script was
     # started with SIGINT ignored (as a background job of a non-interactive shell is).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        for node in nodes:
-            node.start(initial_cluster, args.workers)
-        print(f"cluster: {args.nodes} nodes on {HOST} ports {nodes[0].port}-{nodes[-1].port}, "
-              f"data in {DATA_ROOT}/<port>; try: redis-cli -p {nodes[0].port} INFO raft; "
-              "Ctrl-C stops them", file=sys.stderr)
+        print(f"cluster: {start()}; Ctrl-C stops them", file=sys.stderr)
         exited = follow(nodes)
         print(f"cluster: node {exited.port} exited; stopping the others", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cluster: stopping", file=sys.stderr)
         return 130
+    except failures as exc:
+        print(f"cluster: {exc}; stopping", file=sys.stderr)
+        return 1
     finally:
         # A second Ctrl-C must not cut the nodes' shutdown short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop(nodes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    nodes = [Node(port, port + PEER_PORT_OFFSET, DATA_ROOT / str(port))
+             for port in range(args.base_port, args.base_port + args.nodes)]
+
+    def start() -> str:
+        initial_cluster = ",".join(node.member for node in nodes)
+        for node in nodes:
+            node.start(initial_cluster, args.workers)
+        return (f"{args.nodes} nodes on {HOST} ports {nodes[0].port}-{nodes[-1].port}, data in {DATA_ROOT}/<port>; "
+                f"try: redis-cli -p {nodes[0].port} INFO raft")
+    return run_in_foreground(nodes, start)
 
 
 if __name__ == "__main__":

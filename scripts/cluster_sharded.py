@@ -11,12 +11,11 @@ exiting are handled as by ``make cluster`` (scripts/cluster.py).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from typing import Any
 
-from cluster import DATA_ROOT, HOST, PEER_PORT_OFFSET, ROOT, Node, follow, stop
+from cluster import DATA_ROOT, HOST, PEER_PORT_OFFSET, ROOT, Node, run_in_foreground
 
 sys.path.insert(0, str(ROOT))
 from kvsctl.cluster import ClusterFailure, create, current_map  # noqa: E402
@@ -77,31 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     ports = list(range(args.base_port, args.base_port + args.groups * args.nodes))
     groups = [[Node(p, p + PEER_PORT_OFFSET, DATA_ROOT / str(p)) for p in ports[i:i + args.nodes]]
               for i in range(0, len(ports), args.nodes)]
-    nodes = [node for group in groups for node in group]
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+
+    def start() -> str:
         for group in groups:
             initial_cluster = ",".join(node.member for node in group)
             for node in group:
                 node.start(initial_cluster, args.workers)
         wait_for_leaders(groups)
         shard(groups)
-        print(f"cluster: {args.groups} groups of {args.nodes} nodes on {HOST} ports {ports[0]}-{ports[-1]}; "
-              f"try: redis-cli -c -p {ports[0]} CLUSTER SHARDS; Ctrl-C stops them", file=sys.stderr)
-        exited = follow(nodes)
-        print(f"cluster: node {exited.port} exited; stopping the others", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cluster: stopping", file=sys.stderr)
-        return 130
-    except (RuntimeError, ClusterFailure) as exc:
-        print(f"cluster: {exc}; stopping", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop(nodes)
+        return (f"{args.groups} groups of {args.nodes} nodes on {HOST} ports {ports[0]}-{ports[-1]}; "
+                f"try: redis-cli -c -p {ports[0]} CLUSTER SHARDS")
+    return run_in_foreground([node for group in groups for node in group], start, (RuntimeError, ClusterFailure))
 
 
 if __name__ == "__main__":
