@@ -511,5 +511,18 @@ def wrong_arity(name: str) -> RespError:
     return err(f"wrong number of arguments for '{name}' command")
 
 
+def subcommand_refusal(argv: list[bytes], arities: dict[bytes, int]) -> RespError | None:
+    """Redis's error for a container command's unknown subcommand, or for a subcommand given a wrong
+    number of arguments (an arity of -n: at least n), else None."""
+    sub = argv[1].lower()
+    arity = arities.get(sub)
+    if arity is None:
+        return unknown_subcommand(argv)
+    n = len(argv)
+    if n != arity if arity > 0 else n < -arity:
+        return wrong_arity(f"{argv[0].lower().decode()}|{sub.decode('utf-8', 'replace')}")
+    return None
+
+
 def _one_line(message: str) -> RespError:
     return RespError(message.replace("\r", " ").replace("\n", " "))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from raftkv.errors import err
 from raftkv.kv.state_machine import StateMachine
-from raftkv.kv.table import unknown_subcommand, wrong_arity
+from raftkv.kv.table import subcommand_refusal
 from raftkv.sharding.slot_map import Group, SlotMap
 from raftkv.sharding.slots import SLOTS, key_slot
 from raftkv.sharding.state import DISABLED, ShardState, node_id
@@ -27,12 +27,10 @@ def slots_get(state: ShardState, own_leader: str) -> object:
 def cluster_command(argv: list[bytes], state: ShardState, sm: StateMachine, now_ms: int) -> object:
     if state.map is None or state.my_group is None:
         return DISABLED
+    refusal = subcommand_refusal(argv, _ARITY)
+    if refusal is not None:
+        return refusal
     sub = argv[1].lower()
-    arity = _ARITY.get(sub)
-    if arity is None:
-        return unknown_subcommand(argv)
-    if len(argv) != arity:
-        return wrong_arity(f"cluster|{sub.decode()}")
     slot_map = state.map
     if sub == b"keyslot":
         return key_slot(argv[2])

@@ -23,7 +23,7 @@ from raftkv.command_stats import CommandStats, stat_name
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, parse_int
-from raftkv.kv.table import READ, TABLE, Command, lookup, unknown_subcommand, wrong_arity
+from raftkv.kv.table import READ, TABLE, Command, lookup, subcommand_refusal, unknown_subcommand, wrong_arity
 from raftkv.wire.resp import encode_command
 from raftkv.worker.client_filters import parse_kill, parse_list
 from raftkv.worker.permissions import UserTable, acl_reply, log_in, refusal, to_log
@@ -381,14 +381,10 @@ _CONFIG_ARITY = {b"get": -3, b"set": -4, b"resetstat": 2, b"rewrite": 2, b"help"
 
 
 def config_command(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
-    sub = argv[1].lower()
-    arity = _CONFIG_ARITY.get(sub)
-    if arity is None:
-        return unknown_subcommand(argv)
-    n = len(argv)
-    if (arity > 0 and n != arity) or n < -arity:
-        return wrong_arity(f"config|{sub.decode()}")
-    if sub == b"set" and n % 2:
+    refusal = subcommand_refusal(argv, _CONFIG_ARITY)
+    if refusal is not None:
+        return refusal
+    if argv[1].lower() == b"set" and len(argv) % 2:
         return err("syntax error")  # a name without its value, as Redis answers
     return Forward(argv)
 

@@ -23,7 +23,7 @@ from raftkv.kv.datatypes import encoding_of, type_name
 from raftkv.kv.glob import Pattern
 from raftkv.kv.keyspace import Handler, Keyspace, Reply
 from raftkv.kv.scanning import INVALID_CURSOR, decode_cursor, encode_cursor, parse_options
-from raftkv.kv.table import unknown_subcommand, wrong_arity
+from raftkv.kv.table import subcommand_refusal
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 _NO_SUCH_DB = err("DB index is out of range")
@@ -219,12 +219,10 @@ _NO_IDLETIME = err("OBJECT IDLETIME is not supported: any node serves reads with
 
 
 def object_(sm: Keyspace, argv: list[bytes], now_ms: int) -> Reply:
+    refusal = subcommand_refusal(argv, _OBJECT_ARITY)
+    if refusal is not None:
+        return refusal
     sub = argv[1].lower()
-    arity = _OBJECT_ARITY.get(sub)
-    if arity is None:
-        return unknown_subcommand(argv)
-    if len(argv) != arity:
-        return wrong_arity(f"object|{sub.decode()}")
     if sub == b"help":
         return _OBJECT_HELP
     value = sm.value(argv[2], now_ms)
