@@ -28,8 +28,9 @@ from raftkv.worker.session import Session
 
 
 class NodeRequests:
-    def __init__(self, info: WorkerInfo, monitor: Monitor, pipe_out: bytearray,
+    def __init__(self, info: Callable[[], WorkerInfo], monitor: Monitor, pipe_out: bytearray,
                  close: Callable[[Session], None]) -> None:
+        """``info`` gives the worker's current info (a CONFIG SET replaces it)."""
         self._info = info
         self._monitor = monitor
         self._pipe_out = pipe_out
@@ -45,7 +46,8 @@ class NodeRequests:
             if argv[1]:  # a token: MONITOR waits for every worker
                 self._pipe_out += records.answer(argv[1], b"")
         elif kind == b"users":
-            users_changed(self._info.acl, self._info.sessions, argv[1], self._close)
+            info = self._info()
+            users_changed(info.acl, info.sessions, argv[1], self._close)
         elif kind == b"list":
             self._pipe_out += records.answer(argv[1], self._list(argv[2:]))
         elif kind == b"kill":
@@ -56,7 +58,7 @@ class NodeRequests:
     def _list(self, args: list[bytes]) -> bytes:
         chosen = parse_list(args)
         assert not isinstance(chosen, RespError)  # the caller's worker refused a bad filter
-        info = self._info
+        info = self._info()
         laddr = info.config.address
         return "".join(client_line(s, info) for s in info.sessions.values()
                        if chosen.matches(s.client_id, s.addr, laddr, 0, s.user)).encode()
@@ -64,8 +66,9 @@ class NodeRequests:
     def _kill(self, caller: int, seq: int, args: list[bytes]) -> int:
         chosen = parse_kill(args)
         assert not isinstance(chosen, RespError)
-        laddr = self._info.config.address
-        victims = [s for s in self._info.sessions.values()
+        info = self._info()
+        laddr = info.config.address
+        victims = [s for s in info.sessions.values()
                    if chosen.matches(s.client_id, s.addr, laddr, caller, s.user)]
         for session in victims:
             if session.client_id == caller:

@@ -54,7 +54,7 @@ class Worker:
         self._pipe_out = bytearray()
         self._pipe_writing = False
         self.monitor = Monitor(self._pipe_out, self.info.monitors, self._wake)
-        self._node_requests = NodeRequests(self.info, self.monitor, self._pipe_out, self._close)
+        self._node_requests = NodeRequests(lambda: self.info, self.monitor, self._pipe_out, self._close)
         self._replies = records.ReplyReader()
         self._dirty: dict[int, Session] = {}
         self._lingering: dict[int, Session] = {}  # conn id -> connection closing after its replies

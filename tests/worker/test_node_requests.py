@@ -26,7 +26,7 @@ class Worker:
         self.woken: list[Session] = []
         self.closed: list[Session] = []
         self.monitor = Monitor(self.pipe_out, self.info.monitors, self.woken.append)
-        self.requests = NodeRequests(self.info, self.monitor, self.pipe_out, self._close)
+        self.requests = NodeRequests(lambda: self.info, self.monitor, self.pipe_out, self._close)
         self._socks: list[socket.socket] = []
 
     def session(self, conn_id: int) -> Session:
