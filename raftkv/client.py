@@ -185,6 +185,13 @@ class Client:
         self.close()
 
 
+def request(address: str, *argv: bytes | str | int, timeout: float = 5.0) -> Any:
+    """One command to the node at ``address`` (``host:port`` or ``[ipv6]:port``) on a connection of its
+    own, without a password: its reply (a :class:`RespError` for an error)."""
+    with Client(*parse_address(address), timeout=timeout) as client:
+        return client.execute(*argv)
+
+
 def connect_any(addresses: Sequence[Address], timeout: float, tls: ssl.SSLContext | None = None) -> Client:
     """A client connected to the first of ``addresses`` that accepts a connection, tried in order.
 

@@ -13,21 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 from cluster import DATA_ROOT, HOST, PEER_PORT_OFFSET, ROOT, Node, run_in_foreground
 
 sys.path.insert(0, str(ROOT))
 from kvsctl.cluster import ClusterFailure, create, current_map  # noqa: E402
-from raftkv.client import Client, ClientError  # noqa: E402 (after the repository is on the path)
+from raftkv.client import ClientError, request  # noqa: E402 (after the repository is on the path)
 
 READY_TIMEOUT_S = 60.0
-
-
-def ask(address: str, *argv: bytes | str) -> Any:
-    host, _, port = address.rpartition(":")
-    with Client(host, int(port), timeout=5.0) as client:
-        return client.execute(*argv)
 
 
 def wait_for_leaders(groups: list[list[Node]]) -> None:
@@ -38,7 +31,7 @@ def wait_for_leaders(groups: list[list[Node]]) -> None:
             for node in group:
                 node.pump()
             try:
-                if isinstance(ask(f"{HOST}:{group[0].port}", "DBSIZE"), int):
+                if isinstance(request(f"{HOST}:{group[0].port}", "DBSIZE"), int):
                     break
             except ClientError:
                 pass
@@ -50,10 +43,10 @@ def wait_for_leaders(groups: list[list[Node]]) -> None:
 def shard(groups: list[list[Node]]) -> None:
     first = f"{HOST}:{groups[0][0].port}"
     try:
-        slot_map = current_map(ask, first)
+        slot_map = current_map(request, first)
         print(f"cluster: slot map epoch {slot_map.epoch} already installed", file=sys.stderr)
     except ClusterFailure:
-        create(ask, [",".join(f"{HOST}:{n.port}" for n in group) for group in groups])
+        create(request, [",".join(f"{HOST}:{n.port}" for n in group) for group in groups])
         print(f"cluster: 16384 slots shared among {len(groups)} groups", file=sys.stderr)
 
 

@@ -10,15 +10,13 @@ import pytest
 import redis
 
 from kvsctl.cluster import create
-from raftkv.client import Client
+from raftkv.client import request
 from tests.integration.conftest import Cluster, make_cluster, make_node  # noqa: F401 (fixtures, made visible here)
 
 
 def ask(address: str, *argv: bytes | str) -> Any:
     """kvsctl's one-command call, as ``kvsctl cluster`` makes it."""
-    host, _, port = address.rpartition(":")
-    with Client(host, int(port), timeout=10.0) as client:
-        return client.execute(*argv)
+    return request(address, *argv, timeout=10.0)
 
 
 @dataclass
