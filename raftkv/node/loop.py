@@ -57,6 +57,7 @@ from raftkv.raft.rawnode import RawNode
 from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
+from raftkv.receive import ReceiveBuffer
 from raftkv.sharding.node_hooks import Sharding
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
@@ -66,7 +67,6 @@ from raftkv.wire.resp import RequestParser, encode_reply
 log = logging.getLogger("raftkv.raft")
 
 _REMOVED = err("this node was removed from the cluster")
-_RECV_BYTES = 1 << 20
 
 
 class Driver:
@@ -97,6 +97,7 @@ class Driver:
         self._sel = selectors.DefaultSelector()
         self._pipes: dict[int, socket.socket] = {}
         self._parsers: dict[int, RequestParser] = {}
+        self._receive = ReceiveBuffer()
         self._out: dict[int, bytearray] = {}
         # The callbacks below reach self.node and self.snapshotter only once the loop runs.
         self.transport = Transport(cluster.me, peer_listener, self._sel, self._step,
@@ -279,7 +280,7 @@ class Driver:
 
     def _on_pipe(self, worker: int, sock: socket.socket) -> None:
         try:
-            data = sock.recv(_RECV_BYTES)
+            data = self._receive.recv(sock)
         except BlockingIOError:
             return
         except OSError:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from raftkv.client import Client
 from raftkv.raft.types import Message
+from raftkv.receive import ReceiveBuffer
 from raftkv.tls import PeerTLS, describe, handshake_step
 from raftkv.wire.members import Member, MembershipError, split_addr
 from raftkv.wire.raft_messages import decode_message, encode_message
@@ -103,6 +104,7 @@ class Transport:
         self._introduced = introduced
         self._peers: dict[int, _Peer] = {}
         self._inbound: set[_Inbound] = set()
+        self._receive = ReceiveBuffer()
         self._tls: PeerTLS | None = None
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, self._on_accept)
@@ -275,7 +277,7 @@ class Transport:
 
     def _on_readable(self, conn: _Inbound) -> None:
         try:
-            data = conn.sock.recv(1 << 20)
+            data = self._receive.recv(conn.sock)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:

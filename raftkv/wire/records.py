@@ -100,7 +100,7 @@ class ReplyReader:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, int, bytes]]:
         buf = self._buf
         buf += data
         frames = []

@@ -126,7 +126,7 @@ class PyRequestParser:
         self._args_left = 0  # bulks still to read for the current command; 0 between commands
         self._bulk_len = -1  # length of the bulk being read; -1 until its "$N" line is parsed
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         if self.error is None:
             self._buf += data
 
@@ -341,7 +341,7 @@ class PyReader:
         self._stack: list[_Frame] = []  # aggregates being filled, innermost last
         self._error: str | None = None
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         if self._error is None:
             self._buf += data
 

@@ -20,6 +20,7 @@ from dataclasses import replace
 from raftkv import runtime_config
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError
+from raftkv.receive import ReceiveBuffer
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
 from raftkv.wire.resp import decode_command
@@ -56,6 +57,7 @@ class Worker:
         self.monitor = Monitor(self._pipe_out, self.info.monitors, self._wake)
         self._node_requests = NodeRequests(lambda: self.info, self.monitor, self._pipe_out, self._close)
         self._replies = records.ReplyReader()
+        self._receive = ReceiveBuffer()
         self._dirty: dict[int, Session] = {}
         self._lingering: dict[int, Session] = {}  # conn id -> connection closing after its replies
         self._stopping = False
@@ -195,7 +197,7 @@ class Worker:
         if not mask & selectors.EVENT_READ:
             return
         try:
-            data = self._pipe.recv(1 << 20)
+            data = self._receive.recv(self._pipe)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
