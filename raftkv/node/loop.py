@@ -69,6 +69,21 @@ log = logging.getLogger("raftkv.raft")
 _REMOVED = err("this node was removed from the cluster")
 
 
+def _write_pipe(sock: socket.socket, out: bytearray) -> None:
+    """All of ``out`` to a worker's pipe. One non-blocking send nearly always takes it whole; only a
+    full pipe pays for a blocking send with a timeout (two mode switches and a poll around it)."""
+    try:
+        sent = sock.send(out)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(out):
+        sock.settimeout(5.0)
+        try:
+            sock.sendall(out[sent:])
+        finally:
+            sock.setblocking(False)
+
+
 class Driver:
     def __init__(self, config: NodeConfig, disk: DiskStorage, pipes: dict[int, socket.socket],
                  peer_listener: socket.socket, control: socket.socket | None = None) -> None:
@@ -345,9 +360,7 @@ class Driver:
             # full means a stuck worker: cut it off (the supervisor restarts it) rather than buffer
             # without bound.
             try:
-                sock.settimeout(5.0)
-                sock.sendall(out)
-                sock.setblocking(False)
+                _write_pipe(sock, out)
             except OSError as exc:
                 log.warning("worker %d is not reading its replies (%s); disconnecting it", worker, exc)
                 del self._pipes[worker]
