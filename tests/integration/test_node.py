@@ -221,6 +221,13 @@ def test_a_dead_worker_is_replaced_and_other_clients_do_not_notice(make_node) ->
     assert "restarting" in node.log()
 
 
+def test_the_raft_process_and_workers_run_with_batch_scheduling(node: Node) -> None:
+    """A process woken by its pipe must not preempt the one that woke it (raftkv.process)."""
+    served = [node.raft_pid(), *node.worker_pids()]
+    assert len(served) >= 2
+    assert {os.sched_getscheduler(pid) for pid in served} == {os.SCHED_BATCH}
+
+
 def test_a_dead_raft_process_is_restarted_from_leveldb(node: Node) -> None:
     c = node.client(protocol=2)
     assert c.set("before", "crash")
