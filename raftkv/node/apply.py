@@ -108,6 +108,7 @@ class Applier:
                 if self._is_leader():
                     self._listener.tell_removed(gone, index)
         self._peers_changed()
+        self.shards.membership_changed()
         log.info("membership: voters %s, learners %s", list(cluster.conf_state.voters),
                  list(cluster.conf_state.learners))
         self._listener.on_applied(origin, rid, change)

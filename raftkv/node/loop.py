@@ -58,6 +58,7 @@ from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.receive import ReceiveBuffer
+from raftkv.sharding.member_sync import MemberSync
 from raftkv.sharding.node_hooks import Sharding
 from raftkv.wakeup import Wakeup
 from raftkv.wire import records
@@ -146,11 +147,12 @@ class Driver:
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
-        self.sharding = Sharding(disk, cluster.me.client_addr, self._leader_client_addr,
+        self.sharding = Sharding(disk, cluster, self._leader_client_addr,
                                  lambda to, argv, cmd: self.sequencer.submit_in_place(
                                      to.client, to.seq, to.proto, argv, cmd),
                                  lambda addr, argv, timeout_s: call(addr, argv, self.admin.password, timeout_s,
-                                                                    self.admin.client_tls))
+                                                                    self.admin.client_tls),
+                                 MemberSync(self.node_id, self.new_request_id, config.commit_timeout_s))
         self.applier = Applier(cluster, disk, self.inflight.waiters,
                                timing_writes(self.sequencer.done, self.stats.commit_latency),
                                self.sweeper.applied,
@@ -230,7 +232,9 @@ class Driver:
             self.observer.latency.add_if_slow("snapshot", int(self.snapshotter.last_duration_s * 1000))
         self.disk_guard.check()
         if self.soft_state.role == Role.LEADER:
-            self.sweeper.sweep(self.node, self.applier.sm, now, int(time.time() * 1000))
+            now_ms = int(time.time() * 1000)
+            self.sweeper.sweep(self.node, self.applier.sm, now, now_ms)
+            self.sharding.tick(self.node, now, now_ms)
         if self.metrics is not None:
             self.metrics.publish(self._report())
 

@@ -70,7 +70,7 @@ def _roles(state: ShardState, group: int) -> list[str]:
     """The group's members, master first."""
     assert state.map is not None
     master = state.address_of(group)
-    return [master, *(a for a in state.map.groups[group].members if a != master)]
+    return [master, *(a for a in state.members_of(group) if a != master)]
 
 
 def _node_triple(addr: str) -> list[object]:

@@ -13,10 +13,13 @@ from collections.abc import Callable
 from raftkv.errors import err
 from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import WRITE, Command
+from raftkv.node.cluster import Cluster
 from raftkv.node.disk import DiskStorage
 from raftkv.node.sequencer import ReplyTo
+from raftkv.raft.rawnode import RawNode
 from raftkv.sharding.cluster_commands import cluster_command, slots_get
 from raftkv.sharding.leaders import LeaderPoller
+from raftkv.sharding.member_sync import MemberSync
 from raftkv.sharding.state import ShardState
 
 # RAFT SLOTS SET as the log sees it: a write, answered when applied.
@@ -24,16 +27,23 @@ SLOTS_SET = Command("raft", 5, WRITE, ("admin",), group="cluster")
 
 
 class Sharding:
-    def __init__(self, disk: DiskStorage, my_addr: str, own_leader: Callable[[], str],
+    def __init__(self, disk: DiskStorage, cluster: Cluster, own_leader: Callable[[], str],
                  submit: Callable[[ReplyTo, list[bytes], Command], None],
-                 call: Callable[[str, list[bytes], float], object]) -> None:
+                 call: Callable[[str, list[bytes], float], object], member_sync: MemberSync) -> None:
         """``submit`` starts a write in place of the client's running command (the sequencer keeps its
-        connection's order); ``call`` makes one blocking
-        request to another node (used by the poller thread only)."""
+        connection's order); ``call`` makes one blocking request to another node (used by the poller
+        thread only); ``member_sync`` keeps the map listing this group's voters (on the leader's tick)."""
         self._own_leader = own_leader
         self._submit = submit
-        self.state = ShardState(disk, my_addr, own_leader)
+        self.state = ShardState(disk, cluster.me.client_addr, own_leader,
+                                lambda: [m.client_addr for m in cluster.members.values()],
+                                lambda: _voters(cluster))
         self._poller = LeaderPoller(self.state, call)
+        self._member_sync = member_sync
+
+    def tick(self, node: RawNode, now: float, now_ms: int) -> None:
+        """On the leader's tick."""
+        self._member_sync.check(node, self.state, now, now_ms)
 
     def close(self) -> None:
         self._poller.close()
@@ -52,3 +62,9 @@ class Sharding:
 
     def cluster(self, argv: list[bytes], sm: StateMachine) -> object:
         return cluster_command(argv, self.state, sm, int(time.time() * 1000))
+
+
+def _voters(cluster: Cluster) -> tuple[str, ...]:
+    """The client addresses of the group's voters as of the applied log, in id order."""
+    members = cluster.members
+    return tuple(members[i].client_addr for i in sorted(cluster.conf_state.voters) if i in members)

@@ -118,6 +118,17 @@ def takes_over(old: SlotMap, new: SlotMap, group_name: str) -> int | None:
     return None
 
 
+def with_members(slot_map: SlotMap, group: int, members: tuple[str, ...]) -> SlotMap | None:
+    """``slot_map`` at the next epoch with ``members`` as the member list of ``group`` (those it lists
+    already keep their order, the others follow), or None if it lists exactly those (or none is given)."""
+    old = slot_map.groups[group]
+    if not members or set(old.members) == set(members):
+        return None
+    listed = tuple(a for a in old.members if a in members) + tuple(a for a in members if a not in old.members)
+    groups = tuple(Group(g.name, listed, g.ranges) if i == group else g for i, g in enumerate(slot_map.groups))
+    return SlotMap(slot_map.epoch + 1, groups)
+
+
 def even_ranges(group_count: int) -> list[tuple[int, int]]:
     """The slots cut into ``group_count`` contiguous ranges whose sizes differ by at most one."""
     ranges, start = [], 0

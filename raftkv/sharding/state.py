@@ -5,12 +5,19 @@ The map changes only by applying ``RAFT SLOTS SET <epoch> <json>`` from the log 
 every node of a group agrees on it at each index; it is kept in the data dir when applied and in snapshots,
 so it survives restarts. :meth:`route` is the per-command check; the loop calls it only while a map is
 installed (``routes`` is True), so an unsharded node pays nothing for it.
+
+Which group is ours is decided by our Raft group's members, not by this node's address alone: a node
+added to the group after the map was written is not named in it yet, but a member it shares the group
+with is, and every node of the group decides the same way at the same index (the member table is
+replicated too). The members clients are sent to are, for our own group, its voters now (the map's
+list catches up through :mod:`raftkv.sharding.member_sync`), and for the others the list each group's
+own map gives itself, as the leader poller last read it.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from raftkv.errors import RespError, err
 from raftkv.kv.table import Command
@@ -33,16 +40,23 @@ def node_id(client_addr: str) -> str:
 
 
 class ShardState:
-    def __init__(self, disk: DiskStorage, my_addr: str, own_leader: Callable[[], str]) -> None:
+    def __init__(self, disk: DiskStorage, my_addr: str, own_leader: Callable[[], str],
+                 own_members: Callable[[], Iterable[str]], own_voters: Callable[[], tuple[str, ...]]) -> None:
         """``my_addr`` is this node's client address (how the map names it); ``own_leader`` gives its
-        group's leader's client address as Raft knows it ("" if none)."""
+        group's leader's client address as Raft knows it ("" if none); ``own_members`` the client
+        addresses of every member of its Raft group as of the applied log, ``own_voters`` those of its
+        voters."""
         self._disk = disk
         self.my_addr = my_addr
         self._own_leader = own_leader
+        self._own_members = own_members
+        self.own_voters = own_voters
         self.map: SlotMap | None = None
         self.my_group: int | None = None
         self._owner: list[int] = []
-        self.leaders: dict[str, str] = {}  # other groups' leaders, by group name (written by the poller)
+        # Written by the poller thread, one assignment each (atomic under the GIL), by group name:
+        self.leaders: dict[str, str] = {}  # other groups' leaders
+        self.members: dict[str, tuple[str, ...]] = {}  # other groups' members, from their own maps
         saved = disk.get_meta(_META)
         if saved:
             self._install(slot_map.decode(saved))
@@ -71,9 +85,9 @@ class ShardState:
         old = self.map
         if old is not None and new.epoch <= old.epoch:
             return err(f"stale slot map: epoch {new.epoch} is not above the installed {old.epoch}")
-        me = new.group_of(self.my_addr)
+        me = self._our_group(new)
         if me is None:
-            return err(f"the slot map does not name this node ({self.my_addr}) in any group")
+            return err(f"the slot map names no member of this node's group ({self.my_addr})")
         if old is not None:
             taken = slot_map.takes_over(old, new, new.groups[me].name)
             if taken is not None:
@@ -87,8 +101,20 @@ class ShardState:
 
     def _install(self, new: SlotMap) -> None:
         self.map = new
-        self.my_group = new.group_of(self.my_addr)
+        self.my_group = self._our_group(new)
         self._owner = new.owners()
+
+    def _our_group(self, slot_map: SlotMap) -> int | None:
+        found = slot_map.group_of(self.my_addr)
+        if found is None:
+            found = next((g for g in map(slot_map.group_of, self._own_members()) if g is not None), None)
+        return found
+
+    def membership_changed(self) -> None:
+        """Our group's members changed (a membership change was applied): find our group again (a node
+        added since the map was written finds it now)."""
+        if self.map is not None:
+            self.my_group = self._our_group(self.map)
 
     # -- routing --------------------------------------------------------------------------------
 
@@ -107,10 +133,19 @@ class ShardState:
             return RespError(f"CLUSTERDOWN Hash slot {slot} not served")
         return RespError(f"MOVED {slot} {self.address_of(owner)}")
 
+    def members_of(self, group: int) -> tuple[str, ...]:
+        """``group``'s members as clients should know them: our own group's voters, another group's
+        list as its own map gives it (else as ours does)."""
+        assert self.map is not None
+        g = self.map.groups[group]
+        if group == self.my_group:
+            return self.own_voters() or g.members
+        return self.members.get(g.name) or g.members
+
     def address_of(self, group: int) -> str:
         """Where clients should go for ``group``: its leader if known, else its first member."""
         assert self.map is not None
-        g = self.map.groups[group]
-        leader = self._own_leader() if group == self.my_group else self.leaders.get(g.name, "")
-        return leader if leader in g.members else g.members[0]
+        members = self.members_of(group)
+        leader = self._own_leader() if group == self.my_group else self.leaders.get(self.map.groups[group].name, "")
+        return leader if leader in members else members[0]
 

@@ -1,10 +1,14 @@
 """The slot map value, the key positions routing reads, and the node's shard state, in process."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from raftkv.errors import RespError
 from raftkv.kv.table import TABLE
+from raftkv.node.disk import DiskStorage
 from raftkv.node.snapshots import node_state
 from raftkv.sharding import slot_map
 from raftkv.sharding.command_keys import command_keys
@@ -20,15 +24,17 @@ def two_groups(epoch: int = 1) -> SlotMap:
     return SlotMap(epoch, (Group("g1", A, ((0, 8191),)), Group("g2", B, ((8192, 16383),))))
 
 
-class FakeDisk:
-    def __init__(self) -> None:
-        self.meta: dict[str, bytes] = {}
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[DiskStorage]:
+    opened = DiskStorage(tmp_path / "data")
+    yield opened
+    opened.close()
 
-    def get_meta(self, name: str) -> bytes | None:
-        return self.meta.get(name)
 
-    def put_meta(self, name: str, value: bytes) -> None:
-        self.meta[name] = value
+def shard_state(disk: DiskStorage, me: str, leader: str = "", members: tuple[str, ...] = (),
+                voters: tuple[str, ...] = ()) -> ShardState:
+    """The state of the node at client address ``me``, whose Raft group has ``members`` (``me`` if none)."""
+    return ShardState(disk, me, lambda: leader, lambda: members or (me,), lambda: voters)
 
 
 def slots_set(m: SlotMap) -> list[bytes]:
@@ -71,9 +77,8 @@ def test_command_keys_follow_the_table_and_movablekeys() -> None:
     assert keys(b"EXEC", encode_command([b"SET", b"a", b"1"]), encode_command([b"GET", b"b"])) == [b"a", b"b"]
 
 
-def test_state_routes_by_its_group_and_refuses_stale_maps() -> None:
-    disk = FakeDisk()
-    state = ShardState(disk, A[1], lambda: A[0])  # type: ignore[arg-type]
+def test_state_routes_by_its_group_and_refuses_stale_maps(disk: DiskStorage) -> None:
+    state = shard_state(disk, A[1], leader=A[0])
     assert not state.routes
     assert state.apply_entry(slots_set(two_groups(2))) == "OK"
     mine = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) <= 8191)
@@ -91,15 +96,42 @@ def test_state_routes_by_its_group_and_refuses_stale_maps() -> None:
     refused = state.apply_entry(slots_set(grab))
     assert isinstance(refused, RespError) and "slot 8192 belongs to another group" in refused.message
     # Kept in the data dir: a restarted node routes at once.
-    again = ShardState(disk, A[1], lambda: "")  # type: ignore[arg-type]
+    again = shard_state(disk, A[1])
     assert again.map == two_groups(2) and again.my_group == 0
 
 
-def test_a_map_that_does_not_name_the_node_is_refused() -> None:
-    state = ShardState(FakeDisk(), "127.0.0.1:9999", lambda: "")  # type: ignore[arg-type]
+def test_a_map_that_names_no_member_of_the_group_is_refused(disk: DiskStorage) -> None:
+    state = shard_state(disk, "127.0.0.1:9999", members=("127.0.0.1:9998", "127.0.0.1:9999"))
     reply = state.apply_entry(slots_set(two_groups()))
-    assert isinstance(reply, RespError) and "does not name this node" in reply.message
+    assert isinstance(reply, RespError) and "names no member of this node's group" in reply.message
     assert not state.routes
+
+
+def test_a_node_the_map_does_not_name_yet_routes_by_its_group(disk: DiskStorage) -> None:
+    """Added to group g2 after the map was written: its fellow members are named, so it routes as g2."""
+    new = "127.0.0.1:7103"
+    state = shard_state(disk, new, members=(*B, new), voters=(*B, new))
+    assert state.apply_entry(slots_set(two_groups())) == "OK" and state.my_group == 1
+    theirs = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) <= 8191)
+    mine = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) > 8191)
+    assert state.route([b"GET", mine], TABLE[b"get"]) is None
+    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {A[0]}")
+    # Our own group is listed as it is now; another group as its own map lists it (the poller's).
+    assert state.members_of(1) == (*B, new)
+    state.members["g1"] = (A[1],)
+    assert state.members_of(0) == (A[1],)
+    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {A[1]}")
+
+
+def test_with_members_keeps_the_listed_order_and_moves_to_the_next_epoch() -> None:
+    m = two_groups(4)
+    assert slot_map.with_members(m, 1, (B[1], B[0])) is None  # the same members
+    assert slot_map.with_members(m, 1, ()) is None
+    grown = slot_map.with_members(m, 1, ("127.0.0.1:7100", *B))
+    assert grown is not None and grown.epoch == 5 and grown.groups[0] == m.groups[0]
+    assert grown.groups[1] == Group("g2", (*B, "127.0.0.1:7100"), m.groups[1].ranges)
+    shrunk = slot_map.with_members(grown, 1, (B[1], "127.0.0.1:7100"))
+    assert shrunk is not None and shrunk.groups[1].members == (B[1], "127.0.0.1:7100")
 
 
 def test_snapshot_node_state_carries_the_map_beside_the_members() -> None:
