@@ -51,27 +51,38 @@ def _slots_get(ask: Ask, members: tuple[str, ...]) -> tuple[SlotMap | None, str]
     return (decode(blob) if epoch else None), (leader.decode() if isinstance(leader, bytes) else str(leader))
 
 
-def _install(ask: Ask, slot_map: SlotMap) -> None:
+def _install(ask: Ask, slot_map: SlotMap, already: frozenset[str] = frozenset()) -> None:
+    """Install ``slot_map`` on every group but those named in ``already``."""
     blob = slot_map.encode()
     for group in slot_map.groups:
+        if group.name in already:
+            continue
         reply = _first_answer(ask, group.members, "RAFT", "SLOTS", "SET", str(slot_map.epoch), blob)
         if isinstance(reply, RespError):
             raise ClusterFailure(f"group {group.name}: {reply.message}")
 
 
 def create(ask: Ask, specs: list[str]) -> SlotMap:
-    """Give the 16384 slots evenly, in contiguous ranges, to the groups of ``specs`` (epoch 1)."""
+    """Give the 16384 slots evenly, in contiguous ranges, to the groups of ``specs`` (epoch 1).
+
+    Resumable: the same command run again after it stopped half-way (a group unreachable) leaves the
+    groups that already hold this very map as they are and installs it on the others; a group holding
+    any other map is refused."""
     groups = [parse_group_spec(spec, f"g{i + 1}") for i, spec in enumerate(specs)]
-    for name, members in groups:
-        if _slots_get(ask, members)[0] is not None:
-            raise ClusterFailure(f"group {name} already has a slot map: use cluster add-group")
     ranges = even_ranges(len(groups))
     try:
         slot_map = SlotMap(1, tuple(Group(name, members, (r,)) for (name, members), r in zip(groups, ranges)))
         decode(slot_map.encode())  # the checks every node makes
     except SlotMapError as exc:
         raise ClusterFailure(str(exc)) from None
-    _install(ask, slot_map)
+    already = set()
+    for name, members in groups:
+        found = _slots_get(ask, members)[0]
+        if found == slot_map:
+            already.add(name)
+        elif found is not None:
+            raise ClusterFailure(f"group {name} already has a slot map: use cluster add-group")
+    _install(ask, slot_map, frozenset(already))
     return slot_map
 
 
