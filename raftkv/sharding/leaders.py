@@ -1,5 +1,5 @@
 """Learning the other groups' leaders: a helper thread asks one member of each other group (``RAFT SLOTS
-GET``, whose last field is that group's leader) once a second, so that MOVED and the CLUSTER replies name
+GET``, whose third field is that group's leader) once a second, so that MOVED and the CLUSTER replies name
 leaders. It never touches the loop: it only replaces entries of the state's ``leaders`` dict (one
 assignment, atomic under the GIL). A group none of whose members answers keeps its last known leader.
 """
@@ -46,6 +46,6 @@ class LeaderPoller:
                 reply = self._call(addr, [b"RAFT", b"SLOTS", b"GET"], _CALL_TIMEOUT_S)
             except OSError:
                 continue
-            if isinstance(reply, list) and len(reply) == 3 and reply[2]:
+            if isinstance(reply, list) and len(reply) >= 3 and reply[2]:
                 self._state.leaders[name] = bytes(reply[2]).decode()
                 return

@@ -68,7 +68,7 @@ class OneNode:
         self.sweeper = ExpirySweeper(ME, self.new_request_id, commit_timeout_s=5.0)
         self.applier = Applier(self.cluster, self.disk, self.inflight.waiters, self.sequencer.done,
                                self._unanswered, self._peers_changed, lambda: self.is_leader,
-                               self.listener, self.sequencer.done, ShardState(self.disk, me.client_addr, lambda: ""))
+                               self.listener, self.sequencer.done, ShardState(me.client_addr, lambda: ""))
         self.mem = MemoryStorage()
         self.mem.set_conf_state(self.cluster.conf_state)
         self.node = RawNode(RaftConfig(id=ME), self.mem, random.Random(0))

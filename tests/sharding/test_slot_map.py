@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from raftkv.errors import RespError
+from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import TABLE
 from raftkv.node.snapshots import node_state
 from raftkv.sharding import slot_map
@@ -18,17 +19,6 @@ A, B = ("127.0.0.1:7001", "127.0.0.1:7002"), ("127.0.0.1:7101", "127.0.0.1:7102"
 
 def two_groups(epoch: int = 1) -> SlotMap:
     return SlotMap(epoch, (Group("g1", A, ((0, 8191),)), Group("g2", B, ((8192, 16383),))))
-
-
-class FakeDisk:
-    def __init__(self) -> None:
-        self.meta: dict[str, bytes] = {}
-
-    def get_meta(self, name: str) -> bytes | None:
-        return self.meta.get(name)
-
-    def put_meta(self, name: str, value: bytes) -> None:
-        self.meta[name] = value
 
 
 def slots_set(m: SlotMap) -> list[bytes]:
@@ -72,32 +62,40 @@ def test_command_keys_follow_the_table_and_movablekeys() -> None:
 
 
 def test_state_routes_by_its_group_and_refuses_stale_maps() -> None:
-    disk = FakeDisk()
-    state = ShardState(disk, A[1], lambda: A[0])  # type: ignore[arg-type]
+    state, sm = ShardState(A[1], lambda: A[0]), StateMachine()
     assert not state.routes
-    assert state.apply_entry(slots_set(two_groups(2))) == "OK"
+    assert state.apply_entry(slots_set(two_groups(2)), sm, 0) == "OK"
     mine = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) <= 8191)
     theirs = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) > 8191)
-    assert state.route([b"GET", mine], TABLE[b"get"]) is None
-    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {B[0]}")
+
+    def route(*argv: bytes) -> RespError | None:
+        return state.route(list(argv), TABLE[argv[0].lower()], sm, 0)
+
+    assert route(b"GET", mine) is None
+    assert route(b"GET", theirs) == RespError(f"MOVED {key_slot(theirs)} {B[0]}")
     state.leaders["g2"] = B[1]
-    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {B[1]}")
-    assert state.route([b"MGET", mine, theirs], TABLE[b"mget"]) == RespError(
-        "CROSSSLOT Keys in request don't hash to the same slot")
-    stale = state.apply_entry(slots_set(two_groups(2)))
+    assert route(b"GET", theirs) == RespError(f"MOVED {key_slot(theirs)} {B[1]}")
+    assert route(b"MGET", mine, theirs) == RespError("CROSSSLOT Keys in request don't hash to the same slot")
+    stale = state.apply_entry(slots_set(two_groups(2)), sm, 0)
     assert isinstance(stale, RespError) and "stale slot map" in stale.message
     # A newer map may not hand this group a slot another group owns: that takes a move.
     grab = SlotMap(3, (Group("g1", A, ((0, 8192),)), Group("g2", B, ((8193, 16383),))))
-    refused = state.apply_entry(slots_set(grab))
+    refused = state.apply_entry(slots_set(grab), sm, 0)
     assert isinstance(refused, RespError) and "slot 8192 belongs to another group" in refused.message
-    # Kept in the data dir: a restarted node routes at once.
-    again = ShardState(disk, A[1], lambda: "")  # type: ignore[arg-type]
+    # Nor give one away that is not moving: its keys would be nobody's.
+    give = SlotMap(3, (Group("g1", A, ((0, 8190),)), Group("g2", B, ((8191, 16383),))))
+    refused = state.apply_entry(slots_set(give), sm, 0)
+    assert isinstance(refused, RespError) and "slot 8191 is not migrating to group g2" in refused.message
+    # A snapshot carries the state; a restarted node rebuilds it from its snapshot and log, nothing else.
+    again = ShardState(A[1], lambda: "")
+    assert not again.routes
+    again.restore(state.encoded)
     assert again.map == two_groups(2) and again.my_group == 0
 
 
 def test_a_map_that_does_not_name_the_node_is_refused() -> None:
-    state = ShardState(FakeDisk(), "127.0.0.1:9999", lambda: "")  # type: ignore[arg-type]
-    reply = state.apply_entry(slots_set(two_groups()))
+    state = ShardState("127.0.0.1:9999", lambda: "")
+    reply = state.apply_entry(slots_set(two_groups()), StateMachine(), 0)
     assert isinstance(reply, RespError) and "does not name this node" in reply.message
     assert not state.routes
 

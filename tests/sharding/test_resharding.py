@@ -1,0 +1,92 @@
+"""Moving slots between groups of real nodes while clients use them: the keys arrive with their types and
+TTLs, clients follow -ASK, -TRYAGAIN and -MOVED, a move interrupted at any step is finished by running it
+again, and rebalance gives a group added later its share."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from kvsctl.cluster import current_map, group_state
+from kvsctl.resharding import move_slots
+from raftkv.sharding.slot_map import SlotMap
+from raftkv.sharding.slots_pure import key_slot
+from tests.integration.conftest import wait_for
+from tests.sharding.conftest import Sharded, ask
+
+pytestmark = pytest.mark.integration
+
+MOVED_SLOTS = list(range(8000, 8192))  # the top of group g1's half
+
+
+def keys_in(slots: list[int], count: int, prefix: str = "m") -> list[str]:
+    wanted = set(slots)
+    found = []
+    i = 0
+    while len(found) < count:
+        key = f"{prefix}{i}"
+        if key_slot(key.encode()) in wanted:
+            found.append(key)
+        i += 1
+    return found
+
+
+def owner_of(slot_map: SlotMap, slot: int) -> str:
+    return slot_map.groups[slot_map.owners()[slot]].name
+
+
+def everywhere(sharded: Sharded, epoch: int) -> None:
+    for node in sharded.nodes:
+        wait_for(lambda n=node: current_map(ask, n.address).epoch >= epoch and
+                 group_state(ask, (n.address,))[0].epoch >= epoch, 10, f"{node.address} at epoch {epoch}")
+
+
+def test_a_range_of_slots_moves_with_its_keys_types_and_ttls(make_sharded: Callable[..., Sharded]) -> None:
+    sharded = make_sharded(2, 1)
+    g1, g2 = (g.nodes[0] for g in sharded.groups)
+    c1 = g1.client(protocol=2)
+    strings = keys_in(MOVED_SLOTS, 150)
+    for key in strings:
+        c1.set(key, f"v-{key}")
+    h, lst, st, z, ttl_key = keys_in(MOVED_SLOTS, 5, "t")
+    c1.hset(h, mapping={"a": "1", "b": "2"})
+    c1.rpush(lst, "x", "y", "z")
+    c1.sadd(st, "p", "q")
+    c1.zadd(z, {"m": 1.5, "n": 2.5})
+    c1.set(ttl_key, "soon", px=60_000)
+    stay = keys_in(list(range(0, 100)), 5, "s")
+    for key in stay:
+        c1.set(key, "stays")
+    lines: list[str] = []
+    new = move_slots(ask, g1.address, "g1", "g2", MOVED_SLOTS, progress=lines.append, batch_keys=40)
+    assert new.epoch == 2 and all(owner_of(new, s) == "g2" for s in MOVED_SLOTS)
+    assert any("keys copied" in line for line in lines), lines
+    everywhere(sharded, 2)
+    c2 = g2.client(protocol=2)
+    for key in strings:
+        assert c2.get(key) == f"v-{key}".encode()
+        with pytest.raises(redis.exceptions.MovedError):
+            c1.get(key)
+    assert c2.hgetall(h) == {b"a": b"1", b"b": b"2"} and c2.lrange(lst, 0, -1) == [b"x", b"y", b"z"]
+    assert c2.smembers(st) == {b"p", b"q"} and c2.zrange(z, 0, -1, withscores=True) == [(b"m", 1.5), (b"n", 2.5)]
+    assert 55_000 < c2.pttl(ttl_key) <= 60_000
+    assert c1.execute_command("DBSIZE") == len(stay) and c2.execute_command("DBSIZE") == len(strings) + 5
+    # CLUSTER SLOTS and SHARDS of both groups say so.
+    for client in (c1, c2):
+        ranges = {(r[0], r[1]): r[2][1] for r in client.execute_command("CLUSTER", "SLOTS")}
+        assert ranges[(8000, 16383)] == g2.port and ranges[(0, 7999)] == g1.port
+    for node in (g1, g2):
+        shards = node.client(protocol=3).execute_command("CLUSTER", "SHARDS")
+        assert [s[b"slots"] for s in shards] == [[0, 7999], [8000, 16383]]
+    rc = RedisCluster(startup_nodes=sharded.startup_nodes(), socket_timeout=10)
+    try:
+        assert [rc.get(k) for k in strings[:20]] == [f"v-{k}".encode() for k in strings[:20]]
+        assert rc.get(stay[0]) == b"stays"
+    finally:
+        rc.close()
+    # Moving them again is a no-op that says so.
+    lines.clear()
+    assert move_slots(ask, g1.address, "g1", "g2", MOVED_SLOTS, progress=lines.append).epoch == 2
+    assert any("already" in line for line in lines)
