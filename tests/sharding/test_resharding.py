@@ -3,17 +3,20 @@ TTLs, clients follow -ASK, -TRYAGAIN and -MOVED, a move interrupted at any step 
 again, and rebalance gives a group added later its share."""
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from kvsctl.cluster import current_map, group_state
+from kvsctl.cluster import current_map, group_state, status
 from kvsctl.resharding import move_slots
-from raftkv.sharding.slot_map import SlotMap
+from raftkv.client import RespError
+from raftkv.sharding.slot_map import SlotMap, with_slots_moved
 from raftkv.sharding.slots_pure import key_slot
-from tests.integration.conftest import wait_for
+from raftkv.sharding.state import node_id
+from tests.integration.conftest import Node, wait_for
 from tests.sharding.conftest import Sharded, ask
 
 pytestmark = pytest.mark.integration
@@ -90,3 +93,69 @@ def test_a_range_of_slots_moves_with_its_keys_types_and_ttls(make_sharded: Calla
     lines.clear()
     assert move_slots(ask, g1.address, "g1", "g2", MOVED_SLOTS, progress=lines.append).epoch == 2
     assert any("already" in line for line in lines)
+
+
+def raw(node: Node) -> redis.Redis:
+    """One connection that follows no redirection (ASKING must reach the next command's connection)."""
+    return node.client(protocol=2, single_connection_client=True)
+
+
+def nodes_text(node: Node) -> str:
+    reply = ask(node.address, "CLUSTER", "NODES")
+    return (reply if isinstance(reply, bytes) else reply.data).decode()
+
+
+def test_clients_see_ask_asking_and_tryagain_while_a_slot_moves(make_sharded: Callable[..., Sharded]) -> None:
+    sharded = make_sharded(2, 1)
+    g1, g2 = (g.nodes[0] for g in sharded.groups)
+    slot = 8100
+    here, absent, buffered = (f"{{{tag}}}" for tag in keys_in([slot], 3, "tag"))
+    c1, c2 = raw(g1), raw(g2)
+    c1.set(here + "a", "1")
+    c1.set(buffered + "b", "2")
+    assert ask(g2.address, "RAFT", "SLOTS", "IMPORTING", "g1", str(slot)) == "OK"
+    assert ask(g1.address, "RAFT", "SLOTS", "MIGRATING", "g2", str(slot)) == "OK"
+    # The source serves keys it has, sends keys it has not to the target, refuses a mix.
+    assert c1.get(here + "a") == b"1"
+    with pytest.raises(redis.exceptions.AskError, match=f"{slot} {g2.address}"):
+        c1.get(absent + "c")
+    with pytest.raises(redis.exceptions.AskError):
+        c1.set(absent + "c", "x")
+    with pytest.raises(redis.exceptions.TryAgainError, match="Multiple keys request during rehashing of slot"):
+        c1.mget(here + "a", here + "missing")
+    # The target serves the slot only to a command right after ASKING.
+    with pytest.raises(redis.exceptions.MovedError, match=f"{slot} {g1.address}"):
+        c2.get(absent + "c")
+    assert c2.execute_command("ASKING") and c2.set(absent + "c", "at-target")
+    with pytest.raises(redis.exceptions.MovedError):
+        c2.get(absent + "c")  # ASKING lasts one command
+    assert c2.execute_command("ASKING") and c2.get(absent + "c") == b"at-target"
+    # redis-cli -c follows the ASK.
+    cli = subprocess.run(["redis-cli", "-c", "-p", str(g1.port), "SET", absent + "d", "by-cli"],
+                         capture_output=True, text=True, timeout=20, check=True)
+    assert cli.stdout.strip() == "OK"
+    assert c2.execute_command("ASKING") and c2.get(absent + "d") == b"by-cli"
+    # CLUSTER NODES marks the moving slot as Redis does; kvsctl cluster status shows it.
+    assert f"[{slot}->-{node_id(g2.address)}]" in nodes_text(g1)
+    assert f"[{slot}-<-{node_id(g1.address)}]" in nodes_text(g2)
+    rows = {row["group"]: row for row in status(ask, g1.address)}
+    assert rows["g1"]["migrating"] == f"{slot}->g2" and rows["g2"]["importing"] == f"{slot}<-g1"
+    # A key taken out for a batch is neither here nor surely there: TRYAGAIN until the batch is released.
+    batch = ask(g1.address, "RAFT", "SLOTS", "EXPORT", "g2", "1")
+    taken = batch[1].decode()
+    assert len(batch) == 4 and taken in (here + "a", buffered + "b")  # id, then one key, payload, expiry
+    with pytest.raises(redis.exceptions.TryAgainError, match=f"Key being moved during rehashing of slot {slot}"):
+        c1.get(taken)
+    # A map that gives the slot away is refused while the source still holds keys or a batch of it.
+    unfinished = with_slots_moved(current_map(ask, g1.address), [slot], "g2")
+    refusal = ask(g1.address, "RAFT", "SLOTS", "SET", str(unfinished.epoch), unfinished.encode())
+    assert isinstance(refusal, RespError) and "not released" in refusal.message
+    # Finishing the move: the same batch again, imported, then the rest; then MOVED to the new owner.
+    move_slots(ask, g1.address, "g1", "g2", [slot])
+    everywhere(sharded, 2)
+    with pytest.raises(redis.exceptions.MovedError, match=f"{slot} {g2.address}"):
+        c1.get(here + "a")
+    assert [c2.get(k) for k in (here + "a", buffered + "b", absent + "c", absent + "d")] == [
+        b"1", b"2", b"at-target", b"by-cli"]
+    assert c1.execute_command("DBSIZE") == 0
+    assert "->-" not in nodes_text(g1) and "-<-" not in nodes_text(g2)
