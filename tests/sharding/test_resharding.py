@@ -16,7 +16,7 @@ from raftkv.client import RespError
 from raftkv.sharding.slot_map import SlotMap, with_slots_moved
 from raftkv.sharding.slots_pure import key_slot
 from raftkv.sharding.state import node_id
-from tests.integration.conftest import Node, wait_for
+from tests.integration.conftest import Cluster, Node, wait_for
 from tests.sharding.conftest import Sharded, ask
 
 pytestmark = pytest.mark.integration
@@ -159,3 +159,61 @@ def test_clients_see_ask_asking_and_tryagain_while_a_slot_moves(make_sharded: Ca
         b"1", b"2", b"at-target", b"by-cli"]
     assert c1.execute_command("DBSIZE") == 0
     assert "->-" not in nodes_text(g1) and "-<-" not in nodes_text(g2)
+
+
+class Crash(Exception):
+    """The coordinator dying right after a step took effect (its reply lost)."""
+
+
+def crashing(after: str, nth: int = 1) -> Callable[..., object]:
+    """kvsctl's one-command call, dying once the ``nth`` ``RAFT SLOTS <after>`` has been sent."""
+    seen = 0
+
+    def call(address: str, *argv: bytes | str) -> object:
+        nonlocal seen
+        reply = ask(address, *argv)
+        if argv[:3] == ("RAFT", "SLOTS", after):
+            seen += 1
+            if seen == nth:
+                raise Crash(after)
+        return reply
+
+    return call
+
+
+def digests(group: Cluster) -> set[bytes]:
+    group.wait_caught_up()
+    return {n.client(protocol=2).execute_command("DEBUG", "DIGEST") for n in group.nodes}
+
+
+def test_a_move_stopped_at_any_step_is_finished_by_running_it_again(make_sharded: Callable[..., Sharded]) -> None:
+    sharded = make_sharded(2, 3)
+    src, dst = sharded.groups
+    ranges = {"EXPORT": list(range(8100, 8120)), "IMPORT": list(range(8120, 8140)), "SET": list(range(8140, 8160))}
+    values = {key: f"v-{key}" for slots in ranges.values() for key in keys_in(slots, 30)}
+    rc = RedisCluster(startup_nodes=sharded.startup_nodes(), socket_timeout=10)
+    try:
+        for key, value in values.items():
+            rc.set(key, value)
+        victim = src.leader()
+        alive = next(n for n in src.nodes if n is not victim).address
+        for step, slots in ranges.items():
+            with pytest.raises(Crash):
+                move_slots(crashing(step, 2 if step == "EXPORT" else 1), alive, "g1", "g2", slots, batch_keys=10)
+            if step == "EXPORT":
+                # ...and the source's leader with it: its successor holds the same unreleased batch.
+                victim.kill_all()
+                src.leader(among=[n for n in src.nodes if n is not victim])
+            move_slots(ask, alive, "g1", "g2", slots, batch_keys=10)
+        victim.start()
+        final = current_map(ask, dst.nodes[0].address)
+        assert all(owner_of(final, s) == "g2" for slots in ranges.values() for s in slots)
+        everywhere(sharded, final.epoch)
+        # Every key once, at the target, with its value; none left at the source, whose nodes agree.
+        assert {k: rc.get(k) for k in values} == {k: v.encode() for k, v in values.items()}
+        for node in src.nodes:
+            assert node.client(protocol=2).execute_command("DBSIZE") == 0
+        assert dst.leader().client(protocol=2).execute_command("DBSIZE") == len(values)
+        assert len(digests(src)) == 1 and len(digests(dst)) == 1
+    finally:
+        rc.close()
