@@ -3,19 +3,27 @@ TTLs, clients follow -ASK, -TRYAGAIN and -MOVED, a move interrupted at any step 
 again, and rebalance gives a group added later its share."""
 from __future__ import annotations
 
+import random
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
-from kvsctl.cluster import current_map, group_state, status
+from kvsctl.cluster import ClusterFailure, current_map, group_state, status
 from kvsctl.resharding import move_slots
 from raftkv.client import RespError
 from raftkv.sharding.slot_map import SlotMap, with_slots_moved
 from raftkv.sharding.slots_pure import key_slot
 from raftkv.sharding.state import node_id
+from tests.fault.checker import check
+from tests.fault.history import Client, History, Outcome
 from tests.integration.conftest import Cluster, Node, wait_for
 from tests.sharding.conftest import Sharded, ask
 
@@ -217,3 +225,95 @@ def test_a_move_stopped_at_any_step_is_finished_by_running_it_again(make_sharded
         assert len(digests(src)) == 1 and len(digests(dst)) == 1
     finally:
         rc.close()
+
+
+def test_clients_stay_linearizable_through_a_move_with_crashes_and_pauses(
+        make_sharded: Callable[..., Sharded]) -> None:
+    sharded = make_sharded(2, 3)
+    src, dst = sharded.groups
+    slots = list(range(8150, 8192))
+    keys = keys_in(slots, 6, "hot")
+    filler = keys_in(slots, 400, "cold")
+    history = History()
+    stop = threading.Event()
+    seeded = random.Random(7)
+
+    def cluster_client() -> RedisCluster:
+        return RedisCluster(startup_nodes=sharded.startup_nodes(), socket_timeout=2, retry=Retry(NoBackoff(), 0))
+
+    setup = cluster_client()
+    pipe = setup.pipeline(transaction=False)
+    for key in filler:
+        pipe.set(key, "cold")
+    pipe.execute()
+    setup.close()
+
+    def run_client(index: int) -> None:
+        # Any error the cluster client gives up with leaves a write's outcome unknown (a GET failed).
+        client = Client(f"c{index}", index, ["cluster"], keys, history, random.Random(seeded.random()), stop,
+                        expected_errors=())
+        rc = cluster_client()
+        try:
+            while not stop.is_set():
+                if not client._one(rc, "cluster"):
+                    stop.wait(0.05)
+        finally:
+            rc.close()
+
+    threads = [threading.Thread(target=run_client, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    moved = threading.Event()
+    failures: list[str] = []
+
+    def coordinate() -> None:
+        # An operator running the same move-slots again until it completes.
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            alive = [n.address for n in src.nodes if n.proc is not None and n.proc.poll() is None]
+            try:
+                move_slots(ask, alive[0], "g1", "g2", slots, batch_keys=4)
+                moved.set()
+                return
+            except ClusterFailure as exc:
+                failures.append(str(exc))
+                time.sleep(0.5)
+
+    coordinator = threading.Thread(target=coordinate, daemon=True)
+    time.sleep(1.0)
+    coordinator.start()
+    wait_for(lambda: ask(dst.leader().address, "DBSIZE") >= 20, 20, "the first batches at the target")
+    victim = src.leader()
+    victim.kill_all()  # the source's leader, mid-move
+    paused = dst.followers(dst.leader())[0]
+    paused.signal_all(signal.SIGSTOP)
+    time.sleep(2.0)
+    paused.signal_all(signal.SIGCONT)
+    victim.start()
+    coordinator.join(45)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert moved.is_set(), f"the move did not complete: {failures[-3:]}"
+    everywhere(sharded, current_map(ask, dst.nodes[0].address).epoch)
+    rc = cluster_client()
+    try:
+        for key in keys:  # the final reads are part of the history: a lost acknowledged write shows
+            call_ns = time.monotonic_ns()
+            value = rc.get(key)
+            history.record("final", "cluster", "get", key, None, call_ns, time.monotonic_ns(), Outcome.OK,
+                           None if value is None else value.decode())
+        assert all(rc.get(k) == b"cold" for k in filler)
+    finally:
+        rc.close()
+    report = check(history.ops)
+    assert report.linearizable, report.describe(history.start_ns)
+    acknowledged = sum(1 for op in history.ops if op.completed and op.kind != "get")
+    assert acknowledged >= 30, f"only {acknowledged} acknowledged writes"
+    unknown = sum(1 for op in history.ops if not op.completed)
+    print(f"{len(history.ops)} operations ({acknowledged} acknowledged writes, {unknown} failed or unknown), "
+          f"move re-run {len(failures)} times: linearizable")
+    for node in src.nodes:
+        assert node.client(protocol=2).execute_command("DBSIZE") == 0
+    assert len(digests(src)) == 1 and len(digests(dst)) == 1
