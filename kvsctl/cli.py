@@ -368,7 +368,7 @@ def cluster_move_slots(source: str, target: str, slot_spec: str | None, count: i
     their keys, while clients keep going (they see -ASK and -TRYAGAIN during the move, -MOVED after).
     Run the same command again to finish a move that stopped half way."""
     if (slot_spec is None) == (count is None):
-        raise Failure("give either SLOTS or --count N")
+        raise UsageFailure("give either SLOTS or --count N (see 'kvsctl cluster move-slots --help')")
     address = format_address(*_addresses(_settings())[0])
     try:
         slots = parse_slot_spec(slot_spec) if slot_spec is not None else None
