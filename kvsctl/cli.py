@@ -214,7 +214,8 @@ def _print_rows(rows: list[dict[str, Any]], table: Callable[[list[dict[str, Any]
 @click.pass_context
 def cli(ctx: click.Context, address: str, endpoints: str | None, timeout: float, password: str | None,
         tls: bool, cacert: Path | None, cert: Path | None, key: Path | None) -> None:
-    """Talk to a raftkv cluster: read and write keys, manage membership, check the nodes.
+    """Talk to a raftkv cluster: read and write keys, manage membership, check the nodes, shard the keys
+    over several clusters and move slots between them online.
 
     Command names are case-insensitive: `kvsctl GET k` is `kvsctl get k`.
     """
