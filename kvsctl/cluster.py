@@ -15,7 +15,7 @@ from kvsctl.output import format_table
 from raftkv.client import ClientError, RespError
 from raftkv.sharding import migration
 from raftkv.sharding.migration import Migration
-from raftkv.sharding.slot_map import Group, SlotMap, SlotMapError, decode, even_ranges
+from raftkv.sharding.slot_map import Group, SlotMap, SlotMapError, decode, even_ranges, stale
 from raftkv.sharding.slot_ranges import format_slots
 
 Ask = Callable[..., Any]
@@ -64,11 +64,12 @@ def _slots_get(ask: Ask, members: tuple[str, ...]) -> tuple[SlotMap | None, str]
 
 
 def install(ask: Ask, slot_map: SlotMap, groups: tuple[Group, ...] | None = None) -> None:
-    """Install ``slot_map`` on ``groups`` (default: all of its groups), in that order."""
+    """Install ``slot_map`` on ``groups`` (default: all of its groups), in that order. A group that has
+    it already (the member that said otherwise was behind) is left as it is."""
     blob = slot_map.encode()
     for group in slot_map.groups if groups is None else groups:
         reply = first_answer(ask, group.members, "RAFT", "SLOTS", "SET", str(slot_map.epoch), blob)
-        if isinstance(reply, RespError):
+        if isinstance(reply, RespError) and reply.message != "ERR " + stale(slot_map.epoch, slot_map.epoch):
             raise ClusterFailure(f"group {group.name}: {reply.message}")
 
 

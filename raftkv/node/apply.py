@@ -97,7 +97,7 @@ class Applier:
         and its client gets the redirection)."""
         if argv[0] == b"RAFT":
             return self.shards.apply_entry(argv, self.sm, now_ms)
-        if self.shards.routes:
+        if self.shards.map is not None:  # sharded (the one test an unsharded node makes)
             argv, refusal = self.shards.route_entry(argv, self.sm, now_ms)
             if refusal is not None:
                 return refusal

@@ -540,8 +540,9 @@ class Driver:
         if reads:
             sm, served, now_ms = self.applier.sm, self.sequencer.read_served, int(time.time() * 1000)
             shards = self.sharding.state
+            routes = shards.routes
             for p in reads:
-                if shards.routes:  # routed again: moves applied since it arrived may have sent it elsewhere
+                if routes:  # routed again: moves applied since it arrived may have sent it elsewhere
                     p.argv, refusal = shards.route_entry(p.argv, sm, now_ms)
                     if refusal is not None:
                         self.sequencer.done(p, refusal)

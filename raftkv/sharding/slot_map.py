@@ -67,6 +67,11 @@ class SlotMap:
             for g in self.groups]}, separators=(",", ":")).encode()
 
 
+def stale(epoch: int, installed: int) -> str:
+    """Why a map of ``epoch`` is refused where one of ``installed`` (not below it) is."""
+    return f"stale slot map: epoch {epoch} is not above the installed {installed}"
+
+
 def decode(blob: bytes, epoch: int | None = None) -> SlotMap:
     """Parse and check a map; ``epoch`` (from RAFT SLOTS SET) overrides the one in the JSON."""
     try:

@@ -91,7 +91,7 @@ class ShardState:
             return err(str(exc))
         old = self.map
         if old is not None and new.epoch <= old.epoch:
-            return err(f"stale slot map: epoch {new.epoch} is not above the installed {old.epoch}")
+            return err(slot_map.stale(new.epoch, old.epoch))
         me = new.group_of(self.my_addr)
         if me is None:
             return err(f"the slot map does not name this node ({self.my_addr}) in any group")

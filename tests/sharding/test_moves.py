@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kvsctl.cluster import ClusterFailure
+from kvsctl.cluster import ClusterFailure, install
 from kvsctl.resharding import move_slots, plan_rebalance
 from raftkv.errors import RespError
 from raftkv.kv.state_machine import StateMachine
@@ -163,6 +163,20 @@ def fake_ask(maps: dict[str, SlotMap]) -> Any:
         m = maps[address]
         return [m.epoch, m.encode(), address.encode(), b""]
     return call
+
+
+def test_installing_a_map_a_group_has_already_is_not_a_failure() -> None:
+    sent = []
+
+    def ask(address: str, *argv: str | bytes) -> Any:
+        sent.append(address)
+        return RespError("ERR stale slot map: epoch 3 is not above the installed 3")  # asked a member behind
+
+    install(ask, two_groups(3))
+    assert sent == [A[0], B[0]]
+    with pytest.raises(ClusterFailure, match="group g1: ERR stale slot map: epoch 2 is not above the installed 3"):
+        install(lambda address, *argv: RespError("ERR stale slot map: epoch 2 is not above the installed 3"),
+                two_groups(2))
 
 
 def test_move_slots_checks_its_arguments_before_any_step() -> None:
