@@ -528,8 +528,12 @@ class Driver:
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state)
         if rd.committed_entries:
+            shards = self.sharding.state
+            reroutes = shards.reroutes
             self.applier.apply(self.node, rd.committed_entries)
             self._wake_blocked()
+            if shards.reroutes != reroutes and len(self.blocking):
+                self.blocking.rerouted()
             self.snapshotter.maybe_take()
         self.users.applied(self.applier.sm.users)
         inflight = self.inflight

@@ -49,6 +49,7 @@ class ShardState:
         self.migration = Migration()
         self._buffered: set[bytes] = set()  # the keys of the outgoing batches
         self.leaders: dict[str, str] = {}  # other groups' leaders, by group name (written by the poller)
+        self.reroutes = 0  # entries applied that may send commands elsewhere (a map, MIGRATING)
 
     @property
     def routes(self) -> bool:
@@ -76,12 +77,15 @@ class ShardState:
         """Apply a committed ``RAFT SLOTS <sub> ...``: the same outcome on every node of the group."""
         sub = argv[2]
         if sub == b"SET":
-            return self._apply_map(argv, sm)
-        if self.map is None or self.my_group is None:
+            reply = self._apply_map(argv, sm)
+        elif self.map is None or self.my_group is None:
             return err("this group has no slot map: run kvsctl cluster create first")
-        reply = moves.HANDLERS[sub][1](self.migration, self.map, self.map.groups[self.my_group].name, sm,
-                                       now_ms, argv[3:])
-        self._buffered = self.migration.buffered()
+        else:
+            reply = moves.HANDLERS[sub][1](self.migration, self.map, self.map.groups[self.my_group].name, sm,
+                                           now_ms, argv[3:])
+            self._buffered = self.migration.buffered()
+        if reply == "OK" and sub in (b"SET", b"MIGRATING"):
+            self.reroutes += 1
         return reply
 
     def _apply_map(self, argv: list[bytes], sm: StateMachine) -> object:

@@ -121,8 +121,21 @@ def test_clients_see_ask_asking_and_tryagain_while_a_slot_moves(make_sharded: Ca
     c1, c2 = raw(g1), raw(g2)
     c1.set(here + "a", "1")
     c1.set(buffered + "b", "2")
+    parked: list[object] = []
+
+    def blpop() -> None:  # parked at the source on a list of the slot, before the move starts
+        try:
+            parked.append(raw(g1).blpop([absent + "list"], 30))
+        except redis.RedisError as exc:
+            parked.append(exc)
+
+    waiting = threading.Thread(target=blpop, daemon=True)
+    waiting.start()
+    wait_for(lambda: c1.info("clients")["blocked_clients"] == 1, 10, "the BLPOP to park")
     assert ask(g2.address, "RAFT", "SLOTS", "IMPORTING", "g1", str(slot)) == "OK"
     assert ask(g1.address, "RAFT", "SLOTS", "MIGRATING", "g2", str(slot)) == "OK"
+    waiting.join(10)  # tried again once the slot migrates: its list is not here, so it is sent there
+    assert len(parked) == 1 and isinstance(parked[0], redis.exceptions.AskError), parked
     # The source serves keys it has, sends keys it has not to the target, refuses a mix.
     assert c1.get(here + "a") == b"1"
     with pytest.raises(redis.exceptions.AskError, match=f"{slot} {g2.address}"):
