@@ -15,6 +15,7 @@ from typing import Any
 
 from kvsctl.cluster import Ask, ClusterFailure, current_map, first_answer, group_state, install
 from raftkv.client import RespError
+from raftkv.sharding.migration import Migration
 from raftkv.sharding.slot_map import Group, SlotMap, with_slots_moved
 from raftkv.sharding.slot_ranges import SlotSpecError, format_slots, parse_slots
 
@@ -47,6 +48,14 @@ def _write(ask: Ask, group: Group, *argv: str | bytes) -> Any:
     return reply
 
 
+def _reachable(ask: Ask, group: Group) -> Migration:
+    """The group's moves, as one of its members says (failing at once if none answers)."""
+    try:
+        return group_state(ask, group.members)[2]
+    except ClusterFailure as exc:
+        raise ClusterFailure(f"group {group.name} cannot be reached: {exc}") from None
+
+
 def choose_slots(slot_map: SlotMap, source: str, count: int) -> list[int]:
     """``count`` slots of ``source`` to move: its last ones (its ranges shrink from the top)."""
     owned = [s for start, end in _group(slot_map, source).ranges for s in range(start, end + 1)]
@@ -64,8 +73,8 @@ def move_slots(ask: Ask, address: str, source: str, target: str, slots: list[int
     src, dst = _group(slot_map, source), _group(slot_map, target)
     if source == target:
         raise ClusterFailure("the source and target groups are the same")
-    _, _, src_moves = group_state(ask, src.members)  # also: fails at once if the group cannot be reached
-    group_state(ask, dst.members)
+    src_moves = _reachable(ask, src)
+    _reachable(ask, dst)
     names = [g.name for g in slot_map.groups]
     if slots is None:
         slots = choose_slots(slot_map, source, count or 0)

@@ -8,6 +8,7 @@ import pytest
 
 from kvsctl.cluster import ClusterFailure, install
 from kvsctl.resharding import move_slots, plan_rebalance
+from raftkv.client import ClientError
 from raftkv.errors import RespError
 from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import TABLE
@@ -190,3 +191,11 @@ def test_move_slots_checks_its_arguments_before_any_step() -> None:
         move_slots(ask, A[0], "g1", "g1", [1])
     with pytest.raises(ClusterFailure, match="group g3 owns 0 slots: cannot move 1"):
         move_slots(ask, A[0], "g3", "g1", count=1)
+
+    def down(address: str, *argv: str | bytes) -> Any:
+        if address == C[0]:
+            raise ClientError(f"cannot reach {address}: connection refused")
+        return ask(address, *argv)
+
+    with pytest.raises(ClusterFailure, match=f"^group g3 cannot be reached: cannot reach {C[0]}: connection refused$"):
+        move_slots(down, A[0], "g1", "g3", [1])
