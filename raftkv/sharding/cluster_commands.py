@@ -18,11 +18,11 @@ _ARITY = {b"keyslot": 3, b"countkeysinslot": 3, b"getkeysinslot": 4, b"slots": 2
 
 
 def slots_get(state: ShardState, own_leader: str) -> object:
-    """``RAFT SLOTS GET``: [epoch, map json, this group's leader, its moves' json] ([0, "", leader, ""]
-    without a map)."""
+    """``RAFT SLOTS GET``: [epoch, map json, this group's leader, the slots it moves (json)] ([0, "",
+    leader, ""] without a map)."""
     if state.map is None:
         return [0, b"", own_leader.encode(), b""]
-    return [state.map.epoch, state.map.encode(), own_leader.encode(), state.migration.encode()]
+    return [state.map.epoch, state.map.encode(), own_leader.encode(), state.migration.encode(batches=False)]
 
 
 def cluster_command(argv: list[bytes], state: ShardState, sm: StateMachine, now_ms: int) -> object:

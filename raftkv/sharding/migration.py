@@ -45,14 +45,19 @@ class Migration:
         """Every key of the outgoing batches."""
         return {m.key for batch in self.outgoing.values() for m in batch.keys}
 
-    def encode(self) -> bytes:
-        return json.dumps({
+    def encode(self, batches: bool = True) -> bytes:
+        """All of it (snapshots), or without the batches and imports (``RAFT SLOTS GET``: which slots
+        move, not the keys on their way)."""
+        shown: dict[str, object] = {
             "migrating": {str(s): t for s, t in sorted(self.migrating.items())},
             "importing": {str(s): g for s, g in sorted(self.importing.items())},
-            "outgoing": {t: {"id": b.id, "keys": [[_b64(m.key), _b64(m.payload), m.expire_at_ms] for m in b.keys]}
-                         for t, b in sorted(self.outgoing.items())},
-            "imported": dict(sorted(self.imported.items())),
-        }, separators=(",", ":")).encode()
+        }
+        if batches:
+            shown["outgoing"] = {t: {"id": b.id, "keys": [[_b64(m.key), _b64(m.payload), m.expire_at_ms]
+                                                          for m in b.keys]}
+                                 for t, b in sorted(self.outgoing.items())}
+            shown["imported"] = dict(sorted(self.imported.items()))
+        return json.dumps(shown, separators=(",", ":")).encode()
 
 
 def decode(blob: bytes) -> Migration:
@@ -61,8 +66,8 @@ def decode(blob: bytes) -> Migration:
         {int(s): str(t) for s, t in raw["migrating"].items()},
         {int(s): str(g) for s, g in raw["importing"].items()},
         {str(t): Batch(int(b["id"]), tuple(Moved(_unb64(k), _unb64(p), int(e)) for k, p, e in b["keys"]))
-         for t, b in raw["outgoing"].items()},
-        {str(g): int(i) for g, i in raw["imported"].items()},
+         for t, b in raw.get("outgoing", {}).items()},
+        {str(g): int(i) for g, i in raw.get("imported", {}).items()},
     )
 
 

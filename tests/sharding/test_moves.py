@@ -68,6 +68,7 @@ def test_migration_state_round_trips_through_its_encoding() -> None:
     state = Migration({5: "g2"}, {9: "g3"}, {"g2": Batch(42, (Moved(b"k\x00\xff", b"\x01payload", 123),))},
                       {"g3": 17})
     assert migration.decode(state.encode()) == state and not state.idle
+    assert migration.decode(state.encode(batches=False)) == Migration({5: "g2"}, {9: "g3"})
     assert state.buffered() == {b"k\x00\xff"}
 
 
