@@ -76,16 +76,20 @@ def move_slots(ask: Ask, address: str, source: str, target: str, slots: list[int
     src_moves = _reachable(ask, src)
     _reachable(ask, dst)
     names = [g.name for g in slot_map.groups]
-    if slots is None:
-        slots = choose_slots(slot_map, source, count or 0)
     owner_name = [names[o] if o >= 0 else "" for o in slot_map.owners()]
+    resumed = sorted(s for s, t in src_moves.migrating.items() if t == target and owner_name[s] == source)
+    if resumed:
+        progress(f"resuming the move of slots {format_slots(resumed)} from {source} to {target}")
+    if slots is None:
+        # Run again after a stop, --count N finishes that move rather than starting on N more slots.
+        if resumed or _behind(ask, slot_map, _install_order(slot_map, src, dst)):
+            slots = resumed
+        else:
+            slots = choose_slots(slot_map, source, count or 0)
     for slot in slots:
         if owner_name[slot] not in (source, target):
             raise ClusterFailure(f"slot {slot} is not owned by group {source}")
-    resumed = sorted(s for s, t in src_moves.migrating.items() if t == target and owner_name[s] == source)
     pending = sorted({s for s in slots if owner_name[s] == source} | set(resumed))
-    if resumed:
-        progress(f"resuming the move of slots {format_slots(resumed)} from {source} to {target}")
     done = [s for s in slots if owner_name[s] == target]
     if done:
         progress(f"slots {format_slots(done)} are {target}'s already")
@@ -113,15 +117,25 @@ def _copy(ask: Ask, src: Group, dst: Group, slots: list[int], progress: Progress
         progress(f"  {moved} keys copied to {dst.name}")
 
 
-def _install_everywhere(ask: Ask, slot_map: SlotMap, src: Group, dst: Group, progress: Progress) -> None:
-    """The map on every group that has an older one: the source first (it lets go of the slots once
-    they are empty), then the target (which takes them only as they are imported), then the others."""
-    order = [src, dst, *(g for g in slot_map.groups if g.name not in (src.name, dst.name))]
+def _install_order(slot_map: SlotMap, src: Group, dst: Group) -> list[Group]:
+    """The source first (it lets go of the slots once they are empty), then the target (which takes
+    them only as they are imported), then the others."""
+    return [src, dst, *(g for g in slot_map.groups if g.name not in (src.name, dst.name))]
+
+
+def _behind(ask: Ask, slot_map: SlotMap, groups: list[Group]) -> list[Group]:
+    """Those of ``groups`` whose map is older than ``slot_map``."""
     behind = []
-    for group in order:
+    for group in groups:
         installed, _, _ = group_state(ask, group.members)
         if installed is None or installed.epoch < slot_map.epoch:
             behind.append(group)
+    return behind
+
+
+def _install_everywhere(ask: Ask, slot_map: SlotMap, src: Group, dst: Group, progress: Progress) -> None:
+    """The map on every group that has an older one, in :func:`_install_order`."""
+    behind = _behind(ask, slot_map, _install_order(slot_map, src, dst))
     if behind:
         progress(f"installing the map of epoch {slot_map.epoch} on {', '.join(g.name for g in behind)}")
         install(ask, slot_map, tuple(behind))

@@ -7,11 +7,12 @@ from collections.abc import Callable
 import pytest
 
 from kvsctl.cluster import add_group, current_map
+from kvsctl.resharding import move_slots
 from raftkv.sharding.slots_pure import key_slot
 from tests.integration.conftest import Cluster
 from tests.kvsctl.scripted import dead_address, run
 from tests.sharding.conftest import Sharded, ask
-from tests.sharding.test_resharding import everywhere
+from tests.sharding.test_resharding import Crash, crashing, everywhere
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,9 @@ def test_move_slots_mistakes_are_one_line(make_sharded: Callable[..., Sharded]) 
     assert unreachable.exit_code == 1 and unreachable.stderr.startswith("kvsctl: ")
     moved = run("-a", address, "cluster", "move-slots", "g1", "g2", "--count", "3")
     assert moved.exit_code == 0 and "moving 3 slots 8189-8191 from g1 to g2" in moved.stdout
+    # Run again after a stop, --count N finishes the stopped move instead of moving N more slots.
+    for step in ("EXPORT", "SET"):
+        with pytest.raises(Crash):
+            move_slots(crashing(step), address, "g1", "g2", count=2)
+        move_slots(ask, address, "g1", "g2", count=2)
+    assert current_map(ask, address).groups[0].ranges == ((0, 8184),)
