@@ -1,7 +1,7 @@
 """The slot map as a value: an epoch and, for each shard group, its name, its members' client addresses
 and the slot ranges it owns. Pure: no I/O.
 
-It travels and is stored as JSON (``RAFT SLOTS SET <epoch> <json>``, the data dir, snapshots). A map is
+It travels and is stored as JSON (``RAFT SLOTS SET <epoch> <json>``, snapshots). A map is
 valid when every slot it names is in 0..16383 and owned by at most one group; slots nobody owns are
 refused by every node.
 
