@@ -78,6 +78,8 @@ def export(mig: Migration, slot_map: SlotMap, me: str, sm: StateMachine, now_ms:
     try:
         count = int(args[1])
     except ValueError:
+        count = 0
+    if count < 1:
         return err("value is not an integer or out of range")
     batch = mig.outgoing.get(target)
     if batch is None:

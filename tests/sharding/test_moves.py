@@ -118,6 +118,8 @@ def test_the_steps_of_a_move_applied_on_both_groups() -> None:
     assert g.on_src(b"SET", new_key, b"x") == RespError(f"ASK {slot} {B[0]}")
     assert g.on_dst(b"SET", new_key, b"x") == RespError(f"MOVED {slot} {A[0]}")
     assert g.on_dst(b"ASKING", b"SET", new_key, b"x") == "OK"
+    assert isinstance(g.on_src(b"RAFT", b"SLOTS", b"EXPORT", b"g2", b"0"), RespError)
+    assert isinstance(g.on_src(b"RAFT", b"SLOTS", b"EXPORT", b"g3", b"10"), RespError)  # nothing migrates there
     batch = g.on_src(b"RAFT", b"SLOTS", b"EXPORT", b"g2", b"10", now_ms=2000)
     assert batch[0] == g.index and batch[1::3] == [a, b] and batch[3::3] == [0, 6000]
     assert g.on_src(b"RAFT", b"SLOTS", b"EXPORT", b"g2", b"10") == batch  # the same batch until released
