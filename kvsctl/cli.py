@@ -34,6 +34,9 @@ from kvsctl.cluster import status as cluster_status
 from kvsctl.endpoints import collect_health, collect_status, format_health_table, format_status_table
 from kvsctl.members import format_member_table, parse_members
 from kvsctl.output import format_reply
+from kvsctl.resharding import move_slots as cluster_move
+from kvsctl.resharding import parse_slot_spec
+from kvsctl.resharding import rebalance as cluster_rebalance_map
 from raftkv.client import Address, Client, ClientError, RespError, connect_any, format_address, parse_endpoints
 from raftkv.tls import TLSConfigError, client_context
 from raftkv.wire.members import MembershipError, default_peer_addr, split_addr
@@ -211,7 +214,8 @@ def _print_rows(rows: list[dict[str, Any]], table: Callable[[list[dict[str, Any]
 @click.pass_context
 def cli(ctx: click.Context, address: str, endpoints: str | None, timeout: float, password: str | None,
         tls: bool, cacert: Path | None, cert: Path | None, key: Path | None) -> None:
-    """Talk to a raftkv cluster: read and write keys, manage membership, check the nodes.
+    """Talk to a raftkv cluster: read and write keys, manage membership, check the nodes, shard the keys
+    over several clusters and move slots between them online.
 
     Command names are case-insensitive: `kvsctl GET k` is `kvsctl get k`.
     """
@@ -295,7 +299,8 @@ def leader_transfer(member_ref: str) -> None:
 
 @cli.group()
 def cluster() -> None:
-    """Shard the key space over several groups (Redis Cluster's 16384 slots): create, add-group, status."""
+    """Shard the key space over several groups (Redis Cluster's 16384 slots): create, add-group, status,
+    move-slots, rebalance."""
 
 
 def _ask_node(address: str, *argv: bytes | str) -> Any:
@@ -348,9 +353,42 @@ def cluster_add_group(group_spec: str, write_out: str, as_json: bool) -> None:
 @cluster.command("status")
 @_output_options
 def cluster_status_command(write_out: str, as_json: bool) -> None:
-    """Per group: its leader, slot ranges, slot count, keys, members and the map's epoch."""
+    """Per group: its leader, slot ranges, slot count, keys, slots migrating and importing, members and
+    the map's epoch."""
     address = _addresses(_settings())[0]
     _cluster_rows(lambda: cluster_status(_ask_node, format_address(*address)), as_json or write_out == "json")
+
+
+@cluster.command("move-slots")
+@click.argument("source", metavar="FROM-GROUP")
+@click.argument("target", metavar="TO-GROUP")
+@click.argument("slot_spec", metavar="[SLOTS]", required=False)
+@click.option("--count", type=int, default=None, help="Move this many slots of FROM-GROUP (its last ones).")
+def cluster_move_slots(source: str, target: str, slot_spec: str | None, count: int | None) -> None:
+    """Move SLOTS (like 100-200,305) of group FROM-GROUP, or --count N of them, to group TO-GROUP with
+    their keys, while clients keep going (they see -ASK and -TRYAGAIN during the move, -MOVED after).
+    Run the same command again to finish a move that stopped half way."""
+    if (slot_spec is None) == (count is None):
+        raise UsageFailure("give either SLOTS or --count N (see 'kvsctl cluster move-slots --help')")
+    address = format_address(*_addresses(_settings())[0])
+    try:
+        slots = parse_slot_spec(slot_spec) if slot_spec is not None else None
+        cluster_move(_ask_node, address, source, target, slots, count, progress=click.echo)
+    except ClusterFailure as exc:
+        raise Failure(str(exc)) from None
+    click.echo("done")
+
+
+@cluster.command("rebalance")
+def cluster_rebalance() -> None:
+    """Move slots (with their keys, online) until every group owns as many as the others, give or take
+    one: e.g. to give a group made by add-group its share. Finishes any move that stopped half way first."""
+    address = format_address(*_addresses(_settings())[0])
+    try:
+        cluster_rebalance_map(_ask_node, address, progress=click.echo)
+    except ClusterFailure as exc:
+        raise Failure(str(exc)) from None
+    click.echo("done")
 
 
 @cli.group()

@@ -248,7 +248,8 @@ TABLE: dict[bytes, Command] = _table(
             summary="Returns information and statistics about the server.", served_while_removed=True),
     Command("raft", -2, NODE, ("admin", "noscript", "loading", "stale"), group="cluster",
             summary="RAFT MEMBER ADD|REMOVE|LIST, RAFT LEADER TRANSFER, RAFT SNAPSHOT SAVE|CHUNK, RAFT SLOTS "
-                    "SET|GET: membership, leadership, backups and the slot map.",
+                    "SET|GET|IMPORTING|MIGRATING|EXPORT|IMPORT|RELEASE: membership, leadership, backups, the "
+                    "slot map and moving slots.",
             since="0.1.0", subcommands=("member", "leader", "snapshot", "slots", "identity", "bootstrap"),
             served_while_removed=True),
     Command("cluster", -2, NODE, (), group="cluster",
@@ -293,6 +294,9 @@ TABLE: dict[bytes, Command] = _table(
     Command("readonly", 1, LOCAL, ("fast", "loading", "stale"), group="cluster",
             summary="Enables read-only queries for a connection: its reads are served from this node's applied "
                     "state, without confirming them with the leader (possibly stale).", since="3.0.0"),
+    Command("asking", 1, LOCAL, ("fast",), group="cluster",
+            summary="Sent by cluster clients after an -ASK redirect: the connection's next command is served "
+                    "for a slot this node is importing.", since="3.0.0"),
     Command("readwrite", 1, LOCAL, ("fast", "loading", "stale"), group="cluster",
             summary="Enables read-write queries for a connection: its reads are linearizable again.",
             since="3.0.0"),

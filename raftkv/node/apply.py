@@ -3,7 +3,8 @@
 - A NORMAL entry runs on the state machine with the time its proposer put in it; if this node proposed
   it and a client still waits under its request id, that client gets the result (etcd
   ``apply/apply.go``: only registered waiters are answered).
-- A NORMAL entry of ``RAFT SLOTS SET`` installs a slot map (:mod:`raftkv.sharding.state`) instead.
+- A NORMAL entry of ``RAFT SLOTS ...`` installs a slot map or takes a step of a slot move
+  (:mod:`raftkv.sharding.state`) instead; while sharded, every other command is routed again first.
 - A CONF_CHANGE entry takes effect now (thesis §4.1: a server uses a configuration once it is in its
   log; the core does so when applied): the core's configuration, the member table and the peers change
   together, and the admin commands waiting on it are answered.
@@ -49,7 +50,8 @@ class Applier:
         blocking pops, whose replies go to ``blocking`` (which answers or parks their clients);
         ``unanswered(request_id)`` is told of our own entries nobody waits for (the expiry sweep);
         ``peers_changed`` is called when the member table or our removal changes the peers; ``shards``
-        applies the ``RAFT SLOTS SET`` entries (the slot map) and keeps the map of snapshots."""
+        applies the ``RAFT SLOTS`` entries (the slot map, the moves), keeps them in snapshots and routes
+        commands again as they are applied."""
         self.sm = StateMachine()
         self.applied_term = 0
         self.cluster = cluster
@@ -77,23 +79,29 @@ class Applier:
             if entry.kind == EntryKind.NORMAL:
                 origin, rid, now_ms = proposal.decode_head(entry.data)
                 waiter = waiters.pop(rid, None) if origin == me else None
-                if waiter is not None and waiter.cmd.blocks:
-                    sm.watch_changes()  # from this entry on: a later one may fill what it waits on
-                    self._blocking(waiter, sm.execute(waiter.argv, now_ms))
-                elif waiter is not None:
-                    argv = waiter.argv
-                    self._answer(waiter, sm.execute(argv, now_ms) if argv[0] != b"RAFT"
-                                 else self.shards.apply_entry(argv))
-                else:
+                if waiter is None:
                     if origin == me:
                         self._unanswered(rid)
-                    argv = decode_command(entry.data, proposal.HEAD_SIZE)
-                    if argv[0] != b"RAFT":
-                        sm.execute(argv, now_ms)
-                    else:
-                        self.shards.apply_entry(argv)
+                    self._run(decode_command(entry.data, proposal.HEAD_SIZE), now_ms)
+                elif waiter.cmd.blocks:
+                    sm.watch_changes()  # from this entry on: a later one may fill what it waits on
+                    self._blocking(waiter, self._run(waiter.argv, now_ms))
+                else:
+                    self._answer(waiter, self._run(waiter.argv, now_ms))
             elif entry.kind == EntryKind.CONF_CHANGE:
                 self._apply_conf_change(node, entry.index, decode_conf_change(entry.data))
+
+    def _run(self, argv: list[bytes], now_ms: int) -> object:
+        """One command entry's outcome. While sharded, a command is routed again here, at its index: the
+        moves and maps applied since it arrived may have sent its slot elsewhere (it then changes nothing
+        and its client gets the redirection)."""
+        if argv[0] == b"RAFT":
+            return self.shards.apply_entry(argv, self.sm, now_ms)
+        if self.shards.map is not None:  # sharded (the one test an unsharded node makes)
+            argv, refusal = self.shards.route_entry(argv, self.sm, now_ms)
+            if refusal is not None:
+                return refusal
+        return self.sm.execute(argv, now_ms)
 
     def _apply_conf_change(self, node: RawNode, index: int, change: ConfChange) -> None:
         cluster = self.cluster

@@ -94,6 +94,17 @@ class BlockedClients:
         """The whole state was replaced (a snapshot from the leader): any key may hold elements now."""
         self.changed(set(self._by_key))
 
+    def rerouted(self) -> None:
+        """The slot map changed or a slot started migrating: every parked client tries again, so that one
+        whose slot is now served elsewhere is redirected rather than left waiting."""
+        retry = []
+        for blocked in self._by_client.values():
+            if not blocked.attempting and blocked.ending is None:
+                blocked.attempting = True
+                retry.append(blocked.pending)
+        if retry:
+            self._propose(retry)
+
     def expire(self, now: float) -> None:
         """End the clients whose timeout passed or whose connection closed."""
         for key, blocked in list(self._by_client.items()):

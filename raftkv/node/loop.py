@@ -28,7 +28,7 @@ from functools import partial
 from raftkv import runtime_config
 from raftkv.config import NodeConfig
 from raftkv.errors import RespError, err
-from raftkv.kv.table import TABLE
+from raftkv.kv.table import READ, TABLE, WRITE
 from raftkv.node import info
 from raftkv.node.admin import Admin, call
 from raftkv.node.apply import Applier
@@ -147,7 +147,7 @@ class Driver:
         self.inflight = InFlight(self.node_id, self.new_request_id, self._answer_unapplied,
                                  config.commit_timeout_s, 2 * config.heartbeat_ticks * self._tick_s)
         self.sweeper = ExpirySweeper(self.node_id, self.new_request_id, config.commit_timeout_s)
-        self.sharding = Sharding(disk, cluster, self._leader_client_addr,
+        self.sharding = Sharding(cluster, self._leader_client_addr,
                                  lambda to, argv, cmd: self.sequencer.submit_in_place(
                                      to.client, to.seq, to.proto, argv, cmd),
                                  lambda addr, argv, timeout_s: call(addr, argv, self.admin.password, timeout_s,
@@ -315,6 +315,7 @@ class Driver:
         refusal = self._refusal  # only applying entries changes it, and none are applied here
         shards = self.sharding.state
         route = shards.route if shards.routes else None  # None: not sharded, nothing to check
+        sm, now_ms = self.applier.sm, int(time.time() * 1000) if route is not None else 0
         requests = 0
         for rec in parser.pop_commands():
             kind = rec[0]
@@ -328,7 +329,7 @@ class Driver:
                 if refusal is not None and not cmd.served_while_removed:
                     self.reply(ReplyTo(client, seq, proto), refusal)
                     self.observer.rejected(cmd, refusal)
-                elif route is not None and (moved := route(argv, cmd)) is not None:
+                elif route is not None and (moved := route(argv, cmd, sm, now_ms)) is not None:
                     self.reply(ReplyTo(client, seq, proto), moved)
                     self.observer.rejected(cmd, moved)
                 else:
@@ -383,15 +384,29 @@ class Driver:
 
     def _run_node_command(self, to: ReplyTo, argv: list[bytes]) -> None:
         started_ns = time.perf_counter_ns()
-        if argv[0].lower() == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
+        name = argv[0].lower()
+        if name == b"asking":
+            self._asked(to, argv)
+            return
+        if name == b"readonly":  # a READ of a READONLY connection: no read index, possibly stale
             argv = argv[1:]  # counted under its own name; its reply may be a null
-            reply = self.applier.sm.execute(argv, int(time.time() * 1000))
+            sm, now_ms, shards = self.applier.sm, int(time.time() * 1000), self.sharding.state
+            refusal = shards.route_entry(argv, sm, now_ms)[1] if shards.routes else None
+            reply = sm.execute(argv, now_ms) if refusal is None else refusal
             self.reply(to, reply)
         else:
             reply = self._node_reply(to, argv)
             if reply is not None:
                 self.reply(to, reply)
         self.observer.node_command_done(argv, to.client, started_ns, reply)
+
+    def _asked(self, to: ReplyTo, argv: list[bytes]) -> None:
+        """``ASKING <argv>``, a command its connection sent after ASKING, starts as what it is. A read or
+        a write keeps the mark while sharded, to be routed with it when served or applied; anything else
+        (and everything on a node without a map, which has nothing to import) runs unmarked."""
+        cmd = TABLE[argv[1].lower()]
+        marked = self.sharding.state.routes and cmd.where in (READ, WRITE)
+        self.sequencer.submit_in_place(to.client, to.seq, to.proto, argv if marked else argv[1:], cmd)
 
     def _node_reply(self, to: ReplyTo, argv: list[bytes]) -> object:
         """The answer to a NODE command (or a LOCAL one its worker forwarded), or None if it comes later."""
@@ -531,8 +546,12 @@ class Driver:
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state)
         if rd.committed_entries:
+            shards = self.sharding.state
+            reroutes = shards.reroutes
             self.applier.apply(self.node, rd.committed_entries)
             self._wake_blocked()
+            if shards.reroutes != reroutes and len(self.blocking):
+                self.blocking.rerouted()
             self.snapshotter.maybe_take()
         self.users.applied(self.applier.sm.users)
         inflight = self.inflight
@@ -542,7 +561,14 @@ class Driver:
         reads = inflight.reads_ready(self.applier.applied_index)
         if reads:
             sm, served, now_ms = self.applier.sm, self.sequencer.read_served, int(time.time() * 1000)
+            shards = self.sharding.state
+            routes = shards.routes
             for p in reads:
+                if routes:  # routed again: moves applied since it arrived may have sent it elsewhere
+                    p.argv, refusal = shards.route_entry(p.argv, sm, now_ms)
+                    if refusal is not None:
+                        self.sequencer.done(p, refusal)
+                        continue
                 served(p, sm.execute(p.argv, now_ms))
 
     def _wake_blocked(self) -> None:

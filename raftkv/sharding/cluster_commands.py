@@ -18,10 +18,11 @@ _ARITY = {b"keyslot": 3, b"countkeysinslot": 3, b"getkeysinslot": 4, b"slots": 2
 
 
 def slots_get(state: ShardState, own_leader: str) -> object:
-    """``RAFT SLOTS GET``: [epoch, map json, this group's leader] ([0, "", leader] without a map)."""
+    """``RAFT SLOTS GET``: [epoch, map json, this group's leader, the slots it moves (json)] ([0, "",
+    leader, ""] without a map)."""
     if state.map is None:
-        return [0, b"", own_leader.encode()]
-    return [state.map.epoch, state.map.encode(), own_leader.encode()]
+        return [0, b"", own_leader.encode(), b""]
+    return [state.map.epoch, state.map.encode(), own_leader.encode(), state.migration.encode(batches=False)]
 
 
 def cluster_command(argv: list[bytes], state: ShardState, sm: StateMachine, now_ms: int) -> object:
@@ -100,8 +101,22 @@ def _node_lines(state: ShardState, group: int) -> str:
         # No cluster bus: the peers of a group talk Raft on their own port, so its port is given as 0.
         fields = [node_id(addr), f"{addr}@0", flags, "-" if rank == 0 else master_id, "0", "0",
                   str(epoch), "connected"]
-        lines.append(" ".join(fields + ([slots] if rank == 0 and slots else [])) + "\n")
+        moving = _moving_slots(state) if rank == 0 and group == state.my_group else []
+        lines.append(" ".join(fields + ([slots] if rank == 0 and slots else []) + moving) + "\n")
     return "".join(lines)
+
+
+def _moving_slots(state: ShardState) -> list[str]:
+    """Redis's marks of this group's slot moves: ``[slot->-target id]`` and ``[slot-<-source id]``."""
+    assert state.map is not None
+    index = {g.name: i for i, g in enumerate(state.map.groups)}
+
+    def master_id(name: str) -> str:
+        return node_id(state.address_of(index[name])) if name in index else "-"
+
+    mig = state.migration
+    return ([f"[{s}->-{master_id(t)}]" for s, t in sorted(mig.migrating.items())]
+            + [f"[{s}-<-{master_id(g)}]" for s, g in sorted(mig.importing.items())])
 
 
 def _info(slot_map: SlotMap) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raftkv.kv.table import TABLE, Command
+from raftkv.wire.proposal import decode_exec
 from raftkv.wire.resp import decode_command
 
 # The position of the numkeys argument of the movablekeys commands that have one; the keys follow it.
@@ -12,11 +13,18 @@ _NUMKEYS_AT = {"sintercard": 1, "zintercard": 1, "zunion": 1, "zinter": 1, "zdif
 
 def command_keys(argv: list[bytes], cmd: Command) -> list[bytes]:
     """The keys ``argv`` names (arity already checked by the worker); an EXEC's are its commands'."""
-    if cmd.name == "readonly":  # a read of a READONLY connection, wrapped
+    if cmd.name in ("readonly", "asking"):  # a read of a READONLY connection, a command after ASKING
         return _keys_of(argv[1:])
     if cmd.name == "exec":
         return [key for raw in argv[1:] for key in _keys_of(decode_command(raw))]
     return _keys_of(argv, cmd)
+
+
+def entry_keys(argv: list[bytes]) -> list[bytes]:
+    """The keys of a command as a log entry holds it (an EXEC entry: :func:`decode_exec`'s form)."""
+    if argv[0] == b"exec":
+        return [key for command in decode_exec(argv)[1] for key in _keys_of(command)]
+    return _keys_of(argv)
 
 
 def _keys_of(argv: list[bytes], cmd: Command | None = None) -> list[bytes]:

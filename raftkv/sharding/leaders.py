@@ -52,9 +52,9 @@ class LeaderPoller:
                 reply = self._call(addr, [b"RAFT", b"SLOTS", b"GET"], _CALL_TIMEOUT_S)
             except OSError:
                 continue
-            if not (isinstance(reply, list) and len(reply) == 3):
+            if not (isinstance(reply, list) and len(reply) >= 3):
                 continue
-            epoch, blob, leader = reply
+            epoch, blob, leader = reply[:3]
             if epoch:
                 try:
                     own = next((g for g in slot_map.decode(bytes(blob)).groups if g.name == name), None)

@@ -1,22 +1,24 @@
 """The slot map as a value: an epoch and, for each shard group, its name, its members' client addresses
 and the slot ranges it owns. Pure: no I/O.
 
-It travels and is stored as JSON (``RAFT SLOTS SET <epoch> <json>``, the data dir, snapshots). A map is
+It travels and is stored as JSON (``RAFT SLOTS SET <epoch> <json>``, snapshots). A map is
 valid when every slot it names is in 0..16383 and owned by at most one group; slots nobody owns are
 refused by every node.
 
 Why no two groups ever accept writes for one slot: each node routes by its own group's map, which changes
 only through that group's log, and only to a map of a higher epoch. A new map may not give a group a slot
 that its current map gives another group (:func:`takes_over`): a slot can only be given to a group that
-did not know an owner for it (creation, an empty slot, a new group). So at any index of a group's log
-the slots it serves are slots no other group's map gave it, and handing a slot over needs its source to
-let go first, in the source's own log.
+did not know an owner for it (creation, an empty slot, a new group), or to the group importing it from
+the owner its map knows (a move, :mod:`raftkv.sharding.moves`). So at any index of a group's log the
+slots it serves are slots no other group's map gave it, and handing a slot over needs its source to let
+go first, in the source's own log.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from raftkv.sharding.slot_ranges import to_ranges
 from raftkv.sharding.slots_pure import SLOTS
 from raftkv.wire.members import MembershipError, split_addr
 
@@ -65,6 +67,11 @@ class SlotMap:
             for g in self.groups]}, separators=(",", ":")).encode()
 
 
+def stale(epoch: int, installed: int) -> str:
+    """Why a map of ``epoch`` is refused where one of ``installed`` (not below it) is."""
+    return f"stale slot map: epoch {epoch} is not above the installed {installed}"
+
+
 def decode(blob: bytes, epoch: int | None = None) -> SlotMap:
     """Parse and check a map; ``epoch`` (from RAFT SLOTS SET) overrides the one in the JSON."""
     try:
@@ -106,14 +113,16 @@ def _check(slot_map: SlotMap) -> None:
                 taken[slot] = True
 
 
-def takes_over(old: SlotMap, new: SlotMap, group_name: str) -> int | None:
-    """A slot that ``new`` gives ``group_name`` while ``old`` gives it to another group, if any."""
+def takes_over(old: SlotMap, new: SlotMap, group_name: str, importing: dict[int, str]) -> int | None:
+    """A slot that ``new`` gives ``group_name`` while ``old`` gives it to another group, if any, except
+    a slot the group is importing from that other group (``importing``: slot -> source group name)."""
     old_owner, new_owner = old.owners(), new.owners()
     old_names = [g.name for g in old.groups]
     new_names = [g.name for g in new.groups]
     for slot in range(SLOTS):
         n, o = new_owner[slot], old_owner[slot]
-        if n != UNOWNED and new_names[n] == group_name and o != UNOWNED and old_names[o] != group_name:
+        if (n != UNOWNED and new_names[n] == group_name and o != UNOWNED and old_names[o] != group_name
+                and importing.get(slot) != old_names[o]):
             return slot
     return None
 
@@ -127,6 +136,24 @@ def with_members(slot_map: SlotMap, group: int, members: tuple[str, ...]) -> Slo
     listed = tuple(a for a in old.members if a in members) + tuple(a for a in members if a not in old.members)
     groups = tuple(Group(g.name, listed, g.ranges) if i == group else g for i, g in enumerate(slot_map.groups))
     return SlotMap(slot_map.epoch + 1, groups)
+def gives_away(old: SlotMap, new: SlotMap, group_name: str) -> dict[int, str]:
+    """The slots ``old`` gives ``group_name`` and ``new`` gives another group: slot -> that group's name."""
+    old_owner, new_owner = old.owners(), new.owners()
+    old_names = [g.name for g in old.groups]
+    new_names = [g.name for g in new.groups]
+    return {slot: new_names[n] for slot, (o, n) in enumerate(zip(old_owner, new_owner))
+            if o != UNOWNED and old_names[o] == group_name and n != UNOWNED and new_names[n] != group_name}
+
+
+def with_slots_moved(slot_map: SlotMap, slots: list[int], target: str) -> SlotMap:
+    """The next epoch's map: ``slots`` given to the group named ``target``, the others unchanged."""
+    owner = slot_map.owners()
+    to = [g.name for g in slot_map.groups].index(target)
+    for slot in slots:
+        owner[slot] = to
+    groups = tuple(Group(g.name, g.members, tuple(to_ranges([s for s in range(SLOTS) if owner[s] == i])))
+                   for i, g in enumerate(slot_map.groups))
+    return SlotMap(slot_map.epoch + 1, tuple(groups))
 
 
 def even_ranges(group_count: int) -> list[tuple[int, int]]:

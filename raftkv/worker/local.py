@@ -63,7 +63,10 @@ def dispatch(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[byte
     command is queued unless it ``runs_in_multi``; then a LOCAL handler answers it (or rewrites what is
     forwarded), or it goes as is (a READ of a READONLY connection as ``READONLY <argv>``: served without a
     read index).
+    A command after ASKING goes as ``ASKING <argv>`` (:func:`_after_asking`).
     """
+    if session.asking:
+        return _after_asking(session, info, argv)
     cmd = lookup(argv)
     if not session.authenticated and cmd.__class__ is Command and not cmd.no_auth:
         session.answer(_NOAUTH)
@@ -89,6 +92,17 @@ def dispatch(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[byte
     if session.readonly and cmd.where is READ:
         return [b"READONLY", *argv]  # the Raft process serves it at once from its applied state
     return argv
+
+
+def _after_asking(session: Session, info: WorkerInfo, argv: list[bytes]) -> list[bytes] | None:
+    """Redis Cluster's ASKING lasts one command, whatever it is: this one is forwarded marked (a READONLY
+    read becomes a linearizable one: the node it was sent to imports the slot, so it must confirm it);
+    EXEC goes unmarked: a transaction is not served for a slot being imported."""
+    session.asking = False
+    forwarded = dispatch(session, info, argv)
+    if forwarded is None or forwarded[0] == b"EXEC":
+        return forwarded
+    return [b"ASKING", *(forwarded[1:] if forwarded[0] == b"READONLY" else forwarded)]
 
 
 def _queue(session: Session, argv: list[bytes], cmd: Command | RespError) -> None:
@@ -318,7 +332,7 @@ def client(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     return unknown_subcommand(argv)
 
 
-# -- MONITOR, READONLY ---------------------------------------------------------------------------
+# -- MONITOR, READONLY, ASKING --------------------------------------------------------------------
 
 def monitor(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     # The Raft process tells every worker to feed lines, then answers +OK; lines follow the +OK.
@@ -331,6 +345,13 @@ def readonly(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
     """Redis Cluster's READONLY: this connection's reads are served from this node's applied state
     without asking the leader (fast, possibly stale); see :func:`dispatch`."""
     session.readonly = True
+    return "OK"
+
+
+def asking(session: Session, info: WorkerInfo, argv: list[bytes]) -> object:
+    """Redis Cluster's ASKING, sent by a client after ``-ASK``: its next command is served by a node
+    importing the slot, which would otherwise send it back with MOVED."""
+    session.asking = True
     return "OK"
 
 
@@ -468,6 +489,7 @@ LOCAL_HANDLERS: dict[str, LocalHandler] = {name: _counted(name, handler) for nam
     "client": _naming_on_node(client),
     "monitor": monitor,
     "readonly": readonly,
+    "asking": asking,
     "readwrite": readwrite,
     "command": command,
     "config": config_command,

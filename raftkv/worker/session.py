@@ -22,7 +22,7 @@ class Session:
         "sock", "conn_id", "client_id", "addr", "parser", "proto", "name", "lib_name", "lib_ver",
         "next_seq", "next_out", "early", "out", "in_flight", "close_after", "reading", "writing",
         "registered", "multi", "multi_failed", "authenticated", "closing_deadline",
-        "readonly", "no_evict", "monitor_seq", "user", "limits",
+        "readonly", "asking", "no_evict", "monitor_seq", "user", "limits",
     )
 
     def __init__(self, sock: socket.socket, conn_id: int, client_id: int, addr: str, config: NodeConfig):
@@ -49,6 +49,7 @@ class Session:
         self.multi_failed = False  # a queued command was refused: EXEC aborts
         self.authenticated = not config.requirepass
         self.readonly = False  # READONLY: reads served from this node's applied state, possibly stale
+        self.asking = False  # ASKING: the next command is sent marked as asked (raftkv.worker.local)
         self.no_evict = False  # CLIENT NO-EVICT: shown in flags only; no client is ever evicted
         self.monitor_seq = -1  # MONITOR's sequence number: lines follow once its reply is written
         self.user = b"default"  # the ACL user it authenticated as (raftkv.worker.permissions)

@@ -69,7 +69,7 @@ class OneNode:
         self.applier = Applier(self.cluster, self.disk, self.inflight.waiters, self.sequencer.done,
                                self._unanswered, self._peers_changed, lambda: self.is_leader,
                                self.listener, self.sequencer.done,
-                               ShardState(self.disk, me.client_addr, lambda: "", lambda: (me.client_addr,), tuple))
+                               ShardState(me.client_addr, lambda: "", lambda: (me.client_addr,), tuple))
         self.mem = MemoryStorage()
         self.mem.set_conf_state(self.cluster.conf_state)
         self.node = RawNode(RaftConfig(id=ME), self.mem, random.Random(0))

@@ -2,6 +2,7 @@
 and closed connections, also while an attempt is in flight."""
 from __future__ import annotations
 
+from raftkv.errors import RespError
 from raftkv.kv.commands.blocking import WOULD_BLOCK
 from raftkv.kv.table import TABLE
 from raftkv.node.blocked import UNBLOCKED, BlockedClients
@@ -88,3 +89,17 @@ def test_an_attempt_answered_without_being_applied_ends_the_wait() -> None:
     assert len(h.blocked) == 0
     h.blocked.changed({b"s"})
     assert h.proposed == [1]
+
+
+def test_after_a_routing_change_every_parked_client_tries_again_once() -> None:
+    h = Harness()
+    a, b = h.pending(1, b"BLPOP", b"k", b"0"), h.pending(2, b"BLPOP", b"k", b"0")
+    h.blocked.outcome(a, WOULD_BLOCK, now=0.0)
+    h.blocked.outcome(b, WOULD_BLOCK, now=0.0)
+    h.blocked.rerouted()
+    h.blocked.rerouted()  # their attempts are out: not proposed twice
+    assert h.proposed == [1, 2]
+    redirected = RespError("ASK 12539 127.0.0.1:7101")
+    h.blocked.outcome(a, redirected, now=0.1)
+    h.blocked.outcome(b, WOULD_BLOCK, now=0.1)  # still served here: parked again
+    assert h.answers == [(1, redirected)] and len(h.blocked) == 1

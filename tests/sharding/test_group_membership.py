@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def installed(address: str) -> SlotMap:
-    """The map the node at ``address`` has installed (RAFT SLOTS GET: epoch, map, leader)."""
-    _epoch, blob, _leader = ask(address, "RAFT", "SLOTS", "GET")
+    """The map the node at ``address`` has installed (RAFT SLOTS GET: epoch, map, leader, moves)."""
+    _epoch, blob, *_ = ask(address, "RAFT", "SLOTS", "GET")
     return decode(blob)
 
 

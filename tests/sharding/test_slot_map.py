@@ -1,14 +1,11 @@
 """The slot map value, the key positions routing reads, and the node's shard state, in process."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from raftkv.errors import RespError
+from raftkv.kv.state_machine import StateMachine
 from raftkv.kv.table import TABLE
-from raftkv.node.disk import DiskStorage
 from raftkv.node.snapshots import node_state
 from raftkv.sharding import slot_map
 from raftkv.sharding.command_keys import command_keys
@@ -24,19 +21,10 @@ def two_groups(epoch: int = 1) -> SlotMap:
     return SlotMap(epoch, (Group("g1", A, ((0, 8191),)), Group("g2", B, ((8192, 16383),))))
 
 
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[DiskStorage]:
-    opened = DiskStorage(tmp_path / "data")
-    yield opened
-    opened.close()
-
-
-def shard_state(disk: DiskStorage, me: str, leader: str = "", members: tuple[str, ...] = (),
+def shard_state(me: str, leader: str = "", members: tuple[str, ...] = (),
                 voters: tuple[str, ...] = ()) -> ShardState:
     """The state of the node at client address ``me``, whose Raft group has ``members`` (``me`` if none)."""
-    return ShardState(disk, me, lambda: leader, lambda: members or (me,), lambda: voters)
-
-
+    return ShardState(me, lambda: leader, lambda: members or (me,), lambda: voters)
 def slots_set(m: SlotMap) -> list[bytes]:
     return [b"RAFT", b"SLOTS", b"SET", b"%d" % m.epoch, m.encode()]
 
@@ -77,50 +65,59 @@ def test_command_keys_follow_the_table_and_movablekeys() -> None:
     assert keys(b"EXEC", encode_command([b"SET", b"a", b"1"]), encode_command([b"GET", b"b"])) == [b"a", b"b"]
 
 
-def test_state_routes_by_its_group_and_refuses_stale_maps(disk: DiskStorage) -> None:
-    state = shard_state(disk, A[1], leader=A[0])
+def test_state_routes_by_its_group_and_refuses_stale_maps() -> None:
+    state, sm = shard_state(A[1], leader=A[0]), StateMachine()
     assert not state.routes
-    assert state.apply_entry(slots_set(two_groups(2))) == "OK"
+    assert state.apply_entry(slots_set(two_groups(2)), sm, 0) == "OK"
     mine = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) <= 8191)
     theirs = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) > 8191)
-    assert state.route([b"GET", mine], TABLE[b"get"]) is None
-    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {B[0]}")
+
+    def route(*argv: bytes) -> RespError | None:
+        return state.route(list(argv), TABLE[argv[0].lower()], sm, 0)
+
+    assert route(b"GET", mine) is None
+    assert route(b"GET", theirs) == RespError(f"MOVED {key_slot(theirs)} {B[0]}")
     state.leaders["g2"] = B[1]
-    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {B[1]}")
-    assert state.route([b"MGET", mine, theirs], TABLE[b"mget"]) == RespError(
-        "CROSSSLOT Keys in request don't hash to the same slot")
-    stale = state.apply_entry(slots_set(two_groups(2)))
+    assert route(b"GET", theirs) == RespError(f"MOVED {key_slot(theirs)} {B[1]}")
+    assert route(b"MGET", mine, theirs) == RespError("CROSSSLOT Keys in request don't hash to the same slot")
+    stale = state.apply_entry(slots_set(two_groups(2)), sm, 0)
     assert isinstance(stale, RespError) and "stale slot map" in stale.message
     # A newer map may not hand this group a slot another group owns: that takes a move.
     grab = SlotMap(3, (Group("g1", A, ((0, 8192),)), Group("g2", B, ((8193, 16383),))))
-    refused = state.apply_entry(slots_set(grab))
+    refused = state.apply_entry(slots_set(grab), sm, 0)
     assert isinstance(refused, RespError) and "slot 8192 belongs to another group" in refused.message
-    # Kept in the data dir: a restarted node routes at once.
-    again = shard_state(disk, A[1])
+    # Nor give one away that is not moving: its keys would be nobody's.
+    give = SlotMap(3, (Group("g1", A, ((0, 8190),)), Group("g2", B, ((8191, 16383),))))
+    refused = state.apply_entry(slots_set(give), sm, 0)
+    assert isinstance(refused, RespError) and "slot 8191 is not migrating to group g2" in refused.message
+    # A snapshot carries the state; a restarted node rebuilds it from its snapshot and log, nothing else.
+    again = shard_state(A[1])
+    assert not again.routes
+    again.restore(state.encoded)
     assert again.map == two_groups(2) and again.my_group == 0
 
 
-def test_a_map_that_names_no_member_of_the_group_is_refused(disk: DiskStorage) -> None:
-    state = shard_state(disk, "127.0.0.1:9999", members=("127.0.0.1:9998", "127.0.0.1:9999"))
-    reply = state.apply_entry(slots_set(two_groups()))
+def test_a_map_that_names_no_member_of_the_group_is_refused() -> None:
+    state = shard_state("127.0.0.1:9999", members=("127.0.0.1:9998", "127.0.0.1:9999"))
+    reply = state.apply_entry(slots_set(two_groups()), StateMachine(), 0)
     assert isinstance(reply, RespError) and "names no member of this node's group" in reply.message
     assert not state.routes
 
 
-def test_a_node_the_map_does_not_name_yet_routes_by_its_group(disk: DiskStorage) -> None:
+def test_a_node_the_map_does_not_name_yet_routes_by_its_group() -> None:
     """Added to group g2 after the map was written: its fellow members are named, so it routes as g2."""
-    new = "127.0.0.1:7103"
-    state = shard_state(disk, new, members=(*B, new), voters=(*B, new))
-    assert state.apply_entry(slots_set(two_groups())) == "OK" and state.my_group == 1
+    new, sm, get = "127.0.0.1:7103", StateMachine(), TABLE[b"get"]
+    state = shard_state(new, members=(*B, new), voters=(*B, new))
+    assert state.apply_entry(slots_set(two_groups()), sm, 0) == "OK" and state.my_group == 1
     theirs = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) <= 8191)
     mine = next(k for k in (b"k%d" % i for i in range(100)) if key_slot(k) > 8191)
-    assert state.route([b"GET", mine], TABLE[b"get"]) is None
-    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {A[0]}")
+    assert state.route([b"GET", mine], get, sm, 0) is None
+    assert state.route([b"GET", theirs], get, sm, 0) == RespError(f"MOVED {key_slot(theirs)} {A[0]}")
     # Our own group is listed as it is now; another group as its own map lists it (the poller's).
     assert state.members_of(1) == (*B, new)
     state.members["g1"] = (A[1],)
     assert state.members_of(0) == (A[1],)
-    assert state.route([b"GET", theirs], TABLE[b"get"]) == RespError(f"MOVED {key_slot(theirs)} {A[1]}")
+    assert state.route([b"GET", theirs], get, sm, 0) == RespError(f"MOVED {key_slot(theirs)} {A[1]}")
 
 
 def test_with_members_keeps_the_listed_order_and_moves_to_the_next_epoch() -> None:

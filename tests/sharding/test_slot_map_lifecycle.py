@@ -43,8 +43,9 @@ def test_map_survives_restart_and_snapshot_and_refuses_stale_epochs(make_sharded
     assert c.get("{b}1") == b"v"
     with pytest.raises(redis.ResponseError, match="stale slot map: epoch 1 is not above the installed 1"):
         c.execute_command("RAFT", "SLOTS", "SET", "1", slot_map.encode())
+    assert create(ask, [g1.address, g2.address]) == slot_map  # the same deployment: nothing to do
     with pytest.raises(ClusterFailure, match="already has a slot map"):
-        create(ask, [g1.address, g2.address])
+        create(ask, [g2.address, g1.address])  # another one over the same groups
 
 
 def test_add_group_installs_the_next_epoch_everywhere(make_sharded: Callable[..., Sharded],

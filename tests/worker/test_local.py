@@ -224,6 +224,19 @@ def test_readonly_connections_send_reads_to_be_served_without_a_read_index(clien
     assert client.call(b"GET", b"k") == [b"GET", b"k"]
 
 
+def test_asking_marks_the_next_command_only(client: Client) -> None:
+    assert client.call(b"ASKING") == b"+OK\r\n"
+    assert client.call(b"SET", b"k", b"v") == [b"ASKING", b"SET", b"k", b"v"]
+    assert client.call(b"GET", b"k") == [b"GET", b"k"]  # one command, as in Redis
+    assert client.call(b"ASKING") == b"+OK\r\n" and client.call(b"PING") == b"+PONG\r\n"
+    assert client.call(b"GET", b"k") == [b"GET", b"k"]  # a local command used it up
+    assert client.call(b"READONLY") == b"+OK\r\n" and client.call(b"ASKING") == b"+OK\r\n"
+    assert client.call(b"GET", b"k") == [b"ASKING", b"GET", b"k"]  # confirmed where the slot is imported
+    assert client.call(b"ASKING") == b"+OK\r\n" and client.call(b"MULTI") == b"+OK\r\n"
+    assert client.call(b"SET", b"k", b"v") == b"+QUEUED\r\n"
+    assert client.call(b"EXEC") == [b"EXEC", encode_command([b"SET", b"k", b"v"])]  # unmarked
+
+
 def test_select_config_and_command(client: Client) -> None:
     assert client.call(b"SELECT", b"0") == b"+OK\r\n"
     assert client.call(b"SELECT", b"1") == b"-ERR DB index is out of range\r\n"
