@@ -102,19 +102,23 @@ def create(ask: Ask, specs: list[str]) -> SlotMap:
 
 
 def current_map(ask: Ask, address: str) -> SlotMap:
-    """The newest map among the groups the map of ``address`` names."""
+    """The newest map among the groups the map of ``address`` names, each group listed with the members
+    its own map gives it (a group's leader keeps its own entry up to date, not the other groups')."""
     first, _ = _slots_get(ask, (address,))
     if first is None:
         raise ClusterFailure(f"{address} has no slot map: run cluster create first")
-    newest = first
+    newest, own = first, dict[str, tuple[str, ...]]()
     for group in first.groups:
         try:
             found, _ = _slots_get(ask, group.members)
         except ClusterFailure:
             continue
-        if found is not None and found.epoch > newest.epoch:
+        if found is None:
+            continue
+        own.update((g.name, g.members) for g in found.groups if g.name == group.name)
+        if found.epoch > newest.epoch:
             newest = found
-    return newest
+    return SlotMap(newest.epoch, tuple(Group(g.name, own.get(g.name, g.members), g.ranges) for g in newest.groups))
 
 
 def add_group(ask: Ask, address: str, spec: str) -> SlotMap:

@@ -9,6 +9,7 @@ import pytest
 import redis
 from redis.exceptions import MovedError
 
+from kvsctl.cluster import current_map
 from raftkv.sharding.slot_map import SlotMap, decode
 from raftkv.sharding.slots_pure import key_slot
 from tests.integration.conftest import wait_for
@@ -55,6 +56,8 @@ def test_members_added_and_removed_are_listed_by_every_group(make_sharded: Calla
              "the group's leader to list its new voter in the map")
     assert installed(first.address).epoch == 2
     assert installed(other.address).epoch == 1  # the other group's log is not written
+    # kvsctl's view, asked of the other group, lists each group as its own map does.
+    assert current_map(ask, other.address).groups[0].members == (first.address, new.address)
     with other.client(protocol=2) as c:
         wait_for(lambda: shard_nodes(c, key_slot(mine.encode())) == {first.address, new.address}, 15,
                  "the other group to learn the new member from the group's map")
