@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raftkv.errors import RespError, err
+from raftkv.kv.args import parse_int
 from raftkv.kv.commands import dump
 from raftkv.kv.state_machine import StateMachine
 from raftkv.sharding.migration import Batch, Migration, Moved
@@ -74,12 +75,8 @@ def migrating(mig: Migration, slot_map: SlotMap, me: str, sm: StateMachine, now_
 
 def export(mig: Migration, slot_map: SlotMap, me: str, sm: StateMachine, now_ms: int,
            args: list[bytes]) -> object:
-    target = args[0].decode()
-    try:
-        count = int(args[1])
-    except ValueError:
-        count = 0
-    if count < 1:
+    target, count = args[0].decode(), parse_int(args[1])
+    if count is None or count < 1:
         return err("value is not an integer or out of range")
     batch = mig.outgoing.get(target)
     if batch is None:
@@ -118,10 +115,8 @@ def _take_batch(sm: StateMachine, slots: set[int], count: int, now_ms: int) -> B
 
 def import_(mig: Migration, slot_map: SlotMap, me: str, sm: StateMachine, now_ms: int,
             args: list[bytes]) -> object:
-    source = args[0].decode()
-    try:
-        batch_id = int(args[1])
-    except ValueError:
+    source, batch_id = args[0].decode(), parse_int(args[1])
+    if batch_id is None:
         return err("value is not an integer or out of range")
     if batch_id <= mig.imported.get(source, 0):
         return "OK"  # imported already: a resumed move sends it again
