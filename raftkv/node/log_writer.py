@@ -6,6 +6,12 @@ followers; the core counts its own copy towards a commit only once the write is 
 this thread only runs the synced LevelDB writes, one after another in the order given (plyvel releases
 the GIL while writing). A write that fails is raised again on the loop's thread, as a failed write in
 the loop would be.
+
+:class:`GroupCommit` keeps one such write in progress at a time: what the loop brings while it syncs
+waits, and goes to disk as one batch with one sync when it is done. A slow sync then makes the next
+batch bigger; handing every turn's entries to the thread as its own synced write would instead make a
+queue of small writes behind a busy disk, each client waiting for all of them (one node, -c 50 SET:
+5-7k/s against 27-29k/s).
 """
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
+from raftkv.raft.types import Entry, HardState
 from raftkv.wakeup import Wakeup
 
 T = TypeVar("T")
@@ -49,6 +56,11 @@ class LogWriter(Generic[T]):
     def idle(self) -> bool:
         """Nothing submitted is still being written or waiting to be taken."""
         return self._finished == self._submitted and not self._done
+
+    @property
+    def busy(self) -> bool:
+        """A submitted write is not finished yet."""
+        return self._finished != self._submitted
 
     def submit(self, write: Callable[[], None], token: T) -> None:
         self._submitted += 1
@@ -93,3 +105,66 @@ class LogWriter(Generic[T]):
                     self._done.append(token)  # type: ignore[arg-type]
             self._finished += 1
             self.wakeup.notify()
+
+
+class _Batch(Protocol):
+    def write(self) -> None: ...
+
+
+class GroupCommit:
+    """A leader's background log writes through a :class:`LogWriter`, one in progress at a time.
+
+    ``prepare(hard_state, entries, sync)`` makes a batch (on the loop's thread, in order: it moves the
+    log's bounds); ``timed(write, synced)`` wraps its ``write`` (to observe the sync's duration);
+    ``counted(synced)`` is told of every batch handed to the thread. The tokens the loop gets back are
+    the entries of each batch written."""
+
+    def __init__(self, prepare: Callable[[HardState | None, list[Entry], bool], _Batch],
+                 timed: Callable[[Callable[[], None], bool], Callable[[], None]],
+                 counted: Callable[[bool], None]) -> None:
+        self._prepare = prepare
+        self._timed = timed
+        self._counted = counted
+        self.writer: LogWriter[list[Entry]] = LogWriter()
+        self.wakeup = self.writer.wakeup
+        self._entries: list[Entry] = []  # waiting for the write in progress
+        self._hard_state: HardState | None = None
+        self._waiting = False
+
+    def add(self, hard_state: HardState | None, entries: list[Entry]) -> None:
+        """Write now if no write is in progress, else with the batch that follows it."""
+        if entries:
+            waiting = self._entries
+            if waiting and entries[0].index <= waiting[-1].index:  # replaced from there on
+                del waiting[max(0, entries[0].index - waiting[0].index):]
+            waiting.extend(entries)
+        if hard_state is not None:
+            self._hard_state = hard_state
+        self._waiting = True
+        if not self.writer.busy:
+            self._start()
+
+    def take_done(self) -> list[list[Entry]]:
+        """The entries of the batches durable since the last call; the next batch starts first."""
+        done = self.writer.take_done()
+        if self._waiting and not self.writer.busy:
+            self._start()
+        return done
+
+    def drain(self) -> list[list[Entry]]:
+        """Write everything added and wait for it."""
+        if self._waiting:
+            self._start()
+        return self.writer.drain()
+
+    def close(self) -> None:
+        if self._waiting:
+            self._start()
+        self.writer.close()
+
+    def _start(self) -> None:
+        entries, hard_state = self._entries, self._hard_state
+        self._entries, self._hard_state, self._waiting = [], None, False
+        synced = bool(entries)
+        self.writer.submit(self._timed(self._prepare(hard_state, entries, synced).write, synced), entries)
+        self._counted(synced)

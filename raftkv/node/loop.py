@@ -8,10 +8,10 @@ ReadIndex round (:mod:`raftkv.node.inflight`), then work off each Ready through
 -> send -> apply (:mod:`raftkv.node.apply`) -> reply -> advance. A client is answered only after
 its write is committed and applied (Raft §5.3, §8).
 
-A leader's new entries are written by :class:`~raftkv.node.log_writer.LogWriter` in the background
-(:func:`~raftkv.raft.ready.may_write_in_background`), so the loop takes the next commands, the
-followers' acknowledgements and replies while its disk syncs; every other write waits for those to
-finish and is made in line.
+A leader's new entries are written in the background (:func:`~raftkv.raft.ready.may_write_in_background`,
+:class:`~raftkv.node.log_writer.GroupCommit`), so the loop takes the next commands, the followers'
+acknowledgements and replies while its disk syncs, and what comes meanwhile goes in the next synced
+batch; every other write waits for those to finish and is made in line.
 
 The loop owns the sockets (pipes, control channel, wakeups) and the order of work; every decision is made
 by the helpers it wires together, each given only the narrow things it uses.
@@ -42,7 +42,7 @@ from raftkv.node.disk_guard import DiskGuard
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
 from raftkv.node.latency_monitor import Tapped
-from raftkv.node.log_writer import LogWriter
+from raftkv.node.log_writer import GroupCommit
 from raftkv.node.metrics.endpoint import MetricsEndpoint
 from raftkv.node.metrics.latency import sync_timed, timing_writes
 from raftkv.node.observer import CommandObserver
@@ -182,7 +182,8 @@ class Driver:
         if control is not None:
             self._sel.register(control, selectors.EVENT_READ, self._on_control)
         self._sel.register(self.admin.wakeup, selectors.EVENT_READ, lambda _w: self.admin.on_wakeup())
-        self.log_writer: LogWriter[list[Entry]] = LogWriter()
+        self.log_writer = GroupCommit(disk.prepare, partial(sync_timed, latency=self._sync_latency),
+                                      self._count_log_write)
         self._sel.register(self.log_writer.wakeup, selectors.EVENT_READ, self._on_log_written)
         self._stop = Wakeup()
         self._sel.register(self._stop, selectors.EVENT_READ, self._on_stop)
@@ -504,9 +505,7 @@ class Driver:
         hs = rd.hard_state
         leader = (rd.soft_state or self.soft_state).role == Role.LEADER
         if may_write_in_background(rd, self._hard_state, leader):
-            must_sync = bool(rd.entries)
-            write = self.disk.prepare(hs, rd.entries, must_sync).write
-            self.log_writer.submit(sync_timed(write, must_sync, self._sync_latency), rd.entries)
+            self.log_writer.add(hs, rd.entries)
             durable = not rd.entries  # entries are durable once _on_log_written reports them
         else:
             self._log_written(self.log_writer.drain())  # writes stay in order
@@ -519,14 +518,17 @@ class Driver:
             sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self._sync_latency)()
             if rd.entries:
                 self.mem.append(rd.entries)
+            self._count_log_write(must_sync)
             durable = True
-        self.stats.log_writes += 1
-        if must_sync:
-            self.stats.log_syncs += 1
         if hs is not None:
             self._hard_state = hs
             self.mem.set_hard_state(hs)
         return durable
+
+    def _count_log_write(self, synced: bool) -> None:
+        self.stats.log_writes += 1
+        if synced:
+            self.stats.log_syncs += 1
 
     def _on_log_written(self, wakeup: Wakeup) -> None:
         wakeup.drain()

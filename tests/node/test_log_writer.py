@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from raftkv.node.disk import DiskStorage
-from raftkv.node.log_writer import LogWriter
+from raftkv.node.log_writer import GroupCommit, LogWriter
 from raftkv.raft.types import Entry, EntryKind, HardState
 
 
@@ -82,5 +82,66 @@ def test_close_writes_what_is_queued(tmp_path: Path) -> None:
     writer.close()
     try:
         assert len(disk.entries()) == 50
+    finally:
+        disk.close()
+
+
+def test_group_commit_writes_what_comes_during_a_sync_as_one_synced_batch(tmp_path: Path) -> None:
+    disk = DiskStorage(tmp_path / "d")
+    release = threading.Event()
+    written: list[bool] = []  # the sync flag of each batch handed to the thread
+
+    def timed(write, synced: bool):  # type: ignore[no-untyped-def]
+        def slow_first() -> None:
+            if len(written) == 1:
+                release.wait(5.0)  # the first batch's sync takes until the test says
+            write()
+        return slow_first
+
+    group = GroupCommit(disk.prepare, timed, written.append)
+    sel = selectors.DefaultSelector()
+    sel.register(group.wakeup, selectors.EVENT_READ)
+    try:
+        group.add(HardState(1, 0, 0), entries(1, 2))
+        group.add(None, entries(3, 3))
+        group.add(HardState(1, 0, 2), [])  # a commit index alone joins the waiting batch
+        group.add(None, entries(4, 6))
+        assert written == [True], "a second write started while the first synced"
+        release.set()
+        done: list[list[Entry]] = []
+        while len(done) < 2:
+            assert sel.select(5.0), "the writer never woke the loop"
+            group.wakeup.drain()
+            done += group.take_done()
+        assert [[e.index for e in batch] for batch in done] == [[1, 2], [3, 4, 5, 6]]
+        assert written == [True, True]
+        assert [e.index for e in disk.entries()] == [1, 2, 3, 4, 5, 6]
+        assert disk.hard_state() == HardState(1, 0, 2)
+        group.add(HardState(1, 0, 6), [])
+        assert group.drain() == [[]] and written == [True, True, False]  # no entries: no sync
+        assert disk.hard_state() == HardState(1, 0, 6)
+    finally:
+        sel.close()
+        group.close()
+        disk.close()
+
+
+def test_group_commit_close_writes_what_waits(tmp_path: Path) -> None:
+    disk = DiskStorage(tmp_path / "d")
+    release = threading.Event()
+
+    def timed(write, synced: bool):  # type: ignore[no-untyped-def]
+        def held() -> None:
+            release.wait(5.0)
+            write()
+        return held
+
+    group = GroupCommit(disk.prepare, timed, lambda synced: None)
+    group.add(None, entries(1, 1))
+    group.add(None, entries(2, 3))  # waits behind the held write
+    threading.Timer(0.05, release.set).start()
+    group.close()
+    try:
+        assert [e.index for e in disk.entries()] == [1, 2, 3]
     finally:
         disk.close()
