@@ -98,7 +98,8 @@ class Admin:
         self._waiting: dict[int, tuple[ReplyTo, float]] = {}  # request id -> change waiting to apply
         self._transfer: tuple[int, ReplyTo, float] | None = None  # target, waiter, deadline
         self._remove_self: tuple[ReplyTo, float] | None = None
-        self._deferred: list[tuple[ReplyTo, list[bytes], float]] = []  # changes waiting for one in progress
+        # Changes waiting for one in progress: (client, attempt, deadline).
+        self._deferred: list[tuple[ReplyTo, Callable[[], object | None], float]] = []
         self._told_removed: dict[int, float] = {}  # member id -> when it may be told again
         self._join_requests = JoinRequests(cluster.me.client_addr, password, secret, call, self._in_background,
                                            lambda: self._client_tls)
@@ -166,22 +167,24 @@ class Admin:
             return self._join_requests.answer(argv[2], argv[3])
         return err("unknown peer request. Try RAFT IDENTITY|BOOTSTRAP|REMOVED|JOIN.")
 
-    def command(self, to: ReplyTo, argv: list[bytes], deadline: float | None = None,
-                now: float | None = None) -> object | None:
-        """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later.
+    def command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
+        """Answer a client's ``RAFT ...``: a reply value now, or None when the reply will come later."""
+        return self._unless_busy(to, lambda: self._command(to, argv))
 
-        A change refused because another one (or a new leader's first entry) is not applied yet waits
-        for it, retried on each tick until ``deadline`` (two election timeouts from now by default):
-        that one applies within moments, and a change sent right after a leadership transfer should not
-        fail for it."""
-        reply = self._command(to, argv)
+    def _unless_busy(self, to: ReplyTo, attempt: Callable[[], object | None], deadline: float | None = None,
+                     now: float | None = None) -> object | None:
+        """``attempt()``'s reply, or None if it was refused because another change (or a new leader's
+        first entry) is not applied yet: it is then tried again on each tick until ``deadline`` (two
+        election timeouts from now by default), as that one applies within moments, and a change sent
+        right after another (a learner's promotion, a leadership transfer) should not fail for it."""
+        reply = attempt()
         if reply is not _BUSY:
             return reply
         now = time.monotonic() if now is None else now
         deadline = now + 2 * self._election_timeout_s if deadline is None else deadline
         if now >= deadline:
             return reply
-        self._deferred.append((to, argv, deadline))
+        self._deferred.append((to, attempt, deadline))
         return None
 
     def _command(self, to: ReplyTo, argv: list[bytes]) -> object | None:
@@ -312,16 +315,19 @@ class Admin:
         return None
 
     def _add_learner(self, to: ReplyTo, member: Member) -> None:
-        if not self._is_leader:
-            self._reply(to, RespError("TRYAGAIN leadership changed; retry"))
-            return
-        if member.id in self._cluster.members:
-            known = self._cluster.members[member.id]
-            self._reply(to, err(f"{member.client_addr} is already a member (as {known.client_addr})"))
-            return
-        reply = self._propose(to, ConfChangeType.ADD_LEARNER, member.id, member)
+        """The identity checks are done: propose the learner (waiting, as any change, for one in
+        progress, e.g. the promotion of the learner added just before)."""
+        reply = self._unless_busy(to, lambda: self._propose_learner(to, member))
         if reply is not None:
             self._reply(to, reply)
+
+    def _propose_learner(self, to: ReplyTo, member: Member) -> object | None:
+        if not self._is_leader:
+            return RespError("TRYAGAIN leadership changed; retry")
+        if member.id in self._cluster.members:
+            known = self._cluster.members[member.id]
+            return err(f"{member.client_addr} is already a member (as {known.client_addr})")
+        return self._propose(to, ConfChangeType.ADD_LEARNER, member.id, member)
 
     def _remove(self, to: ReplyTo, target: str) -> object | None:
         member = self._resolve(target)
@@ -403,8 +409,8 @@ class Admin:
 
     def tick(self, now: float) -> None:
         deferred, self._deferred = self._deferred, []
-        for to, argv, deadline in deferred:
-            reply = self.command(to, argv, deadline, now)
+        for to, attempt, deadline in deferred:
+            reply = self._unless_busy(to, attempt, deadline, now)
             if reply is not None:
                 self._reply(to, reply)
         self._saves.tick(now)

@@ -158,6 +158,21 @@ def test_removing_a_learner_answers_once_the_change_applies(leader: Leader) -> N
     assert error_text(reply).endswith(f"no member {LEARNER.id} in this cluster")
 
 
+def test_a_learner_checked_while_another_change_is_in_progress_waits_for_it(leader: Leader) -> None:
+    # What MEMBER ADD does once the new node's identity came back from its peer port (a background
+    # call): the promotion of the learner added just before may not be applied yet.
+    newcomer = Member(3, "127.0.0.1:7003", "127.0.0.1:17003")
+    assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", LEARNER.client_addr.encode()) is None
+    leader.admin._add_learner(leader.to, newcomer)
+    leader.admin.tick(time.monotonic())
+    assert leader.replies == []  # waiting, not refused
+    leader.process()  # the removal applies
+    leader.admin.tick(time.monotonic())  # the learner is proposed
+    leader.process()
+    assert [reply for _seq, reply in leader.replies] == ["OK", "OK"]
+    assert leader.cluster.conf_state == ConfState(voters=(ME.id,), learners=(newcomer.id,))
+
+
 def test_a_change_still_waiting_after_two_election_timeouts_is_refused(leader: Leader) -> None:
     assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", LEARNER.client_addr.encode()) is None
     assert leader.command(b"RAFT", b"MEMBER", b"REMOVE", str(LEARNER.id).encode()) is None
