@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ class Snapshotter:
         self.incoming: Installed | None = None
         self._delete_through = 0  # compacted log entries still on disk up to here
         self._keys_at_latest = 0  # keys in the state when the latest snapshot was taken
+        self._stretch = 1.0  # this node's share of the next interval (see maybe_take)
 
     @property
     def in_progress(self) -> bool:
@@ -145,7 +147,7 @@ class Snapshotter:
         """Start a snapshot if the log has grown enough since the last one (after applying, and on
         ticks: entries applied while a child was writing must not wait for the next write)."""
         base = self.latest.meta.index if self.latest else 0
-        if self._state.sm.applied_index - base >= max(self.snapshot_entries, self._keys_at_latest):
+        if self._state.sm.applied_index - base >= max(self.snapshot_entries, self._keys_at_latest) * self._stretch:
             self.take()
 
     def take(self) -> bool:
@@ -156,6 +158,10 @@ class Snapshotter:
         state = self._state
         sm = state.sm
         self._keys_at_latest = len(sm.data)
+        # Each node draws how much longer than the interval its next one waits: nodes that took one at
+        # the same index drift apart, so a follower's snapshot (a fork, a child on the CPUs, a log
+        # compaction) mostly falls while the other followers make the majority without it.
+        self._stretch = 1.0 + random.random() / 2
         meta = SnapshotMeta(sm.applied_index, state.applied_term, state.cluster.conf_state)
         members = node_state.pack(encode_members(state.cluster.members), state.shards.encoded)
         pid = fork_snapshot(self.directory, sm, meta, members)
