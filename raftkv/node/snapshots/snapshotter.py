@@ -4,8 +4,9 @@
   entries as the state had keys when that snapshot was taken, a forked child writes the state machine
   (:func:`~raftkv.node.snapshots.snapshot_file.fork_snapshot`). Writing costs in proportion to the keys,
   so that cost is spread over at least as many entries (Redis's ``auto-aof-rewrite-percentage 100``, in
-  entries); also at once (:meth:`Snapshotter.take`) when a backup needs a fresher file than the latest
-  (:mod:`raftkv.node.backup`). The loop reaps the child on a tick, then compacts the log up to
+  entries), times a stretch of 1 to 1.5 each node draws anew after each snapshot, so that the nodes do
+  not all fork at the same index; also at once (:meth:`Snapshotter.take`) when a backup needs a fresher
+  file than the latest (:mod:`raftkv.node.backup`). The loop reaps the child on a tick, then compacts the log up to
   ``catch_up_entries`` before the snapshot, so a briefly lagging follower still gets entries.
 - Sending: a SNAPSHOT message from the core carries only the snapshot's metadata; the file streams to the
   follower in chunks, a few per loop turn while that peer's send buffer is small, so the leader never
