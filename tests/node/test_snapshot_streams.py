@@ -152,6 +152,24 @@ def test_the_next_snapshot_waits_for_as_many_entries_as_the_state_has_keys(tmp_p
     assert snapshotter.latest.meta.index == 200
 
 
+def test_each_snapshot_stretches_the_next_interval_by_the_nodes_own_draw(tmp_path, follower, monkeypatch) -> None:
+    monkeypatch.setattr("raftkv.node.snapshots.snapshotter.random.random", lambda: 0.5)  # a stretch of 1.25
+    receive(follower, 1, chunks(snapshot_file(tmp_path / "leader", 100, 2, follower.members), 1, 2, 2))
+    follower.ready()
+    snapshotter = follower.driver.snapshotter
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 200, 2),
+                          commit=200))
+    wait_for_child(follower)
+    assert snapshotter.latest.meta.index == 200  # taken here: 200 keys, the next after 200 * 1.25 entries
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=200, entries=entries(201, 449, 2),
+                          commit=449))
+    assert not snapshotter.in_progress and snapshotter.latest.meta.index == 200
+    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=449, entries=entries(450, 450, 2),
+                          commit=450))
+    wait_for_child(follower)
+    assert snapshotter.latest.meta.index == 450
+
+
 def test_two_streams_finishing_in_one_turn_install_the_one_the_core_took(tmp_path, follower) -> None:
     members = follower.members
     newer = chunks(snapshot_file(tmp_path / "a", 100, 2, members), 1, 2, 2)

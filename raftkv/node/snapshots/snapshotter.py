@@ -127,7 +127,7 @@ class Snapshotter:
         self.incoming: Installed | None = None
         self._delete_through = 0  # compacted log entries still on disk up to here
         self._keys_at_latest = 0  # keys in the state when the latest snapshot was taken
-        self._stretch = 1.0  # this node's share of the next interval (see maybe_take)
+        self._stretch = 1.0  # the next interval is this many times the usual one (drawn in take)
 
     @property
     def in_progress(self) -> bool:
