@@ -129,7 +129,6 @@ class GroupCommit:
         self.wakeup = self.writer.wakeup
         self._entries: list[Entry] = []  # waiting for the write in progress
         self._hard_state: HardState | None = None
-        self._waiting = False
 
     def add(self, hard_state: HardState | None, entries: list[Entry]) -> None:
         """Write now if no write is in progress, else with the batch that follows it."""
@@ -140,31 +139,33 @@ class GroupCommit:
             waiting.extend(entries)
         if hard_state is not None:
             self._hard_state = hard_state
-        self._waiting = True
         if not self.writer.busy:
             self._start()
 
     def take_done(self) -> list[list[Entry]]:
         """The entries of the batches durable since the last call; the next batch starts first."""
         done = self.writer.take_done()
-        if self._waiting and not self.writer.busy:
+        if self._waiting() and not self.writer.busy:
             self._start()
         return done
 
     def drain(self) -> list[list[Entry]]:
         """Write everything added and wait for it."""
-        if self._waiting:
+        if self._waiting():
             self._start()
         return self.writer.drain()
 
     def close(self) -> None:
-        if self._waiting:
+        if self._waiting():
             self._start()
         self.writer.close()
 
+    def _waiting(self) -> bool:
+        return bool(self._entries) or self._hard_state is not None
+
     def _start(self) -> None:
         entries, hard_state = self._entries, self._hard_state
-        self._entries, self._hard_state, self._waiting = [], None, False
+        self._entries, self._hard_state = [], None
         synced = bool(entries)
         self.writer.submit(self._timed(self._prepare(hard_state, entries, synced).write, synced), entries)
         self._counted(synced)
