@@ -16,6 +16,17 @@ def entries(first: int, last: int, term: int = 1) -> list[Entry]:
     return [Entry(i, term, EntryKind.NORMAL, b"e%d" % i) for i in range(first, last + 1)]
 
 
+def wait_for_done(sel: selectors.BaseSelector, writer: LogWriter[list[Entry]] | GroupCommit,
+                  count: int) -> list[list[Entry]]:
+    """The tokens of ``count`` writes, taken as the loop does: when the writer's wakeup fires."""
+    done: list[list[Entry]] = []
+    while len(done) < count:
+        assert sel.select(5.0), "the writer never woke the loop"
+        writer.wakeup.drain()
+        done += writer.take_done()
+    return done
+
+
 def test_batches_land_in_the_order_they_were_prepared_and_wake_the_loop(tmp_path: Path) -> None:
     disk = DiskStorage(tmp_path / "d")
     writer: LogWriter[list[Entry]] = LogWriter()
@@ -25,12 +36,7 @@ def test_batches_land_in_the_order_they_were_prepared_and_wake_the_loop(tmp_path
         batches = [entries(1, 5), entries(6, 6), entries(4, 8, term=2)]  # the last replaces 4..6
         for batch in batches:
             writer.submit(disk.prepare(HardState(2, 0, 0), batch, sync=True).write, batch)
-        done: list[list[Entry]] = []
-        while len(done) < len(batches):
-            assert sel.select(5.0), "the writer never woke the loop"
-            writer.wakeup.drain()
-            done += writer.take_done()
-        assert done == batches
+        assert wait_for_done(sel, writer, len(batches)) == batches
         assert writer.idle
         assert [(e.index, e.term) for e in disk.entries()] == [(1, 1), (2, 1), (3, 1)] + [(i, 2) for i in range(4, 9)]
         assert disk.last_index == 8
@@ -108,11 +114,7 @@ def test_group_commit_writes_what_comes_during_a_sync_as_one_synced_batch(tmp_pa
         group.add(None, entries(4, 6))
         assert written == [True], "a second write started while the first synced"
         release.set()
-        done: list[list[Entry]] = []
-        while len(done) < 2:
-            assert sel.select(5.0), "the writer never woke the loop"
-            group.wakeup.drain()
-            done += group.take_done()
+        done = wait_for_done(sel, group, 2)
         assert [[e.index for e in batch] for batch in done] == [[1, 2], [3, 4, 5, 6]]
         assert written == [True, True]
         assert [e.index for e in disk.entries()] == [1, 2, 3, 4, 5, 6]

@@ -86,6 +86,12 @@ def chunks(path: Path, src: int, dst: int, term: int) -> list[list[bytes]]:
     return records
 
 
+def append(node: Node, after: int, last: int) -> None:
+    """The leader of term 2 appends entries after..last to ``node`` and commits them."""
+    node.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=after, entries=entries(after + 1, last, 2),
+                      commit=last))
+
+
 def receive(node: Node, src: int, records: list[list[bytes]]) -> None:
     for fields in records:
         node.driver.snapshotter.on_chunk(src, fields)
@@ -131,8 +137,7 @@ def test_a_late_stale_snapshot_is_dropped_and_the_next_compaction_works(tmp_path
     assert restart_source is not None and restart_source.meta.index == 100
     assert snapshot_files(follower) == [latest.path.name]
     # Compaction still works from there on (the next snapshot waits for as many entries as its 100 keys).
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 215, 2),
-                          commit=215))
+    append(follower, 100, 215)
     assert follower.driver.applier.applied_index == 215
     wait_for_child(follower)
     assert follower.driver.mem.snapshot().meta.index == 215 and snapshotter.latest.meta.index == 215
@@ -143,11 +148,9 @@ def test_the_next_snapshot_waits_for_as_many_entries_as_the_state_has_keys(tmp_p
     follower.ready()
     snapshotter = follower.driver.snapshotter
     # 99 entries past a snapshot of 100 keys: more than snapshot_entries (10), fewer than the keys.
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 199, 2),
-                          commit=199))
+    append(follower, 100, 199)
     assert not snapshotter.in_progress and snapshotter.latest.meta.index == 100
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=199, entries=entries(200, 200, 2),
-                          commit=200))
+    append(follower, 199, 200)
     wait_for_child(follower)
     assert snapshotter.latest.meta.index == 200
 
@@ -157,15 +160,12 @@ def test_each_snapshot_stretches_the_next_interval_by_the_nodes_own_draw(tmp_pat
     receive(follower, 1, chunks(snapshot_file(tmp_path / "leader", 100, 2, follower.members), 1, 2, 2))
     follower.ready()
     snapshotter = follower.driver.snapshotter
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=100, entries=entries(101, 200, 2),
-                          commit=200))
+    append(follower, 100, 200)
     wait_for_child(follower)
     assert snapshotter.latest.meta.index == 200  # taken here: 200 keys, the next after 200 * 1.25 entries
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=200, entries=entries(201, 449, 2),
-                          commit=449))
+    append(follower, 200, 449)
     assert not snapshotter.in_progress and snapshotter.latest.meta.index == 200
-    follower.step(Message(MessageType.APPEND, 1, 2, 2, log_term=2, index=449, entries=entries(450, 450, 2),
-                          commit=450))
+    append(follower, 449, 450)
     wait_for_child(follower)
     assert snapshotter.latest.meta.index == 450
 
