@@ -54,7 +54,7 @@ from raftkv.node.transport import Transport
 from raftkv.node.user_push import UserPush
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.ready import handle_ready, may_write_in_background, needs_sync
+from raftkv.raft.ready import handle_ready, hard_state_to_save, may_write_in_background, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.receive import ReceiveBuffer
@@ -502,9 +502,9 @@ class Driver:
             self.transport.flush()
 
     def persist(self, rd: Ready) -> bool:
-        hs = rd.hard_state
         leader = (rd.soft_state or self.soft_state).role == Role.LEADER
         if may_write_in_background(rd, self._hard_state, leader):
+            hs = rd.hard_state
             self.log_writer.add(hs, rd.entries)
             durable = not rd.entries  # entries are durable once _on_log_written reports them
         else:
@@ -512,6 +512,7 @@ class Driver:
             if rd.snapshot is not None:
                 self.snapshotter.install(rd.snapshot)
                 self.blocking.retry_all()  # a new state: what they wait for may be there
+            hs = hard_state_to_save(rd, self._hard_state)
             if hs is None and not rd.entries:
                 return True
             must_sync = needs_sync(rd, self._hard_state)

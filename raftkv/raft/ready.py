@@ -55,8 +55,23 @@ def needs_sync(rd: Ready, stored: HardState) -> bool:
         bool(rd.entries)
         or rd.snapshot is not None
         or (hard is not None and (hard.term != stored.term or hard.vote != stored.vote))
-        or any(entry.kind == EntryKind.CONF_CHANGE for entry in rd.committed_entries)
+        or _applies_conf_change(rd)
     )
+
+
+def hard_state_to_save(rd: Ready, stored: HardState) -> HardState | None:
+    """The hard state persisting ``rd`` writes: its own, or the stored one again when ``rd`` applies a
+    membership change but brings no hard state. The commit index that covers the change then came in
+    an earlier Ready, maybe in an unsynced write (a commit alone, or a leader's background write made
+    before its own copy of the entry was durable); writing it again in the synced write
+    :func:`needs_sync` asks for makes it durable before the change is applied."""
+    if rd.hard_state is None and _applies_conf_change(rd):
+        return stored
+    return rd.hard_state
+
+
+def _applies_conf_change(rd: Ready) -> bool:
+    return any(entry.kind == EntryKind.CONF_CHANGE for entry in rd.committed_entries)
 
 
 def may_write_in_background(rd: Ready, stored: HardState, leader: bool) -> bool:
@@ -72,7 +87,7 @@ def may_write_in_background(rd: Ready, stored: HardState, leader: bool) -> bool:
         and (bool(rd.entries) or hard is not None)
         and rd.snapshot is None
         and (hard is None or (hard.term == stored.term and hard.vote == stored.vote))
-        and not any(entry.kind == EntryKind.CONF_CHANGE for entry in rd.committed_entries)
+        and not _applies_conf_change(rd)
     )
 
 

@@ -11,7 +11,7 @@ index otherwise is not. A process crash (kill -9) keeps unsynced writes, the OS 
 from __future__ import annotations
 
 from raftkv.raft.log_storage import MemoryStorage
-from raftkv.raft.ready import needs_sync
+from raftkv.raft.ready import hard_state_to_save, needs_sync
 from raftkv.raft.types import ConfState, Ready, Snapshot
 
 
@@ -27,10 +27,11 @@ class SimDisk(MemoryStorage):
 
     def save(self, rd: Ready) -> bool:
         """Write ``rd``'s hard state, snapshot and entries as the node does; returns whether synced."""
-        hard = rd.hard_state
+        stored = self.initial_state()[0]
+        hard = hard_state_to_save(rd, stored)
         if hard is None and not rd.entries and rd.snapshot is None:
             return False
-        synced = needs_sync(rd, self.initial_state()[0])
+        synced = needs_sync(rd, stored)
         if not synced and self._durable is None:
             self._durable = self._copy()
         if rd.snapshot is not None:

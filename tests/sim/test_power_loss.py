@@ -56,6 +56,17 @@ def test_a_write_that_commits_a_membership_change_is_synced() -> None:
     assert disk.lose_unsynced() == 0 and disk.initial_state()[0].commit == 2
 
 
+def test_applying_a_membership_change_committed_by_an_earlier_unsynced_write_syncs_that_commit() -> None:
+    # A leader learns the commit before its own copy of the change is durable: the commit index goes
+    # out unsynced, and the change is applied by a later Ready that brings no hard state.
+    disk = SimDisk()
+    change = Entry(2, 1, EntryKind.CONF_CHANGE, encode_conf_change(ConfChange(ConfChangeType.PROMOTE, 4)))
+    disk.save(Ready(hard_state=HardState(1, 1, 0), entries=[Entry(1, 1), change]))
+    assert not disk.save(Ready(hard_state=HardState(1, 1, 2)))
+    assert disk.save(Ready(committed_entries=[Entry(1, 1), change]))
+    assert disk.lose_unsynced() == 0 and disk.initial_state()[0].commit == 2
+
+
 def test_a_received_snapshot_is_synced_and_a_local_one_survives_losing_the_commit_index() -> None:
     disk = SimDisk()
     snapshot = Snapshot(SnapshotMeta(5, 2, ConfState(voters=(1, 2, 3))), b"s")
