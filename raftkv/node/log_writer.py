@@ -139,7 +139,7 @@ class GroupCommit:
             waiting.extend(entries)
         if hard_state is not None:
             self._hard_state = hard_state
-        if not self.writer.busy:
+        if self._waiting() and not self.writer.busy:
             self._start()
 
     def take_done(self) -> list[list[Entry]]:

@@ -78,13 +78,13 @@ def may_write_in_background(rd: Ready, stored: HardState, leader: bool) -> bool:
     """Whether a leader's driver may write ``rd`` in the background (thesis §10.2.1), behind its earlier
     background writes: new entries (``persist`` then returns False and the driver reports them with
     ``RawNode.persisted``; until then nothing but the leader's own count towards a commit depends on
-    them), or a commit index alone (which need not be durable). A new term or vote, a snapshot, or a
-    commit that applies a membership change must be on disk before what follows in this Ready, so those
-    are written in line."""
+    them), a commit index alone (which need not be durable), or nothing at all (a leader's messages
+    promise nothing about its own disk, so they need not wait for the writes before them). A new term
+    or vote, a snapshot, or a commit that applies a membership change must be on disk before what
+    follows in this Ready, so those are written in line."""
     hard = rd.hard_state
     return (
         leader
-        and (bool(rd.entries) or hard is not None)
         and rd.snapshot is None
         and (hard is None or (hard.term == stored.term and hard.vote == stored.vote))
         and not _applies_conf_change(rd)

@@ -122,6 +122,8 @@ def test_group_commit_writes_what_comes_during_a_sync_as_one_synced_batch(tmp_pa
         group.add(HardState(1, 0, 6), [])
         assert group.drain() == [[]] and written == [True, True, False]  # no entries: no sync
         assert disk.hard_state() == HardState(1, 0, 6)
+        group.add(None, [])  # a leader's Ready with messages only: nothing to write
+        assert written == [True, True, False] and not group.writer.busy
     finally:
         sel.close()
         group.close()
