@@ -15,7 +15,7 @@ from raftkv.config import NodeConfig
 from raftkv.node.disk import DiskStorage, StorageError
 from raftkv.node.loop import Driver
 from raftkv.node.snapshots.snapshot_file import SnapshotError
-from raftkv.process import StartError, bind_listener, prepare_child
+from raftkv.process import StartError, bind_listener, collect_rarely, prepare_child
 
 log = logging.getLogger("raftkv.raft")
 
@@ -48,6 +48,7 @@ def raft_main(config: NodeConfig, pipes: dict[int, socket.socket], control: sock
         control.sendall(b"ok")
         log.info("node %d serving data dir %s (last log index %d, commit %d)", driver.node_id, config.data_dir,
                  disk.last_index, driver.hard_state.commit)
+        collect_rarely()
         driver.run()
     finally:
         driver.close()

@@ -12,7 +12,7 @@ import socket
 import ssl
 
 from raftkv.config import NodeConfig
-from raftkv.process import prepare_child
+from raftkv.process import collect_rarely, prepare_child
 from raftkv.worker.server import Worker
 
 
@@ -23,5 +23,6 @@ def worker_main(worker_id: int, config: NodeConfig, listeners: dict[socket.socke
     prepare_child(f"worker{worker_id}", config.log_level, close_fds)
     worker = Worker(worker_id, config, listeners, pipe)
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+    collect_rarely()
     worker.run()
     os._exit(0)
