@@ -2,8 +2,7 @@
 
 Only the Raft process opens the data directory (LevelDB's LOCK file enforces it). Keys are prefixed by
 kind; log keys are ``b"l/"`` + the index as 8-byte big-endian, so a range scan reads the log in order and
-a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``
-(:meth:`~DiskStorage.prepare` builds it, for a caller that writes it in the background); the
+a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; the
 caller says whether it is synced (:func:`raftkv.raft.ready.needs_sync`: entries, a new term/vote, or a
 commit index that commits a membership change must be durable before anything depends on them).
 """
@@ -159,12 +158,6 @@ class DiskStorage:
     def save(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> None:
         """Write ``hard_state`` and ``entries`` in one batch. Entries replace any suffix of the log from
         their first index on (a follower's conflicting tail, Raft §5.3)."""
-        self.prepare(hard_state, entries, sync).write()
-
-    def prepare(self, hard_state: HardState | None, entries: list[Entry], sync: bool) -> plyvel.WriteBatch:
-        """The batch :meth:`save` writes, not written yet: its ``write()`` may run in another thread
-        (LevelDB orders writes, and plyvel releases the GIL while writing). The log bounds move now, so
-        batches must be written in the order they were prepared."""
         batch = self._db.write_batch(sync=sync)
         if entries:
             first = entries[0].index
@@ -173,9 +166,10 @@ class DiskStorage:
                 batch.delete(key(_LOG, index))
             for entry in entries:
                 put(key(_LOG, entry.index), head(entry.term, entry.kind) + entry.data)
+        if hard_state is not None:
+            batch.put(_HARD_STATE, _HS.pack(hard_state.term, hard_state.vote, hard_state.commit))
+        batch.write()
+        if entries:
             self._last_index = entries[-1].index
             if not self._first_index or first < self._first_index:
                 self._first_index = first
-        if hard_state is not None:
-            batch.put(_HARD_STATE, _HS.pack(hard_state.term, hard_state.vote, hard_state.commit))
-        return batch

@@ -70,8 +70,8 @@ class Observes(Protocol):
 
 
 def sync_timed(write: Callable[[], None], synced: bool, latency: Observes) -> Callable[[], None]:
-    """``write`` (a log batch's, run on the loop or in the log writer's thread) that also observes its
-    duration when it syncs; a write without sync is returned as it is."""
+    """``write`` (a log batch's) that also observes its duration when it syncs; a write without sync
+    is returned as it is."""
     if not synced:
         return write
 
