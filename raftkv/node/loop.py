@@ -498,13 +498,13 @@ class Driver:
             self.transport.send(to_peers)
             self.transport.flush()
 
-    def persist(self, rd: Ready) -> bool:
+    def persist(self, rd: Ready) -> None:
         if rd.snapshot is not None:
             self.snapshotter.install(rd.snapshot)
             self.blocking.retry_all()  # a new state: what they wait for may be there
         hs = hard_state_to_save(rd, self._hard_state)
         if hs is None and not rd.entries:
-            return True
+            return
         must_sync = needs_sync(rd, self._hard_state)
         sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self._sync_latency)()
         self.stats.log_writes += 1
@@ -515,7 +515,6 @@ class Driver:
         if hs is not None:
             self._hard_state = hs
             self.mem.set_hard_state(hs)
-        return True
 
     def apply(self, rd: Ready) -> None:
         if rd.soft_state is not None:

@@ -1,8 +1,7 @@
 """RaftLog: one node's log as the core sees it — the persisted prefix in storage plus an unstable tail.
 
 The unstable tail holds entries (and at most one snapshot) that a Ready handed to the driver but that
-``advance`` (or, for a write the driver does in the background, a later ``stable_to``) has not yet
-confirmed as persisted; entries held by a background write are not handed out again. ``committed`` and
+``advance`` has not yet confirmed as persisted. ``committed`` and
 ``applied`` live here too. This module never sends messages and never changes term or vote; the core
 decides, the log only keeps the entries.
 """
@@ -20,7 +19,6 @@ class RaftLog:
         self.storage = storage
         self._unstable: list[Entry] = []
         self._unstable_offset = storage.last_index() + 1  # index of _unstable[0]
-        self._writing = 0  # how many of the first unstable entries a background write holds
         self.pending_snapshot: Snapshot | None = None  # received, not yet persisted
         self.committed = storage.first_index() - 1
         self.applied = storage.first_index() - 1
@@ -121,12 +119,9 @@ class RaftLog:
             # The conflict reaches into the persisted part: the tail replaces it when next persisted.
             self._unstable_offset = after
             self._unstable = list(entries)
-            self._writing = 0
         elif after < unstable_end:
             del self._unstable[after - self._unstable_offset :]
             self._unstable.extend(entries)
-            # Replaced entries a background write holds are handed out again (its late report is ignored).
-            self._writing = min(self._writing, after - self._unstable_offset)
         else:
             raise RaftError(f"gap in log: appending {after} after {self.last_index()}")
 
@@ -174,7 +169,6 @@ class RaftLog:
         self.pending_snapshot = snapshot
         self._unstable = []
         self._unstable_offset = snapshot.meta.index + 1
-        self._writing = 0
         self.committed = snapshot.meta.index
 
     # --- commit and apply
@@ -217,16 +211,11 @@ class RaftLog:
     # --- persistence
 
     def unstable_entries(self) -> list[Entry]:
-        """The entries to persist next: the unstable tail but what a background write already holds."""
-        return self._unstable[self._writing:]
+        """The entries to persist next: the unstable tail."""
+        return list(self._unstable)
 
     def has_unstable(self) -> bool:
-        return len(self._unstable) > self._writing or self.pending_snapshot is not None
-
-    def writing_to(self, index: int) -> None:
-        """The driver writes the unstable entries up to ``index`` in the background: they stay unstable
-        (not counted as persisted) until ``stable_to``, but are not handed out again."""
-        self._writing = max(self._writing, min(index - self._unstable_offset + 1, len(self._unstable)))
+        return bool(self._unstable) or self.pending_snapshot is not None
 
     def stable_to(self, index: int, term: int) -> None:
         """The driver persisted entries up to (index, term). Ignored if that entry was since replaced."""
@@ -234,7 +223,6 @@ class RaftLog:
         if 0 <= position < len(self._unstable) and self._unstable[position].term == term:
             del self._unstable[: position + 1]
             self._unstable_offset = index + 1
-            self._writing = max(0, self._writing - position - 1)
 
     def stable_snapshot_to(self, index: int) -> None:
         if self.pending_snapshot is not None and self.pending_snapshot.meta.index == index:

@@ -151,9 +151,8 @@ class RawNode:
         raft.dropped_proposals = []
         return rd
 
-    def advance(self, rd: Ready, persisted: bool = True) -> None:
-        """The driver has persisted, sent, applied and served everything in ``rd``; with ``persisted``
-        False, it writes ``rd.entries`` in the background and reports them later with :meth:`persisted`."""
+    def advance(self, rd: Ready) -> None:
+        """The driver has persisted, sent, applied and served everything in ``rd``."""
         raft = self._raft
         log = raft.log
         if rd.soft_state is not None:
@@ -165,19 +164,10 @@ class RawNode:
             log.stable_snapshot_to(rd.snapshot.meta.index)
         if rd.entries:
             last = rd.entries[-1]
-            if persisted:
-                log.stable_to(last.index, last.term)
-            else:
-                log.writing_to(last.index)
+            log.stable_to(last.index, last.term)
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
         raft.on_persisted()
-
-    def persisted(self, index: int, term: int) -> None:
-        """A background write of entries up to (index, term) is durable (ignored if they were replaced
-        meanwhile): a leader may now count its own copy."""
-        self._raft.log.stable_to(index, term)
-        self._raft.on_persisted()
 
     def status(self) -> Status:
         return self._raft.status()

@@ -7,8 +7,7 @@ For each Ready, in this order:
    entries while it writes them (thesis §10.2.1). The core counts the leader's own log towards
    commitment only up to what ``advance`` reports as persisted, so sending early promises nothing
    that is not on disk;
-2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says (a
-   leader's may go on in the background: the core counts them once the handler reports them);
+2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says;
 3. every other message (votes, append responses, ...), which promise what is now on disk;
 4. ``apply``: the soft state, committed entries, read states and dropped proposals;
 5. ``RawNode.advance``.
@@ -31,10 +30,9 @@ class ReadyHandler(Protocol):
     def send(self, messages: list[Message]) -> None:
         """Hand ``messages`` to the network (never empty)."""
 
-    def persist(self, rd: Ready) -> bool:
+    def persist(self, rd: Ready) -> None:
         """Make ``rd.hard_state``, ``rd.snapshot`` and ``rd.entries`` durable, and visible to the core's
-        storage; True once they are. False: a leader's entries are being written in the background
-        (thesis §10.2.1), and the handler reports them with ``RawNode.persisted`` once durable."""
+        storage."""
 
     def apply(self, rd: Ready) -> None:
         """Take ``rd.soft_state``, apply ``rd.committed_entries``, serve ``rd.read_states`` and answer
@@ -62,9 +60,9 @@ def needs_sync(rd: Ready, stored: HardState) -> bool:
 def hard_state_to_save(rd: Ready, stored: HardState) -> HardState | None:
     """The hard state persisting ``rd`` writes: its own, or the stored one again when ``rd`` applies a
     membership change but brings no hard state. The commit index that covers the change then came in
-    an earlier Ready, maybe in an unsynced write (a commit alone, or a leader's background write made
-    before its own copy of the entry was durable); writing it again in the synced write
-    :func:`needs_sync` asks for makes it durable before the change is applied."""
+    an earlier Ready (committed entries are handed out only once persisted here), whose write need not
+    have been synced; writing it again in the synced write :func:`needs_sync` asks for makes it durable
+    before the change is applied."""
     if rd.hard_state is None and _applies_conf_change(rd):
         return stored
     return rd.hard_state
@@ -72,23 +70,6 @@ def hard_state_to_save(rd: Ready, stored: HardState) -> HardState | None:
 
 def _applies_conf_change(rd: Ready) -> bool:
     return any(entry.kind == EntryKind.CONF_CHANGE for entry in rd.committed_entries)
-
-
-def may_write_in_background(rd: Ready, stored: HardState, leader: bool) -> bool:
-    """Whether a leader's driver may write ``rd`` in the background (thesis §10.2.1), behind its earlier
-    background writes: new entries (``persist`` then returns False and the driver reports them with
-    ``RawNode.persisted``; until then nothing but the leader's own count towards a commit depends on
-    them), a commit index alone (which need not be durable), or nothing at all (a leader's messages
-    promise nothing about its own disk, so they need not wait for the writes before them). A new term
-    or vote, a snapshot, or a commit that applies a membership change must be on disk before what
-    follows in this Ready, so those are written in line."""
-    hard = rd.hard_state
-    return (
-        leader
-        and rd.snapshot is None
-        and (hard is None or (hard.term == stored.term and hard.vote == stored.vote))
-        and not _applies_conf_change(rd)
-    )
 
 
 def split_messages(rd: Ready) -> tuple[list[Message], list[Message]]:
@@ -110,11 +91,11 @@ def handle_ready(node: RawNode, handler: ReadyHandler, max_rounds: int = 0) -> b
         early, late = split_messages(rd)
         if early:
             handler.send(early)
-        durable = handler.persist(rd)
+        handler.persist(rd)
         if late:
             handler.send(late)
         handler.apply(rd)
-        node.advance(rd, persisted=durable)
+        node.advance(rd)
         rounds += 1
         if rounds == max_rounds:
             break

@@ -70,11 +70,10 @@ class Leader:
     def send(self, messages: list[Message]) -> None:
         pass
 
-    def persist(self, rd: Ready) -> bool:
+    def persist(self, rd: Ready) -> None:
         if rd.hard_state is not None:
             self.mem.set_hard_state(rd.hard_state)
         self.mem.append(rd.entries)
-        return True
 
     def apply(self, rd: Ready) -> None:
         if rd.soft_state is not None:

@@ -96,12 +96,11 @@ class OneNode:
     def send(self, messages: list[Message]) -> None:
         pass  # nobody else is there
 
-    def persist(self, rd: Ready) -> bool:
+    def persist(self, rd: Ready) -> None:
         if rd.hard_state is not None:
             self.mem.set_hard_state(rd.hard_state)
         if rd.entries:
             self.mem.append(rd.entries)
-        return True
 
     def apply(self, rd: Ready) -> None:
         self.applier.apply(self.node, rd.committed_entries)

@@ -144,7 +144,7 @@ class _NodeIO:
     def send(self, messages: list[Message]) -> None:
         self.net.queue.extend(messages)
 
-    def persist(self, rd: Ready) -> bool:
+    def persist(self, rd: Ready) -> None:
         storage = self.net.storages[self.node_id]
         if rd.snapshot is not None:
             storage.apply_snapshot(rd.snapshot)
@@ -153,7 +153,6 @@ class _NodeIO:
         storage.append(rd.entries)
         if rd.hard_state is not None:
             storage.set_hard_state(rd.hard_state)
-        return True
 
     def apply(self, rd: Ready) -> None:
         node = self.net.nodes[self.node_id]

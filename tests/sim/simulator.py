@@ -9,9 +9,7 @@ apply, serve reads, advance). A node's disk is a SimDisk (simdisk.py), which onl
 persisted from a Ready; a crash drops the RawNode and so loses everything else. Crashes are drawn at
 random ticks and at each point of a Ready (after the early send, after the write, after applying), and
 a crash may be a power loss, which also loses the writes the node's policy leaves unsynced (a
-commit-index-only hard state). On some seeds a leader writes its new entries in the background, as the
-node does (``may_write_in_background``): the write lands some ticks later and is then reported to the
-core, which counts its own copy only from then on; a crash loses the writes not yet landed.
+commit-index-only hard state).
 
 Invariants are checked as the run goes (Raft figure 3 and thesis §6.4):
   Election Safety       at most one leader per term, ever
@@ -36,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from raftkv.raft.core import Raft
 from raftkv.raft.rawnode import RawNode, decode_conf_change
-from raftkv.raft.ready import handle_ready, may_write_in_background
+from raftkv.raft.ready import handle_ready
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     ConfChange,
@@ -94,10 +92,6 @@ class SimOptions:
     heartbeat_ticks: int
     max_append_bytes: int
     max_inflight_msgs: int
-    # Chance that a leader's Ready that may be written in the background is (as the node does), and how
-    # many ticks such a write takes; a crash loses the writes not finished.
-    background_writes: float
-    background_write_ticks: int
 
     @classmethod
     def draw(cls, seed: int, node_count: int, rng: random.Random) -> SimOptions:
@@ -142,9 +136,6 @@ class SimOptions:
             heartbeat_ticks=1 if churn else rng.choice([1, 2]),
             max_append_bytes=max_append_bytes,
             max_inflight_msgs=max_inflight_msgs,
-            # Drawn last: the options drawn before keep the values they had before these existed.
-            background_writes=rng.choice([0.0, 0.5, 1.0]),
-            background_write_ticks=rng.choice([0, 1, 3]),
         )
 
 
@@ -164,7 +155,6 @@ class SimNode:
     retired: bool = False  # removed from the cluster and shut down for good
     observed_commit: int = 0
     observed_leader_term: int = 0
-    writing: deque[tuple[int, Ready]] = field(default_factory=deque)  # background writes: (done at, write)
 
     @property
     def raft(self) -> Raft:
@@ -217,7 +207,6 @@ class Simulator:
         self.power_losses = 0
         self.conf_changes: Counter[str] = Counter()  # applied, by type, summed over nodes
         self.lost_writes = 0
-        self.background_writes = 0  # leader writes that went on in the background
         self.trace_hash = ""
         for node_id in self.founders.voters:
             self._add_node(node_id)
@@ -269,7 +258,6 @@ class Simulator:
         self._client_requests(faulty)
         for node in list(self.nodes.values()):
             if node.raw is not None and node.stalled_until <= self.now:
-                self._finish_writes(node, self.now)
                 self._run_ready(node, faulty)
         for node_id in sorted(self.to_retire):
             self._retire(self.nodes[node_id])
@@ -325,7 +313,6 @@ class Simulator:
         options = self.options
         low, high = options.restart_after_ticks
         node.raw = None
-        node.writing.clear()  # the background writes not finished never happened
         node.down_until = self.now + self.fault_rng.randint(low, high)
         self.crashes[why] += 1
         if options.power_loss and self.fault_rng.random() < options.power_loss:
@@ -363,20 +350,6 @@ class Simulator:
                 return
             self._observe(node)
             self._maybe_compact(node)
-
-    def _finish_writes(self, node: SimNode, until: int | None) -> None:
-        """The node's background writes done by tick ``until`` (all of them if None), in order, reported
-        to its core as the node's LogWriter reports them."""
-        writing, raw = node.writing, node.raw
-        assert raw is not None
-        while writing and (until is None or writing[0][0] <= until):
-            write = writing.popleft()[1]
-            node.disk.save(write)
-            self.background_writes += 1
-            if write.entries:
-                self._check_log_matching(node, write.entries)
-                last = write.entries[-1]
-                raw.persisted(last.index, last.term)
 
     def _restore(self, node: SimNode, snapshot: Snapshot) -> None:
         index, chain = decode_state(snapshot.data)
@@ -735,17 +708,8 @@ class _SimDriver:
             if m.type == MessageType.SNAPSHOT:
                 raw.report_snapshot(m.dst, sent)
 
-    def persist(self, rd: Ready) -> bool:
-        sim, node = self.sim, self.node
-        options = sim.options
-        if (options.background_writes
-                and may_write_in_background(rd, node.disk.initial_state()[0], node.raft.role == Role.LEADER)
-                and sim.fault_rng.random() < options.background_writes):
-            write = Ready(hard_state=rd.hard_state, entries=rd.entries)
-            node.writing.append((sim.now + options.background_write_ticks, write))
-            self.persisted = True
-            return not rd.entries
-        sim._finish_writes(node, None)  # in-line writes wait for the background ones, as in the node
+    def persist(self, rd: Ready) -> None:
+        options = self.sim.options
         if self.sent_early:
             # The leader's appends are out, its own write never happens.
             self._crash_at(options.crash_after_early_send, "after the early send, before persisting")
@@ -753,7 +717,6 @@ class _SimDriver:
         self.persisted = True
         self.sim._check_log_matching(self.node, rd.entries)
         self._crash_at(options.crash_after_persist, "after persisting, before sending")
-        return True
 
     def apply(self, rd: Ready) -> None:
         sim = self.sim
