@@ -60,9 +60,9 @@ def needs_sync(rd: Ready, stored: HardState) -> bool:
 def hard_state_to_save(rd: Ready, stored: HardState) -> HardState | None:
     """The hard state persisting ``rd`` writes: its own, or the stored one again when ``rd`` applies a
     membership change but brings no hard state. The commit index that covers the change then came in
-    an earlier Ready (committed entries are handed out only once persisted here), whose write need not
-    have been synced; writing it again in the synced write :func:`needs_sync` asks for makes it durable
-    before the change is applied."""
+    an earlier Ready (committed entries are handed out only once persisted here), and writing it again
+    in the synced write :func:`needs_sync` asks for makes it durable before the change is applied,
+    however that earlier write was made."""
     if rd.hard_state is None and _applies_conf_change(rd):
         return stored
     return rd.hard_state

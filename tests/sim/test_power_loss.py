@@ -57,8 +57,8 @@ def test_a_write_that_commits_a_membership_change_is_synced() -> None:
 
 
 def test_applying_a_membership_change_committed_by_an_earlier_unsynced_write_syncs_that_commit() -> None:
-    # A leader learns the commit before its own copy of the change is durable: the commit index goes
-    # out unsynced, and the change is applied by a later Ready that brings no hard state.
+    # The commit index covering the change was written on its own, unsynced, and the change is applied
+    # by a later Ready that brings no hard state: applying it must not depend on how that write went.
     disk = SimDisk()
     change = Entry(2, 1, EntryKind.CONF_CHANGE, encode_conf_change(ConfChange(ConfChangeType.PROMOTE, 4)))
     disk.save(Ready(hard_state=HardState(1, 1, 0), entries=[Entry(1, 1), change]))
