@@ -18,7 +18,7 @@ from raftkv import REDIS_VERSION, __version__
 from raftkv.errors import RespError, err
 from raftkv.kv.args import NOT_AN_INTEGER, parse_int
 from raftkv.kv.table import unknown_subcommand
-from raftkv.node.metrics.latency import Latency, SharedLatency
+from raftkv.node.metrics.latency import Latency
 from raftkv.raft.types import HardState, Role, Status
 from raftkv.wire.resp import Verbatim
 
@@ -44,7 +44,7 @@ class Stats:
     proposals: int = 0  # writes of our clients handed to the core
     leader_changes: int = 0  # times a new leader became known
     writes_refused: int = 0  # writes refused because the disk is nearly full
-    sync_latency: Latency = field(default_factory=SharedLatency)  # the synced LevelDB write of a Ready
+    sync_latency: Latency = field(default_factory=Latency)  # the synced LevelDB write of a Ready
     commit_latency: Latency = field(default_factory=Latency)  # our own writes, started to applied
 
     def copy(self) -> Stats:

@@ -3,12 +3,10 @@
 Events of a node: ``command`` (a client command, from its start in the Raft process to its reply),
 ``fsync`` (the synced write of a log batch) and ``snapshot`` (a child writing a snapshot). Each event
 keeps its last 160 samples, one per second (the largest of that second), and its all-time maximum. A
-threshold of 0 turns the monitor off. Samples come from the Raft loop and from the log writer's thread
-(a leader's background syncs): hence the lock, taken only for a sample over the threshold.
+threshold of 0 turns the monitor off. Samples come from the Raft loop, which also answers LATENCY.
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -46,36 +44,33 @@ class LatencyMonitor:
     def __init__(self, threshold_ms: int) -> None:
         self.threshold_ms = threshold_ms
         self._events: dict[str, _Event] = {}
-        self._lock = threading.Lock()
 
     def add_if_slow(self, event: str, ms: int) -> None:
         """Record ``ms`` for ``event`` if the monitor is on and it reaches the threshold."""
         if not self.threshold_ms or ms < self.threshold_ms:
             return
         unix_s = int(time.time())
-        with self._lock:
-            e = self._events.get(event)
-            if e is None:
-                e = self._events[event] = _Event()
-            e.max_ms = max(e.max_ms, ms)
-            if e.samples and e.samples[-1][0] == unix_s:
-                e.samples[-1][1] = max(e.samples[-1][1], ms)
-            else:
-                e.samples.append([unix_s, ms])
+        e = self._events.get(event)
+        if e is None:
+            e = self._events[event] = _Event()
+        e.max_ms = max(e.max_ms, ms)
+        if e.samples and e.samples[-1][0] == unix_s:
+            e.samples[-1][1] = max(e.samples[-1][1], ms)
+        else:
+            e.samples.append([unix_s, ms])
 
     def command(self, argv: list[bytes]) -> object:
         """LATENCY LATEST | HISTORY event | RESET [event ...] | HELP."""
         sub = argv[1].lower()
         n = len(argv)
-        with self._lock:
-            if sub == b"latest" and n == 2:
-                return [[name.encode(), *e.samples[-1], e.max_ms] for name, e in self._events.items()]
-            if sub == b"history" and n == 3:
-                e = self._events.get(argv[2].decode("utf-8", "replace"))
-                return [list(s) for s in e.samples] if e else []
-            if sub == b"reset":
-                names = [a.decode("utf-8", "replace") for a in argv[2:]] or list(self._events)
-                return sum(self._events.pop(name, None) is not None for name in names)
+        if sub == b"latest" and n == 2:
+            return [[name.encode(), *e.samples[-1], e.max_ms] for name, e in self._events.items()]
+        if sub == b"history" and n == 3:
+            e = self._events.get(argv[2].decode("utf-8", "replace"))
+            return [list(s) for s in e.samples] if e else []
+        if sub == b"reset":
+            names = [a.decode("utf-8", "replace") for a in argv[2:]] or list(self._events)
+            return sum(self._events.pop(name, None) is not None for name in names)
         if sub == b"help" and n == 2:
             return _HELP
         if sub in (b"latest", b"history", b"help"):

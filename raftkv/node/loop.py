@@ -45,7 +45,7 @@ from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
 from raftkv.node.latency_monitor import Tapped
 from raftkv.node.metrics.endpoint import MetricsEndpoint
-from raftkv.node.metrics.latency import sync_timed, timing_writes
+from raftkv.node.metrics.latency import timed_write, timing_writes
 from raftkv.node.observer import CommandObserver
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots import node_state
@@ -506,7 +506,7 @@ class Driver:
         if hs is None and not rd.entries:
             return
         must_sync = needs_sync(rd, self._hard_state)
-        sync_timed(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self._sync_latency)()
+        timed_write(partial(self.disk.save, hs, rd.entries, must_sync), must_sync, self._sync_latency)
         self.stats.log_writes += 1
         if must_sync:
             self.stats.log_syncs += 1

@@ -18,7 +18,7 @@ from raftkv.errors import RespError
 from raftkv.kv.state_machine import StateMachine
 from raftkv.node import info
 from raftkv.node.metrics.endpoint import MetricsEndpoint, liveness_problem, readiness_problem
-from raftkv.node.metrics.latency import BUCKETS_S, Latency, sync_timed
+from raftkv.node.metrics.latency import BUCKETS_S, Latency, timed_write
 from raftkv.process import StartError
 from raftkv.raft.types import HardState, PeerProgress, Role, Status
 
@@ -148,9 +148,10 @@ def test_only_synced_writes_are_timed() -> None:
     def write() -> None:
         calls.append(1)
 
-    assert sync_timed(write, False, latency) is write
-    sync_timed(write, True, latency)()
-    assert calls == [1] and latency.count == 1
+    timed_write(write, False, latency)
+    assert calls == [1] and latency.count == 0
+    timed_write(write, True, latency)
+    assert calls == [1, 1] and latency.count == 1
 
 
 def test_counted_refusals() -> None:

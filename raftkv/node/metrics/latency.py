@@ -1,12 +1,10 @@
 """Latency histograms the Raft loop fills and INFO and /metrics read: fixed buckets, plain counters.
 
-The loop observes durations (and so does the log writer's thread, for the leader's background syncs:
-hence :class:`SharedLatency`'s lock), and a report carries a copy (:meth:`Latency.copy`) that the HTTP
+The loop alone observes durations, and a report carries a copy (:meth:`Latency.copy`) that the HTTP
 threads may read while the loop goes on.
 """
 from __future__ import annotations
 
-import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
@@ -46,40 +44,18 @@ class Latency:
         return int(self.sum_s / self.count * 1e6) if self.count else 0
 
 
-class SharedLatency(Latency):
-    """A histogram also observed from another thread (the log writer's): a copy never sees an
-    observation half made. Only the loop's own histograms, observed once per command, go without the lock."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def observe(self, seconds: float) -> None:
-        with self._lock:
-            super().observe(seconds)
-
-    def copy(self) -> Latency:
-        with self._lock:
-            return super().copy()
-
-
 class Observes(Protocol):
     def observe(self, seconds: float) -> None: ...
 
 
-def sync_timed(write: Callable[[], None], synced: bool, latency: Observes) -> Callable[[], None]:
-    """``write`` (a log batch's) that also observes its duration when it syncs; a write without sync
-    is returned as it is."""
+def timed_write(write: Callable[[], None], synced: bool, latency: Observes) -> None:
+    """Run ``write`` (a log batch's), observing its duration in ``latency`` when it syncs."""
     if not synced:
-        return write
-
-    def timed() -> None:
-        started = time.perf_counter()
         write()
-        latency.observe(time.perf_counter() - started)
-    return timed
+        return
+    started = time.perf_counter()
+    write()
+    latency.observe(time.perf_counter() - started)
 
 
 def timing_writes(answer: Callable[[Pending, object], None], latency: Latency) -> Callable[[Pending, object], None]:
