@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from raftkv import REDIS_VERSION, __version__
-from raftkv.errors import RespError, err
-from raftkv.kv.args import NOT_AN_INTEGER, parse_int
+from raftkv.errors import RespError
 from raftkv.kv.table import unknown_subcommand
 from raftkv.node.metrics.latency import Latency
 from raftkv.raft.types import HardState, Role, Status
@@ -106,31 +105,9 @@ def node_command(argv: list[bytes], proto: int, sm: StateMachine, report: Callab
     name = argv[0].lower()
     if name == b"info":
         return info(report(), sm, [a.decode("utf-8", "replace").lower() for a in argv[1:]], proto, more)
-    if name == b"wait":
-        return wait(argv, report())
     if name == b"debug" and argv[1].lower() == b"digest" and len(argv) == 2:
         return sm.digest().encode()
     return unknown_subcommand(argv)
-
-
-def wait(argv: list[bytes], r: NodeReport) -> object:
-    """WAIT numreplicas timeout, under Raft: the connection's earlier writes are applied before WAIT runs
-    (the sequencer sees to it), and each was answered only once a majority held it. So WAIT answers at
-    once with how many other voters hold every write this node has applied: on the leader, those whose
-    match index reaches its commit index; on a follower, which does not see the others' progress, the
-    majority minus itself that the commit proves. It never waits for more."""
-    numreplicas, timeout = parse_int(argv[1]), parse_int(argv[2])
-    if numreplicas is None:
-        return NOT_AN_INTEGER
-    if timeout is None:
-        return err("timeout is not an integer or out of range")
-    if timeout < 0:
-        return err("timeout is negative")
-    status = r.status
-    if r.role == Role.LEADER:
-        return sum(1 for node_id, peer in status.progress.items()
-                   if node_id != status.id and node_id in r.voters and peer.match >= status.commit)
-    return len(r.voters) // 2
 
 
 def info(r: NodeReport, sm: StateMachine, wanted: list[str], proto: int, more: MoreSections | None = None) -> object:

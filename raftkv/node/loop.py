@@ -47,6 +47,7 @@ from raftkv.node.latency_monitor import Tapped
 from raftkv.node.metrics.endpoint import MetricsEndpoint
 from raftkv.node.metrics.latency import timed_write, timing_writes
 from raftkv.node.observer import CommandObserver
+from raftkv.node.replica_waits import ReplicaWaits
 from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
 from raftkv.node.snapshots import node_state
 from raftkv.node.snapshots.snapshot_file import SNAPSHOT_DIR
@@ -141,6 +142,7 @@ class Driver:
                                    info.counting_refusals(self.disk_guard.refusal, self.stats),
                                    config.request_timeout_s, self.observer)
         self.blocking = BlockedClients(self.sequencer.done, self._propose)
+        self.replica_waits = ReplicaWaits(self.reply)
         self.clients = NodeClients(lambda worker, frame: self._out[worker].extend(frame), self._pipes.keys,
                                    self.reply, config.workers)
         self.users = UserPush(lambda worker, frame: self._out[worker].extend(frame), self._pipes.keys)
@@ -213,6 +215,8 @@ class Driver:
                 self._hand_batch_to_core()
                 handle_ready(self.node, self)
             self.snapshotter.pump()
+            if len(self.replica_waits):
+                self.replica_waits.check(self.node.status(), self.cluster.conf_state.voters, now)
             self._flush_replies()
 
     def _tick(self, now: float) -> None:
@@ -423,6 +427,9 @@ class Driver:
         if name == b"client":  # CLIENT UNBLOCK id [TIMEOUT|ERROR], checked by the worker
             worker, conn = records.connection_of(int(argv[2]), self.config.workers)
             return self.blocking.unblock(worker, conn, len(argv) == 4 and argv[3].lower() == b"error")
+        if name == b"wait":
+            return self.replica_waits.start(to, argv, self.node.status(), self.cluster.conf_state.voters,
+                                            time.monotonic())
         server = self._server_commands.get(name)
         if server is not None:
             return server(argv)
