@@ -62,10 +62,13 @@ class ReplicaWaits:
         return None
 
     def check(self, status: Status, voters: tuple[int, ...], now: float) -> None:
-        """Answer the waits that have their replicas, that timed out, or whose node stopped leading."""
+        """Answer the waits that have their replicas, that timed out, or whose node stopped leading; drop
+        those whose connection closed."""
         leading = status.role == Role.LEADER
         waiting: list[_Wait] = []
         for w in self._waits:
+            if w.to.client.closed:
+                continue
             if leading:
                 w.count = holding(status, voters, w.index)
             if not leading or w.count >= w.numreplicas or (w.deadline is not None and now >= w.deadline):

@@ -114,9 +114,11 @@ class Scenario:
 
 def fuzzable_commands(read_only: bool) -> list[Command]:
     """The table's commands a fuzzer may send; `read_only` ones change no data, now or after a close."""
-    # Blocking pops wait for data by design (tests/integration/test_blocking.py covers them): a stream
-    # of them could never be judged by its replies.
-    commands = [c for c in TABLE.values() if c.name not in EXCLUDED and not c.blocks]
+    # Blocking pops wait for data by design (tests/integration/test_blocking.py covers them), and WAIT
+    # for replicas a lone node does not have, as in Redis (tests/node/test_replica_waits.py and
+    # tests/integration/test_wait_and_memory.py cover it): a stream of them could never be judged by
+    # its replies.
+    commands = [c for c in TABLE.values() if c.name not in EXCLUDED and c.name != "wait" and not c.blocks]
     if read_only:
         commands = [c for c in commands if c.where in (READ, LOCAL, NODE) and c.name not in ("multi", "quit")]
     return commands

@@ -69,3 +69,12 @@ def test_bad_arguments_are_errors() -> None:
     status = leader(5, {1: 5})
     for argv in ([b"WAIT", b"x", b"0"], [b"WAIT", b"0", b"x"], [b"WAIT", b"0", b"-1"]):
         assert isinstance(w.start(to, argv, status, VOTERS, 0.0), RespError)
+
+
+def test_a_closed_connection_s_wait_is_dropped() -> None:
+    w, replies = waits()
+    client = Client(0, 1)
+    assert w.start(ReplyTo(client, 1, 2), [b"WAIT", b"2", b"0"], leader(5, {1: 5, 2: 4, 3: 4}), VOTERS, 0.0) is None
+    client.closed = True
+    w.check(leader(5, {1: 5, 2: 5, 3: 5}), VOTERS, 1.0)
+    assert not replies and not len(w)
