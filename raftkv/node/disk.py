@@ -4,7 +4,9 @@ Only the Raft process opens the data directory (LevelDB's LOCK file enforces it)
 kind; log keys are ``b"l/"`` + the index as 8-byte big-endian, so a range scan reads the log in order and
 a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; the
 caller says whether it is synced (:func:`raftkv.raft.ready.needs_sync`: entries, a new term/vote, or a
-commit index that commits a membership change must be durable before anything depends on them).
+commit index that commits a membership change must be durable before anything depends on them; a
+leader's entries its followers commit without it may wait for a later synced write, which makes every
+earlier one durable too since LevelDB's log is written in order).
 """
 from __future__ import annotations
 

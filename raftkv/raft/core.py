@@ -66,6 +66,10 @@ class Raft:
         self.vote = hard_state.vote
         self.log.commit_to(hard_state.commit)
         self.log.applied_to(applied)
+        # The last log index known to be synced to disk. A leader may write its entries without a sync
+        # (see may_defer_sync) and counts its own copy only up to here; what storage holds at start-up
+        # is durable (opening LevelDB writes what it recovers into a synced table).
+        self.synced_index = self.log.persisted_index()
         self.messages: list[Message] = []
         self.read_states: list[ReadState] = []
         self.dropped_proposals: list[Entry] = []  # see Ready.dropped_proposals
@@ -114,7 +118,7 @@ class Raft:
         self._randomize_election_timeout()
         self.lead_transferee = NONE
         self._votes = {}
-        self.tracker.reset(self.log.last_index(), self.log.persisted_index())
+        self.tracker.reset(self.log.last_index(), self.synced_index)
         self.pending_conf_index = 0
         self._read_only = ReadOnly()
         self._deferred_reads = []
@@ -542,13 +546,40 @@ class Raft:
             for requester, context in deferred:
                 self._read_index(requester, context)
 
-    def on_persisted(self) -> None:
-        """The driver persisted the log up to persisted_index(): a leader may now count its own copy."""
+    def on_persisted(self, synced: bool) -> None:
+        """The driver wrote the log up to persisted_index(), with a sync if ``synced``: a leader may
+        now count its own copy of what is synced."""
+        if synced:
+            self.synced_index = self.log.persisted_index()
         if self.role != _LEADER:
             return
         own = self.tracker.progress.get(self.id)
-        if own is not None and own.maybe_update(self.log.persisted_index()) and self._maybe_commit():
+        if own is not None and own.maybe_update(self.synced_index) and self._maybe_commit():
             self._on_commit()
+
+    def may_defer_sync(self) -> bool:
+        """Whether a leader may write its new entries without a sync: its followers that are replicating
+        (acknowledging each APPEND after syncing it) make a majority of the voters without it, so they
+        can commit the entries on their own (thesis §10.2.1: the leader's own write is not needed for
+        commitment). Its copy then counts only once a later synced write covers it."""
+        if self.role != _LEADER:
+            return False
+        progress = self.tracker.progress
+        replicating = [v for v in self.tracker.voters
+                       if v != self.id and progress[v].state == _REPLICATE and not progress[v].paused]
+        return has_majority(self.tracker.voters, replicating)
+
+    def oldest_unsynced_uncommitted(self) -> int:
+        """The first entry written without a sync that is not committed yet (0 if none): a sync would
+        let this leader count its own copy of it."""
+        first = max(self.synced_index, self.log.committed) + 1
+        return first if first <= self.log.persisted_index() else 0
+
+    def must_sync_log(self) -> bool:
+        """Whether entries written unsynced while leader must be synced before anything else leaves:
+        a node that is no longer leader acknowledges its log to others, and must promise only what is
+        on disk."""
+        return self.role != _LEADER and self.synced_index < self.log.persisted_index()
 
     def flush(self) -> None:
         """Send what was batched for this Ready: one heartbeat round for all reads that arrived, and the

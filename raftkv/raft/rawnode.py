@@ -10,8 +10,9 @@ Votes and append acknowledgements leave only after the write, so they never prom
 isn't on disk (Raft figure 2, "Persistent state ... updated on stable storage before responding to
 RPCs"). A leader's appends may leave before its own write (thesis §10.2.1) because they promise
 nothing about the leader's disk: the leader counts its own log towards commitment only up to what
-``advance`` reports as persisted, so no entry is committed on the strength of a write that a crash
-could still undo.
+``advance`` (or ``log_synced``) reports as synced, so no entry is committed on the strength of a write
+that a crash could still undo. That lets a leader whose followers commit without it skip its own sync
+(``Ready.may_defer_sync``).
 """
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ class RawNode:
             or log.has_next_committed()
             or self._hard_changed()
             or self._soft_changed() is not None
+            or raft.must_sync_log()
         )
 
     def ready(self) -> Ready:
@@ -145,14 +147,17 @@ class RawNode:
             messages=raft.messages,
             read_states=raft.read_states,
             dropped_proposals=raft.dropped_proposals,
+            may_defer_sync=raft.may_defer_sync(),
+            must_sync_log=raft.must_sync_log(),
         )
         raft.messages = []
         raft.read_states = []
         raft.dropped_proposals = []
         return rd
 
-    def advance(self, rd: Ready) -> None:
-        """The driver has persisted, sent, applied and served everything in ``rd``."""
+    def advance(self, rd: Ready, synced: bool = True) -> None:
+        """The driver has persisted (with a sync if ``synced``), sent, applied and served everything in
+        ``rd``."""
         raft = self._raft
         log = raft.log
         if rd.soft_state is not None:
@@ -167,7 +172,20 @@ class RawNode:
             log.stable_to(last.index, last.term)
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
-        raft.on_persisted()
+        raft.on_persisted(synced)
+
+    def log_synced(self) -> None:
+        """The driver synced everything it wrote so far (the leader's deferred sync)."""
+        self._raft.on_persisted(True)
+
+    def oldest_unsynced_uncommitted(self) -> int:
+        """The first entry this leader wrote unsynced that is not committed yet, or 0: the driver
+        syncs it (and all before) if its followers do not commit it soon enough."""
+        return self._raft.oldest_unsynced_uncommitted()
+
+    def may_defer_sync(self) -> bool:
+        """Whether this leader's followers can still commit its entries without its own copy."""
+        return self._raft.may_defer_sync()
 
     def status(self) -> Status:
         return self._raft.status()

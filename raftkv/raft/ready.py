@@ -7,7 +7,8 @@ For each Ready, in this order:
    entries while it writes them (thesis §10.2.1). The core counts the leader's own log towards
    commitment only up to what ``advance`` reports as persisted, so sending early promises nothing
    that is not on disk;
-2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says;
+2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says
+   (it tells whether it was; the core counts a leader's own copy only of what a synced write covers);
 3. every other message (votes, append responses, ...), which promise what is now on disk;
 4. ``apply``: the soft state, committed entries, read states and dropped proposals;
 5. ``RawNode.advance``.
@@ -30,9 +31,10 @@ class ReadyHandler(Protocol):
     def send(self, messages: list[Message]) -> None:
         """Hand ``messages`` to the network (never empty)."""
 
-    def persist(self, rd: Ready) -> None:
-        """Make ``rd.hard_state``, ``rd.snapshot`` and ``rd.entries`` durable, and visible to the core's
-        storage."""
+    def persist(self, rd: Ready) -> bool:
+        """Write ``rd.hard_state``, ``rd.snapshot`` and ``rd.entries``, visible to the core's storage, in
+        one write synced as :func:`needs_sync` says; returns whether it was synced (a synced write
+        makes every earlier one durable too)."""
 
     def apply(self, rd: Ready) -> None:
         """Take ``rd.soft_state``, apply ``rd.committed_entries``, serve ``rd.read_states`` and answer
@@ -43,14 +45,18 @@ def needs_sync(rd: Ready, stored: HardState) -> bool:
     """Whether persisting ``rd`` (over the hard state ``stored`` on disk) must be a synced write.
 
     Entries, a snapshot, or a new term or vote: Raft figure 2, persistent state is stable before
-    responding to RPCs. A write that only moves the commit index need not be (the commit index can be
+    responding to RPCs. A leader's entries need no sync when ``rd.may_defer_sync`` (its followers
+    commit them without its copy, which it counts only once synced), and a node that wrote some that
+    way and is no longer leader syncs before it answers anyone (``rd.must_sync_log``).
+    A write that only moves the commit index need not be (the commit index can be
     relearned), except when the entries it commits hold a membership change: a configuration takes
     effect when applied, right after this write, and a power loss must not restart the node with an
     older configuration than the one it acted on (with promotions in flight, two leaders of one term
     could otherwise win with quorums that do not overlap)."""
     hard = rd.hard_state
     return (
-        bool(rd.entries)
+        (bool(rd.entries) and not rd.may_defer_sync)
+        or rd.must_sync_log
         or rd.snapshot is not None
         or (hard is not None and (hard.term != stored.term or hard.vote != stored.vote))
         or _applies_conf_change(rd)
@@ -63,7 +69,7 @@ def hard_state_to_save(rd: Ready, stored: HardState) -> HardState | None:
     an earlier Ready (committed entries are handed out only once persisted here), and writing it again
     in the synced write :func:`needs_sync` asks for makes it durable before the change is applied,
     however that earlier write was made."""
-    if rd.hard_state is None and _applies_conf_change(rd):
+    if rd.hard_state is None and (rd.must_sync_log or _applies_conf_change(rd)):
         return stored
     return rd.hard_state
 
@@ -91,11 +97,11 @@ def handle_ready(node: RawNode, handler: ReadyHandler, max_rounds: int = 0) -> b
         early, late = split_messages(rd)
         if early:
             handler.send(early)
-        handler.persist(rd)
+        synced = handler.persist(rd)
         if late:
             handler.send(late)
         handler.apply(rd)
-        node.advance(rd)
+        node.advance(rd, synced)
         rounds += 1
         if rounds == max_rounds:
             break

@@ -138,13 +138,13 @@ class ReadState:
 @dataclass(slots=True)
 class Ready:
     """Work for the driver, in this order: persist ``hard_state``, ``snapshot`` and ``entries`` (one write,
-    synced when it holds entries, a snapshot or a new term/vote), send ``messages``, apply
+    synced as :func:`raftkv.raft.ready.needs_sync` says), send ``messages``, apply
     ``committed_entries``, serve ``read_states``, then ``advance``.
 
     One exception: when there are ``entries``, a leader's APPEND and HEARTBEAT messages may be sent
     before the write (thesis §10.2.1). That is safe because they promise nothing about the leader's
     disk: the leader counts its own log for commitment only through what ``advance`` reports as
-    persisted. Every other message (votes, append responses) waits for the write."""
+    synced. Every other message (votes, append responses) waits for the write."""
 
     soft_state: SoftState | None = None
     hard_state: HardState | None = None
@@ -157,6 +157,11 @@ class Ready:
     # transfer was in progress, or too much was uncommitted): they can never commit, so whoever waits
     # on them may be told at once. Their ``data`` is as proposed; index and term are 0.
     dropped_proposals: list[Entry] = field(default_factory=list)
+    # The entries may be written without a sync (a leader whose replicating followers commit without it).
+    may_defer_sync: bool = False
+    # The write must be synced even without entries: entries written unsynced while leader are not
+    # synced yet, and this node is no longer leader.
+    must_sync_log: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,10 +70,11 @@ class Leader:
     def send(self, messages: list[Message]) -> None:
         pass
 
-    def persist(self, rd: Ready) -> None:
+    def persist(self, rd: Ready) -> bool:
         if rd.hard_state is not None:
             self.mem.set_hard_state(rd.hard_state)
         self.mem.append(rd.entries)
+        return True  # memory storage: every write is as durable as it gets
 
     def apply(self, rd: Ready) -> None:
         if rd.soft_state is not None:

@@ -96,11 +96,12 @@ class OneNode:
     def send(self, messages: list[Message]) -> None:
         pass  # nobody else is there
 
-    def persist(self, rd: Ready) -> None:
+    def persist(self, rd: Ready) -> bool:
         if rd.hard_state is not None:
             self.mem.set_hard_state(rd.hard_state)
         if rd.entries:
             self.mem.append(rd.entries)
+        return True  # memory storage: every write is as durable as it gets
 
     def apply(self, rd: Ready) -> None:
         self.applier.apply(self.node, rd.committed_entries)

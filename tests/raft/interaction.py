@@ -409,7 +409,7 @@ class _PrintingHandler:
         for line in collapse(lines):
             self._p(f"  {line}")
 
-    def persist(self, rd: Ready) -> None:
+    def persist(self, rd: Ready) -> bool:
         storage = self.node.storage
         if rd.hard_state is not None:
             hs = rd.hard_state
@@ -426,6 +426,7 @@ class _PrintingHandler:
         if rd.hard_state is not None:
             storage.set_hard_state(rd.hard_state)
         self.persisted = True
+        return True  # memory storage: every write is as durable as it gets
 
     def apply(self, rd: Ready) -> None:
         node = self.node

@@ -144,7 +144,7 @@ class _NodeIO:
     def send(self, messages: list[Message]) -> None:
         self.net.queue.extend(messages)
 
-    def persist(self, rd: Ready) -> None:
+    def persist(self, rd: Ready) -> bool:
         storage = self.net.storages[self.node_id]
         if rd.snapshot is not None:
             storage.apply_snapshot(rd.snapshot)
@@ -153,6 +153,7 @@ class _NodeIO:
         storage.append(rd.entries)
         if rd.hard_state is not None:
             storage.set_hard_state(rd.hard_state)
+        return True  # memory storage: every write is as durable as it gets
 
     def apply(self, rd: Ready) -> None:
         node = self.net.nodes[self.node_id]

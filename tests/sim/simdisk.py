@@ -56,11 +56,24 @@ class SimDisk(MemoryStorage):
         if compact_to:
             self.compact(compact_to)
         durable = self._durable
-        if durable is not None:
+        if durable is None:
+            return snapshot
+        if index > durable.last_index():
+            # A leader applies entries its followers committed before its own copy was synced: the
+            # synced snapshot file then covers more than the durable log, which it replaces.
+            durable.apply_snapshot(snapshot)
+        else:
             durable.create_snapshot(index, conf_state, data)
             if compact_to:
                 durable.compact(compact_to)
         return snapshot
+
+    def sync(self) -> None:
+        """A synced write of nothing new (the leader's deferred sync): every earlier write is durable."""
+        if self._durable is not None:
+            self._durable = None
+            self._pending = 0
+            self.synced_writes += 1
 
     def pending_unsynced(self) -> bool:
         return self._durable is not None

@@ -92,6 +92,9 @@ class SimOptions:
     heartbeat_ticks: int
     max_append_bytes: int
     max_inflight_msgs: int
+    # How long a leader leaves entries it wrote unsynced before syncing them itself, if its followers
+    # have not committed them by then (the node waits a few milliseconds).
+    own_sync_delay_ticks: int
 
     @classmethod
     def draw(cls, seed: int, node_count: int, rng: random.Random) -> SimOptions:
@@ -136,6 +139,7 @@ class SimOptions:
             heartbeat_ticks=1 if churn else rng.choice([1, 2]),
             max_append_bytes=max_append_bytes,
             max_inflight_msgs=max_inflight_msgs,
+            own_sync_delay_ticks=rng.choice([0, 1, 3, 10]),
         )
 
 
@@ -155,6 +159,8 @@ class SimNode:
     retired: bool = False  # removed from the cluster and shut down for good
     observed_commit: int = 0
     observed_leader_term: int = 0
+    # (the oldest entry a leader wrote unsynced that is uncommitted, the tick it is synced at if still so)
+    sync_due: tuple[int, int] | None = None
 
     @property
     def raft(self) -> Raft:
@@ -205,6 +211,8 @@ class Simulator:
         self.to_retire: set[int] = set()
         self.crashes: Counter[str] = Counter()  # by where they hit
         self.power_losses = 0
+        self.unsynced_entry_writes = 0  # a leader's entries written unsynced (its followers commit them)
+        self.deferred_syncs = 0  # such entries a leader synced itself, not committed in time without it
         self.conf_changes: Counter[str] = Counter()  # applied, by type, summed over nodes
         self.lost_writes = 0
         self.trace_hash = ""
@@ -259,6 +267,7 @@ class Simulator:
         for node in list(self.nodes.values()):
             if node.raw is not None and node.stalled_until <= self.now:
                 self._run_ready(node, faulty)
+                self._deferred_sync(node)
         for node_id in sorted(self.to_retire):
             self._retire(self.nodes[node_id])
         self.to_retire.clear()
@@ -289,6 +298,10 @@ class Simulator:
             # sync, so a power loss may leave it behind the (synced) snapshot, which proves this much
             # was committed. The core requires applied <= commit.
             disk.set_hard_state(HardState(hard.term, hard.vote, snapshot.meta.index))
+        # Opening LevelDB writes what it recovers from its log into a synced table: whatever a kill -9
+        # left unsynced is durable once the node is back.
+        disk.sync()
+        node.sync_due = None
         node.applied_index = snapshot.meta.index
         node.chain = decode_state(snapshot.data)[1] if snapshot.meta.index else GENESIS_CHAIN
         node.conf = snapshot.meta.conf_state
@@ -350,6 +363,23 @@ class Simulator:
                 return
             self._observe(node)
             self._maybe_compact(node)
+
+    def _deferred_sync(self, node: SimNode) -> None:
+        """As the node's loop does: entries a leader wrote unsynced and that are not committed yet are
+        synced after a delay, or at once when its followers can no longer commit them without it."""
+        raw = node.raw
+        oldest = raw.oldest_unsynced_uncommitted() if raw is not None else 0
+        if not oldest:
+            node.sync_due = None
+            return
+        if node.sync_due is None or oldest != node.sync_due[0]:  # a new oldest entry: it waits its turn
+            node.sync_due = (oldest, self.now + self.options.own_sync_delay_ticks)
+        if node.sync_due[1] <= self.now or not raw.may_defer_sync():
+            node.disk.sync()
+            raw.log_synced()
+            node.sync_due = None
+            self.deferred_syncs += 1
+            self._record(f"sync {node.id} (from {oldest})")
 
     def _restore(self, node: SimNode, snapshot: Snapshot) -> None:
         index, chain = decode_state(snapshot.data)
@@ -708,15 +738,18 @@ class _SimDriver:
             if m.type == MessageType.SNAPSHOT:
                 raw.report_snapshot(m.dst, sent)
 
-    def persist(self, rd: Ready) -> None:
+    def persist(self, rd: Ready) -> bool:
         options = self.sim.options
         if self.sent_early:
             # The leader's appends are out, its own write never happens.
             self._crash_at(options.crash_after_early_send, "after the early send, before persisting")
-        self.node.disk.save(rd)
+        synced = self.node.disk.save(rd)
+        if rd.entries and not synced:
+            self.sim.unsynced_entry_writes += 1
         self.persisted = True
         self.sim._check_log_matching(self.node, rd.entries)
         self._crash_at(options.crash_after_persist, "after persisting, before sending")
+        return synced
 
     def apply(self, rd: Ready) -> None:
         sim = self.sim
