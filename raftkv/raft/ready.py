@@ -5,8 +5,8 @@ For each Ready, in this order:
 
 1. a leader's appends and heartbeats, when the Ready also holds new entries: a leader may replicate
    entries while it writes them (thesis §10.2.1). The core counts the leader's own log towards
-   commitment only up to what ``advance`` reports as persisted, so sending early promises nothing
-   that is not on disk;
+   commitment only up to what ``advance`` reports as synced, so sending early promises nothing that
+   is not on disk;
 2. ``persist``: hard state, snapshot and entries in one write, synced as :func:`needs_sync` says
    (it tells whether it was; the core counts a leader's own copy only of what a synced write covers);
 3. every other message (votes, append responses, ...), which promise what is now on disk;
