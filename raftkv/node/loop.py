@@ -12,7 +12,7 @@ Every write is made in line, a leader's too: its appends leave before its own wr
 so the followers sync while it does, and what arrives during a sync goes into the next turn's batch
 (group commit). A leader whose replicating followers make a majority without it writes its entries
 unsynced, and commits them on their acknowledgements alone: it syncs (and counts) its own copy only
-of what they have not committed after a couple of milliseconds (:meth:`Driver._sync_deferred`).
+of what they have not committed after a couple of milliseconds (:class:`~raftkv.raft.ready.DeferredSync`).
 Writing a leader's entries in a background thread instead cost more than it saved on
 2 cores (a thread wakeup, a wakeup fd and two GIL hand-overs per batch): one node, -c 50 SET, 2
 alternating runs each, 27.1k and 31.5k SET/s at 35.5 and 30.1 µs of CPU per SET in line against 25.4k
@@ -24,7 +24,6 @@ by the helpers it wires together, each given only the narrow things it uses.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import selectors
 import socket
@@ -60,7 +59,7 @@ from raftkv.node.transport import Transport
 from raftkv.node.user_push import UserPush
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode
-from raftkv.raft.ready import handle_ready, hard_state_to_save, needs_sync
+from raftkv.raft.ready import DeferredSync, handle_ready, hard_state_to_save, needs_sync
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import Entry, HardState, Message, MessageType, Ready, Role, Snapshot, SoftState
 from raftkv.receive import ReceiveBuffer
@@ -195,7 +194,7 @@ class Driver:
         self._stop = Wakeup()
         self._sel.register(self._stop, selectors.EVENT_READ, self._on_stop)
         self._stopping = False
-        self._sync_due = (0, math.inf)  # (the oldest entry written unsynced and uncommitted, when to sync it)
+        self._deferred_sync = DeferredSync(_OWN_SYNC_DELAY_S)
         # A loop that has not published for ten ticks (and a few seconds) is not coming round.
         self.metrics = (MetricsEndpoint(*config.metrics_addr, max(5.0, 10 * self._tick_s))
                         if config.metrics_addr else None)
@@ -207,7 +206,7 @@ class Driver:
         select = self._sel.select
         sequencer = self.sequencer
         while not self._stopping:
-            events = select(max(0.0, min(next_tick, self._sync_due[1]) - time.monotonic()))
+            events = select(max(0.0, min(next_tick, self._deferred_sync.due_at) - time.monotonic()))
             now = time.monotonic()
             sequencer.begin_turn(now)
             for key, _mask in events:
@@ -537,21 +536,12 @@ class Driver:
             self.stats.log_syncs += 1
 
     def _sync_deferred(self, now: float) -> None:
-        """A leader whose followers can commit without it writes its entries unsynced (see
-        :meth:`raftkv.raft.rawnode.RawNode.may_defer_sync`); the oldest of them still uncommitted after
-        :data:`_OWN_SYNC_DELAY_S` (a follower is slow or gone) is synced, and counted, by the leader
-        itself: at once when its followers can no longer commit alone."""
+        """The entries this leader wrote unsynced that :class:`~raftkv.raft.ready.DeferredSync` says its
+        followers have not committed in time are synced, and counted, by the leader itself."""
         node = self.node
-        oldest = node.oldest_unsynced_uncommitted()
-        if not oldest:
-            self._sync_due = (0, math.inf)
-            return
-        if oldest != self._sync_due[0]:  # the one watched was committed: the next waits its turn
-            self._sync_due = (oldest, now + _OWN_SYNC_DELAY_S)
-        if now >= self._sync_due[1] or not node.may_defer_sync():
+        if self._deferred_sync.due(node, now):
             self._write_log(self._hard_state, [], True)
             node.log_synced()
-            self._sync_due = (0, math.inf)
             handle_ready(node, self)  # what counting our own copy commits
 
     def apply(self, rd: Ready) -> None:

@@ -138,16 +138,17 @@ class RawNode:
         raft = self._raft
         raft.flush()
         log = raft.log
+        entries = log.unstable_entries()
         rd = Ready(
             soft_state=self._soft_changed(),
             hard_state=raft.hard_state() if self._hard_changed() else None,
-            entries=log.unstable_entries(),
+            entries=entries,
             snapshot=log.pending_snapshot,
             committed_entries=log.next_committed(),
             messages=raft.messages,
             read_states=raft.read_states,
             dropped_proposals=raft.dropped_proposals,
-            may_defer_sync=raft.may_defer_sync(),
+            may_defer_sync=bool(entries) and raft.may_defer_sync(),
             must_sync_log=raft.must_sync_log(),
         )
         raft.messages = []

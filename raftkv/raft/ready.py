@@ -18,6 +18,7 @@ un-advanced: nothing after the failure happened.
 """
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from raftkv.raft.rawnode import RawNode
@@ -106,3 +107,25 @@ def handle_ready(node: RawNode, handler: ReadyHandler, max_rounds: int = 0) -> b
         if rounds == max_rounds:
             break
     return rounds > 0
+
+
+class DeferredSync:
+    """When a leader syncs, itself, the entries it wrote unsynced (``Ready.may_defer_sync``): the oldest
+    one still uncommitted ``delay`` after it was first seen so (a follower is slow or gone), or at once
+    when the followers can no longer commit without the leader. The Raft process's loop and the seeded
+    simulation both ask :meth:`due` once per turn, each with its own clock."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._watched = 0  # the oldest entry written unsynced and uncommitted, 0 if none
+        self.due_at = math.inf  # when it is synced if still uncommitted
+
+    def due(self, node: RawNode, now: float) -> bool:
+        """Whether to sync now; the caller then syncs and calls ``node.log_synced()``."""
+        oldest = node.oldest_unsynced_uncommitted()
+        if oldest != self._watched:  # none, or the one watched was committed: the next waits its turn
+            self._watched, self.due_at = oldest, now + self.delay if oldest else math.inf
+        if not oldest or (now < self.due_at and node.may_defer_sync()):
+            return False
+        self._watched, self.due_at = 0, math.inf
+        return True

@@ -6,7 +6,7 @@ Here every node reports its writes synced exactly as :func:`raftkv.raft.ready.ne
 Raft process does; the power-loss simulation (tests/sim) checks the same policy under crashes."""
 from __future__ import annotations
 
-from raftkv.raft.ready import handle_ready, hard_state_to_save, needs_sync
+from raftkv.raft.ready import DeferredSync, handle_ready, hard_state_to_save, needs_sync
 from raftkv.raft.types import MessageType, Ready, Role
 from tests.raft.network import Network, _NodeIO
 
@@ -106,3 +106,23 @@ def test_a_leader_that_steps_down_syncs_its_log_before_answering() -> None:
     assert rd.must_sync_log and needs_sync(rd, stored)
     assert hard_state_to_save(rd, stored) == stored  # something to write, synced, though nothing changed
     assert not any(m.type == MessageType.APPEND_RESP for m in rd.messages)
+
+
+def test_an_entry_left_uncommitted_is_synced_after_the_delay_or_once_the_followers_cannot_commit() -> None:
+    net = _cluster([1, 2, 3])
+    leader = net.nodes[1]
+    net.isolate(3)
+    leader.propose([b"x"])
+    net.stabilize()
+    deferred = DeferredSync(2.0)
+    assert not deferred.due(leader, 10.0) and deferred.due_at == 12.0  # first seen: it waits
+    assert not deferred.due(leader, 11.9)
+    assert deferred.due(leader, 12.0) and deferred.due_at == float("inf")
+    leader.log_synced()
+    net.stabilize()
+    assert not deferred.due(leader, 13.0)  # committed: nothing to wait for
+    leader.propose([b"y"])
+    net.stabilize()
+    assert not deferred.due(leader, 20.0)
+    leader.report_unreachable(3)  # follower 2 alone cannot commit: sync at once
+    assert deferred.due(leader, 20.1)

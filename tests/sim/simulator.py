@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from raftkv.raft.core import Raft
 from raftkv.raft.rawnode import RawNode, decode_conf_change
-from raftkv.raft.ready import handle_ready
+from raftkv.raft.ready import DeferredSync, handle_ready
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     ConfChange,
@@ -159,8 +159,7 @@ class SimNode:
     retired: bool = False  # removed from the cluster and shut down for good
     observed_commit: int = 0
     observed_leader_term: int = 0
-    # (the oldest entry a leader wrote unsynced that is uncommitted, the tick it is synced at if still so)
-    sync_due: tuple[int, int] | None = None
+    deferred_sync: DeferredSync = field(default_factory=lambda: DeferredSync(0))  # rebuilt at each start
 
     @property
     def raft(self) -> Raft:
@@ -301,7 +300,7 @@ class Simulator:
         # Opening LevelDB writes what it recovers from its log into a synced table: whatever a kill -9
         # left unsynced is durable once the node is back.
         disk.sync()
-        node.sync_due = None
+        node.deferred_sync = DeferredSync(options.own_sync_delay_ticks)
         node.applied_index = snapshot.meta.index
         node.chain = decode_state(snapshot.data)[1] if snapshot.meta.index else GENESIS_CHAIN
         node.conf = snapshot.meta.conf_state
@@ -365,21 +364,14 @@ class Simulator:
             self._maybe_compact(node)
 
     def _deferred_sync(self, node: SimNode) -> None:
-        """As the node's loop does: entries a leader wrote unsynced and that are not committed yet are
-        synced after a delay, or at once when its followers can no longer commit them without it."""
+        """As the node's loop does: a leader syncs itself what its followers have not committed in time
+        (:class:`~raftkv.raft.ready.DeferredSync`)."""
         raw = node.raw
-        oldest = raw.oldest_unsynced_uncommitted() if raw is not None else 0
-        if not oldest:
-            node.sync_due = None
-            return
-        if node.sync_due is None or oldest != node.sync_due[0]:  # a new oldest entry: it waits its turn
-            node.sync_due = (oldest, self.now + self.options.own_sync_delay_ticks)
-        if node.sync_due[1] <= self.now or not raw.may_defer_sync():
+        if raw is not None and node.deferred_sync.due(raw, self.now):
             node.disk.sync()
             raw.log_synced()
-            node.sync_due = None
             self.deferred_syncs += 1
-            self._record(f"sync {node.id} (from {oldest})")
+            self._record(f"sync {node.id}")
 
     def _restore(self, node: SimNode, snapshot: Snapshot) -> None:
         index, chain = decode_state(snapshot.data)
