@@ -582,16 +582,34 @@ class Raft:
         return self.role != _LEADER and self.synced_index < self.log.persisted_index()
 
     def flush(self) -> None:
-        """Send what was batched for this Ready: one heartbeat round for all reads that arrived, and the
-        new commit index to followers that hold the entries but weren't told yet."""
+        """Send what was batched for this Ready: one heartbeat round for all reads that arrived, and,
+        unless the driver defers them (``defer_commit_notices``), the commit notices."""
         if self.role != _LEADER:
             return
         if self._read_only.has_waiting():
             self._broadcast_heartbeat()
+        if not self.config.defer_commit_notices:
+            self.notify_commit()
+
+    def notify_commit(self) -> None:
+        """Tell the new commit index to the followers that hold entries committed since they were last
+        told (an APPEND with no entries)."""
+        if self.role != _LEADER:
+            return
         committed = self.log.committed
         for node_id, progress in self.tracker.progress.items():
             if node_id != self.id and progress.sent_commit < committed and progress.sent_commit < progress.match:
                 self._maybe_send_append(node_id, send_if_empty=True)
+
+    def untold_commit(self) -> int:
+        """A mark of the commit notices owed, 0 if none: one more than the lowest commit index last told
+        to a follower that holds entries committed since. It changes whenever such a follower is told."""
+        if self.role != _LEADER:
+            return 0
+        committed = self.log.committed
+        owed = [p.sent_commit for node_id, p in self.tracker.progress.items()
+                if node_id != self.id and p.sent_commit < committed and p.sent_commit < p.match]
+        return min(owed) + 1 if owed else 0
 
     # ------------------------------------------------------------------ proposals
 

@@ -188,6 +188,15 @@ class RawNode:
         """Whether this leader's followers can still commit its entries without its own copy."""
         return self._raft.may_defer_sync()
 
+    def untold_commit(self) -> int:
+        """Nonzero while this leader owes followers the commit index (a mark that changes as they are
+        told); with ``defer_commit_notices`` the driver calls :meth:`notify_commit` if it lasts."""
+        return self._raft.untold_commit()
+
+    def notify_commit(self) -> None:
+        """Tell the followers the commit index no APPEND carried to them yet."""
+        self._raft.notify_commit()
+
     def status(self) -> Status:
         return self._raft.status()
 

@@ -19,6 +19,7 @@ un-advanced: nothing after the failure happened.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 from raftkv.raft.rawnode import RawNode
@@ -109,23 +110,46 @@ def handle_ready(node: RawNode, handler: ReadyHandler, max_rounds: int = 0) -> b
     return rounds > 0
 
 
-class DeferredSync:
+class _Delay:
+    """Fires ``delay`` after a nonzero mark is first seen, unless the mark changes (or goes) meanwhile,
+    or at once when ``hold`` says waiting is no longer worth it. Each driver passes its own clock."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._watched = 0  # the mark watched, 0 if none
+        self.due_at = math.inf  # when it fires if unchanged
+
+    def _expired(self, mark: int, now: float, hold: Callable[[], bool]) -> bool:
+        if mark != self._watched:  # none, or the one watched went: the new one waits its turn
+            self._watched, self.due_at = mark, now + self.delay if mark else math.inf
+        if not mark or (now < self.due_at and hold()):
+            return False
+        self._watched, self.due_at = 0, math.inf
+        return True
+
+
+def _always() -> bool:
+    return True
+
+
+class DeferredSync(_Delay):
     """When a leader syncs, itself, the entries it wrote unsynced (``Ready.may_defer_sync``): the oldest
     one still uncommitted ``delay`` after it was first seen so (a follower is slow or gone), or at once
     when the followers can no longer commit without the leader. The Raft process's loop and the seeded
     simulation both ask :meth:`due` once per turn, each with its own clock."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self._watched = 0  # the oldest entry written unsynced and uncommitted, 0 if none
-        self.due_at = math.inf  # when it is synced if still uncommitted
-
     def due(self, node: RawNode, now: float) -> bool:
         """Whether to sync now; the caller then syncs and calls ``node.log_synced()``."""
-        oldest = node.oldest_unsynced_uncommitted()
-        if oldest != self._watched:  # none, or the one watched was committed: the next waits its turn
-            self._watched, self.due_at = oldest, now + self.delay if oldest else math.inf
-        if not oldest or (now < self.due_at and node.may_defer_sync()):
-            return False
-        self._watched, self.due_at = 0, math.inf
-        return True
+        return self._expired(node.oldest_unsynced_uncommitted(), now, node.may_defer_sync)
+
+
+class CommitNotice(_Delay):
+    """When a leader that defers its commit notices (``RaftConfig.defer_commit_notices``) sends them:
+    ``delay`` after a follower was first owed one. Under load the next batch's APPEND carries the commit
+    index before that, which saves each follower a message, an answer and a loop turn per batch; idle,
+    a follower applies at most ``delay`` later. The loop and the simulation ask :meth:`due` once per
+    turn."""
+
+    def due(self, node: RawNode, now: float) -> bool:
+        """Whether to tell the followers now; the caller then calls ``node.notify_commit()``."""
+        return self._expired(node.untold_commit(), now, _always)

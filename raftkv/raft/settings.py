@@ -18,6 +18,9 @@ class RaftConfig:
     max_inflight_msgs: int = 256  # appends in flight per follower in the replicate state
     max_append_bytes: int = 1 << 20  # payload size of one APPEND (at least one entry is always sent)
     max_uncommitted_entries: int = 100_000  # a leader refuses proposals beyond this many uncommitted
+    # A leader tells followers a commit index that no APPEND carried only when its driver calls
+    # notify_commit (raftkv.raft.ready.CommitNotice), so that the next batch's APPEND usually carries it.
+    defer_commit_notices: bool = False
 
     def __post_init__(self) -> None:
         if self.id <= 0:

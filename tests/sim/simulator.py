@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from raftkv.raft.core import Raft
 from raftkv.raft.rawnode import RawNode, decode_conf_change
-from raftkv.raft.ready import DeferredSync, handle_ready
+from raftkv.raft.ready import CommitNotice, DeferredSync, handle_ready
 from raftkv.raft.settings import RaftConfig
 from raftkv.raft.types import (
     ConfChange,
@@ -95,6 +95,9 @@ class SimOptions:
     # How long a leader leaves entries it wrote unsynced before syncing them itself, if its followers
     # have not committed them by then (the node waits a few milliseconds).
     own_sync_delay_ticks: int
+    # How long a leader waits for an APPEND with entries to carry a new commit index before telling the
+    # followers on its own; None: it tells them at once (RaftConfig.defer_commit_notices off).
+    commit_notice_delay_ticks: int | None
 
     @classmethod
     def draw(cls, seed: int, node_count: int, rng: random.Random) -> SimOptions:
@@ -140,6 +143,7 @@ class SimOptions:
             max_append_bytes=max_append_bytes,
             max_inflight_msgs=max_inflight_msgs,
             own_sync_delay_ticks=rng.choice([0, 1, 3, 10]),
+            commit_notice_delay_ticks=rng.choice([None, 0, 1, 3]),
         )
 
 
@@ -160,6 +164,7 @@ class SimNode:
     observed_commit: int = 0
     observed_leader_term: int = 0
     deferred_sync: DeferredSync = field(default_factory=lambda: DeferredSync(0))  # rebuilt at each start
+    commit_notice: CommitNotice = field(default_factory=lambda: CommitNotice(0))  # rebuilt at each start
 
     @property
     def raft(self) -> Raft:
@@ -212,6 +217,7 @@ class Simulator:
         self.power_losses = 0
         self.unsynced_entry_writes = 0  # a leader's entries written unsynced (its followers commit them)
         self.deferred_syncs = 0  # such entries a leader synced itself, not committed in time without it
+        self.commit_notices = 0  # commit indexes a leader told on their own, no APPEND carried them in time
         self.conf_changes: Counter[str] = Counter()  # applied, by type, summed over nodes
         self.lost_writes = 0
         self.trace_hash = ""
@@ -267,6 +273,7 @@ class Simulator:
             if node.raw is not None and node.stalled_until <= self.now:
                 self._run_ready(node, faulty)
                 self._deferred_sync(node)
+                self._notify_commit(node, faulty)
         for node_id in sorted(self.to_retire):
             self._retire(self.nodes[node_id])
         self.to_retire.clear()
@@ -301,6 +308,7 @@ class Simulator:
         # left unsynced is durable once the node is back.
         disk.sync()
         node.deferred_sync = DeferredSync(options.own_sync_delay_ticks)
+        node.commit_notice = CommitNotice(options.commit_notice_delay_ticks or 0)
         node.applied_index = snapshot.meta.index
         node.chain = decode_state(snapshot.data)[1] if snapshot.meta.index else GENESIS_CHAIN
         node.conf = snapshot.meta.conf_state
@@ -312,6 +320,7 @@ class Simulator:
             check_quorum=options.check_quorum,
             max_inflight_msgs=options.max_inflight_msgs,
             max_append_bytes=options.max_append_bytes,
+            defer_commit_notices=options.commit_notice_delay_ticks is not None,
         )
         node.raw = RawNode(config, node.disk, random.Random(self.node_seeds.getrandbits(64)), node.applied_index)
         node.down_until = None
@@ -372,6 +381,16 @@ class Simulator:
             raw.log_synced()
             self.deferred_syncs += 1
             self._record(f"sync {node.id}")
+
+    def _notify_commit(self, node: SimNode, faulty: bool) -> None:
+        """As the node's loop does: a leader tells its followers a commit index no APPEND carried in
+        time (:class:`~raftkv.raft.ready.CommitNotice`)."""
+        raw = node.raw
+        if raw is not None and node.commit_notice.due(raw, self.now):
+            raw.notify_commit()
+            self.commit_notices += 1
+            self._record(f"commit notice {node.id}")
+            self._run_ready(node, faulty)
 
     def _restore(self, node: SimNode, snapshot: Snapshot) -> None:
         index, chain = decode_state(snapshot.data)
