@@ -594,22 +594,23 @@ class Raft:
     def notify_commit(self) -> None:
         """Tell the new commit index to the followers that hold entries committed since they were last
         told (an APPEND with no entries)."""
-        if self.role != _LEADER:
-            return
-        committed = self.log.committed
-        for node_id, progress in self.tracker.progress.items():
-            if node_id != self.id and progress.sent_commit < committed and progress.sent_commit < progress.match:
-                self._maybe_send_append(node_id, send_if_empty=True)
+        for node_id in self._owed_commit():
+            self._maybe_send_append(node_id, send_if_empty=True)
 
     def untold_commit(self) -> int:
         """A mark of the commit notices owed, 0 if none: one more than the lowest commit index last told
         to a follower that holds entries committed since. It changes whenever such a follower is told."""
+        progress = self.tracker.progress
+        return min((progress[node_id].sent_commit + 1 for node_id in self._owed_commit()), default=0)
+
+    def _owed_commit(self) -> list[int]:
+        """The followers of this leader that hold entries committed since they were last told the commit
+        index."""
         if self.role != _LEADER:
-            return 0
+            return []
         committed = self.log.committed
-        owed = [p.sent_commit for node_id, p in self.tracker.progress.items()
+        return [node_id for node_id, p in self.tracker.progress.items()
                 if node_id != self.id and p.sent_commit < committed and p.sent_commit < p.match]
-        return min(owed) + 1 if owed else 0
 
     # ------------------------------------------------------------------ proposals
 
