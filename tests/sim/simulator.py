@@ -386,6 +386,8 @@ class Simulator:
         """As the node's loop does: a leader tells its followers a commit index no APPEND carried in
         time (:class:`~raftkv.raft.ready.CommitNotice`)."""
         raw = node.raw
+        if self.options.commit_notice_delay_ticks is None:
+            return  # the core told the followers at once (flush), as it does with the option off
         if raw is not None and node.commit_notice.due(raw, self.now):
             raw.notify_commit()
             self.commit_notices += 1
