@@ -58,16 +58,17 @@ class Command:
     runs_in_multi: bool = False
     # Also served while the node refuses clients (removed from the cluster, or waiting to join one).
     served_while_removed: bool = False
+    # A blocking pop: its client waits while every key it names is empty. Read from ``flags`` once, here:
+    # the Raft process asks it of every command it starts and answers.
+    blocks: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", "blocking" in self.flags)
 
     @property
     def no_auth(self) -> bool:
         """Allowed before the connection has authenticated (Redis's ``no_auth`` flag)."""
         return "no_auth" in self.flags
-
-    @property
-    def blocks(self) -> bool:
-        """A blocking pop: its client waits while every key it names is empty."""
-        return "blocking" in self.flags
 
     @property
     def queueable(self) -> bool:

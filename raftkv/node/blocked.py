@@ -51,7 +51,7 @@ class BlockedClients:
 
     def outcome(self, p: Pending, reply: object, now: float) -> None:
         """An attempt of blocking command ``p`` was applied here with ``reply``: answer, or park it."""
-        key = client_key(p.to.client.worker, p.to.client.conn)
+        key = client_key(p.client.worker, p.client.conn)
         blocked = self._by_client.get(key)
         if reply is not WOULD_BLOCK:
             if blocked is not None:
@@ -67,13 +67,13 @@ class BlockedClients:
                 self._by_key.setdefault(k, []).append(blocked)
             return
         blocked.attempting = False
-        if blocked.ending is not None or p.to.client.closed:
+        if blocked.ending is not None or p.client.closed:
             self._end(key, blocked, blocked.ending)
 
     def failed(self, p: Pending) -> None:
         """An attempt of ``p`` was answered without being applied here (dropped, or timed out in the
         log): its client has its answer and waits no more."""
-        key = client_key(p.to.client.worker, p.to.client.conn)
+        key = client_key(p.client.worker, p.client.conn)
         blocked = self._by_client.get(key)
         if blocked is not None and blocked.pending is p:
             self._forget(key, blocked)
@@ -108,7 +108,7 @@ class BlockedClients:
     def expire(self, now: float) -> None:
         """End the clients whose timeout passed or whose connection closed."""
         for key, blocked in list(self._by_client.items()):
-            closed = blocked.pending.to.client.closed
+            closed = blocked.pending.client.closed
             if closed or (blocked.deadline and blocked.deadline <= now):
                 self._end_or_mark(key, blocked, TIMEOUT_REPLY)
 
@@ -129,7 +129,7 @@ class BlockedClients:
 
     def _end(self, key: int, blocked: _Blocked, reply: object) -> None:
         self._forget(key, blocked)
-        if not blocked.pending.to.client.closed:
+        if not blocked.pending.client.closed:
             self._answer(blocked.pending, reply)
 
     def _forget(self, key: int, blocked: _Blocked) -> None:

@@ -51,7 +51,7 @@ class CommandObserver:
         cmd = p.cmd
         self._called(cmd.name if not cmd.subcommands else stat_name(cmd, p.argv), usec, value)
         if usec >= self._notable_us:
-            self._notable(cmd, p.argv, p.to.client, usec)
+            self._notable(cmd, p.argv, p.client, usec)
 
     def node_command_done(self, argv: list[bytes], client: Client, started_ns: int, value: object) -> None:
         """A command the Raft process answers from its own state ran (``value`` None: it answers later,

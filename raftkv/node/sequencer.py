@@ -44,7 +44,7 @@ class Client:
     name: bytes = b""  # its CLIENT SETNAME, for the slow log
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReplyTo:
     """Where the answer to one command goes: its connection, its sequence number there, and the RESP
     protocol version to encode it in."""
@@ -55,10 +55,10 @@ class ReplyTo:
 
 
 @dataclass(slots=True)
-class Pending:
-    """A started READ or WRITE command, until it is answered."""
+class Pending(ReplyTo):
+    """A started READ or WRITE command, until it is answered; it is its own reply address (one object
+    per command on the hot path, not two)."""
 
-    to: ReplyTo
     argv: list[bytes]
     cmd: Command
     deadline: float  # when its client gives up waiting (a monotonic time of the caller's clock)
@@ -168,14 +168,14 @@ class Sequencer:
     def read_served(self, p: Pending, value: object) -> None:
         """A read ran on the state machine: WATCH keeps the versions it read and answers OK."""
         if p.cmd.name == "watch":
-            p.to.client.watched.update(zip(p.argv[1:], value))  # type: ignore[call-overload]
+            p.client.watched.update(zip(p.argv[1:], value))  # type: ignore[call-overload]
             value = "OK"
         self.done(p, value)
 
     def done(self, p: Pending, value: object) -> None:
         """Answer ``p`` (a result, or an error such as a timeout) and start what waited behind it."""
-        client = p.to.client
-        self._reply(p.to, value)
+        client = p.client
+        self._reply(p, value)
         self._finished(p, value)
         if p.cmd.where == WRITE:
             client.writes_out -= 1
@@ -209,12 +209,10 @@ class Sequencer:
                 client.watched = {}
             client.writes_out += 1
             client.blocked = cmd.blocks
-            self._writes.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline,
-                                        started_ns=self._now_ns()))
+            self._writes.append(Pending(client, seq, proto, argv, cmd, self._deadline, b"", 0, self._now_ns()))
         elif where == READ:
             client.reads_out += 1
-            self._reads.append(Pending(ReplyTo(client, seq, proto), argv, cmd, self._deadline,
-                                       started_ns=self._now_ns()))
+            self._reads.append(Pending(client, seq, proto, argv, cmd, self._deadline, b"", 0, self._now_ns()))
         else:  # NODE, or a LOCAL command its worker forwarded for the node to answer (CLIENT UNBLOCK)
             if cmd.name == "unwatch":
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.

@@ -15,7 +15,7 @@ from raftkv.node.cluster import Cluster
 from raftkv.node.disk import DiskStorage
 from raftkv.node.expiry import ExpirySweeper
 from raftkv.node.inflight import InFlight
-from raftkv.node.sequencer import Pending, ReplyTo, Sequencer, client_key
+from raftkv.node.sequencer import Pending, Sequencer, client_key
 from raftkv.raft.log_storage import MemoryStorage
 from raftkv.raft.rawnode import RawNode, encode_conf_change
 from raftkv.raft.ready import handle_ready
@@ -110,7 +110,7 @@ class OneNode:
         handle_ready(self.node, self)
 
     def write(self, seq: int, *argv: bytes, now_ms: int = 1_000) -> Pending:
-        p = Pending(ReplyTo(self.client, seq, 2), list(argv), TABLE[argv[0].lower()], 10.0)
+        p = Pending(self.client, seq, 2, list(argv), TABLE[argv[0].lower()], 10.0)
         self.client.writes_out += 1
         self.inflight.propose(self.node, [p], 0.0, now_ms)
         return p

@@ -6,7 +6,7 @@ from raftkv.errors import RespError
 from raftkv.kv.commands.blocking import WOULD_BLOCK
 from raftkv.kv.table import TABLE
 from raftkv.node.blocked import UNBLOCKED, BlockedClients
-from raftkv.node.sequencer import Client, Pending, ReplyTo
+from raftkv.node.sequencer import Client, Pending
 from raftkv.wire.values import NULL_ARRAY
 
 
@@ -14,11 +14,11 @@ class Harness:
     def __init__(self) -> None:
         self.answers: list[tuple[int, object]] = []
         self.proposed: list[int] = []
-        self.blocked = BlockedClients(lambda p, v: self.answers.append((p.to.client.conn, v)),
-                                      lambda batch: self.proposed.extend(p.to.client.conn for p in batch))
+        self.blocked = BlockedClients(lambda p, v: self.answers.append((p.client.conn, v)),
+                                      lambda batch: self.proposed.extend(p.client.conn for p in batch))
 
     def pending(self, conn: int, *argv: bytes) -> Pending:
-        return Pending(ReplyTo(Client(0, conn), 0, 2), list(argv), TABLE[argv[0].lower()], 10.0)
+        return Pending(Client(0, conn), 0, 2, list(argv), TABLE[argv[0].lower()], 10.0)
 
 
 def test_the_first_client_parked_on_a_changed_key_is_tried_again_and_the_others_wait() -> None:
@@ -75,7 +75,7 @@ def test_client_unblock_and_closed_connections() -> None:
     assert h.answers == [(1, NULL_ARRAY)]
     h.blocked.outcome(b, WOULD_BLOCK, now=0.1)
     assert h.answers == [(1, NULL_ARRAY), (2, UNBLOCKED)]
-    c.to.client.closed = True
+    c.client.closed = True
     h.blocked.expire(0.2)
     assert len(h.blocked) == 0 and len(h.answers) == 2  # nothing is sent to a closed connection
 

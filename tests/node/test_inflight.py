@@ -5,7 +5,7 @@ from __future__ import annotations
 from raftkv.errors import RespError
 from raftkv.kv.table import TABLE
 from raftkv.node.inflight import InFlight
-from raftkv.node.sequencer import Client, Pending, ReplyTo
+from raftkv.node.sequencer import Client, Pending
 from raftkv.raft.types import Entry, EntryKind, ReadState
 from raftkv.wire import proposal
 
@@ -32,7 +32,7 @@ class Setup:
     def __init__(self) -> None:
         self.answers: list[tuple[int, object]] = []
         self._rid = 0
-        self.inflight = InFlight(ME, self._new_rid, lambda p, v: self.answers.append((p.to.seq, v)), 5.0, REASK_S)
+        self.inflight = InFlight(ME, self._new_rid, lambda p, v: self.answers.append((p.seq, v)), 5.0, REASK_S)
         self.node = FakeNode()
         self.client = Client(0, 1)
 
@@ -41,7 +41,7 @@ class Setup:
         return self._rid
 
     def pending(self, seq: int, *argv: bytes, deadline: float = 2.0) -> Pending:
-        return Pending(ReplyTo(self.client, seq, 2), list(argv), TABLE[argv[0].lower()], deadline)
+        return Pending(self.client, seq, 2, list(argv), TABLE[argv[0].lower()], deadline)
 
 
 def errors(answers: list[tuple[int, object]]) -> list[tuple[int, str]]:
@@ -60,7 +60,7 @@ def test_an_unanswered_read_round_is_asked_again_every_reask_interval() -> None:
     s.inflight.read_states([ReadState(5, b"0"), ReadState(5, b"0")])  # both asks answered: served once
     s.inflight.reask_reads(s.node, 1.0)
     assert s.node.asked == [b"0", b"0", b"0"]
-    assert [p.to.seq for p in s.inflight.reads_ready(5)] == [1]
+    assert [p.seq for p in s.inflight.reads_ready(5)] == [1]
 
 
 def test_a_new_leader_is_asked_for_every_round_at_once() -> None:

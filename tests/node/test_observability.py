@@ -206,5 +206,5 @@ def test_a_pending_started_without_an_observer_has_no_time() -> None:
     seq.open(0, 1)
     seq.submit(next(iter(seq.clients.values())), 0, 2, [b"GET", b"k"], TABLE[b"get"])
     (p,) = seq.take_reads()
-    assert isinstance(p, Pending) and p.started_ns == 0 and isinstance(p.to, ReplyTo)
-    assert isinstance(p.to.client, Client) and p.to.client.addr == b""
+    assert isinstance(p, Pending) and p.started_ns == 0 and isinstance(p, ReplyTo)
+    assert isinstance(p.client, Client) and p.client.addr == b""

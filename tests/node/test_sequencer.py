@@ -42,7 +42,7 @@ class Harness:
 
 
 def seqs(batch: list[Pending]) -> list[int]:
-    return [p.to.seq for p in batch]
+    return [p.seq for p in batch]
 
 
 def test_writes_of_a_connection_go_out_together_in_order() -> None:
@@ -128,8 +128,8 @@ def test_connections_do_not_wait_for_each_other() -> None:
     h.send(a, b"SET", b"k", b"v")
     h.send(a, b"GET", b"k")
     h.send(b, b"GET", b"k")
-    assert [(p.to.client.conn, p.to.seq) for p in h.seq.take_reads()] == [(2, 1)]
-    assert [(p.to.client.conn, p.to.seq) for p in h.seq.take_writes()] == [(1, 1)]
+    assert [(p.client.conn, p.seq) for p in h.seq.take_reads()] == [(2, 1)]
+    assert [(p.client.conn, p.seq) for p in h.seq.take_writes()] == [(1, 1)]
 
 
 def test_the_same_connection_id_in_two_workers_is_two_clients() -> None:
