@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel cython
 
 # Reinstall whenever the packaging or the Cython source changes.
-$(STAMP): $(BIN)/python pyproject.toml setup.py raftkv/_resp.pyx raftkv/_entries.pyx raftkv/_slots.pyx
+$(STAMP): $(BIN)/python pyproject.toml setup.py raftkv/_resp.pyx raftkv/_entries.pyx raftkv/_slots.pyx raftkv/_frames.pyx
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	touch $(STAMP)
@@ -43,7 +43,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf build raftkv/_resp.c raftkv/_resp*.so raftkv/_entries.c raftkv/_entries*.so raftkv/_slots.c raftkv/_slots*.so *.egg-info $(VENV)
+	rm -rf build raftkv/_resp.c raftkv/_resp*.so raftkv/_entries.c raftkv/_entries*.so raftkv/_slots.c raftkv/_slots*.so raftkv/_frames.c raftkv/_frames*.so *.egg-info $(VENV)
 
 # A long run of the fault suite: SOAK_SECONDS more seconds of faults per cluster (3 and 5 nodes).
 SOAK_SECONDS ?= 600

@@ -94,8 +94,9 @@ def config_set(pairs: list[bytes]) -> bytes:
     return control([CONFIG, *pairs])
 
 
-class ReplyReader:
-    """Splits the Raft -> worker byte stream into (conn, seq, payload) frames."""
+class PyReplyReader:
+    """Splits the Raft -> worker byte stream into (conn, seq, payload) frames: the specification of
+    ``raftkv._frames.ReplyReader``, which the worker uses when the extension is built."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -118,3 +119,12 @@ class ReplyReader:
         if pos:
             del buf[:pos]
         return frames
+
+
+try:
+    from raftkv._frames import ReplyReader as ReplyReader
+except ImportError:
+    COMPILED = False
+    ReplyReader = PyReplyReader  # type: ignore[misc,assignment]
+else:
+    COMPILED = True

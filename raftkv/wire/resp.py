@@ -70,10 +70,10 @@ else:
 
 def require_compiled() -> None:
     """Raises unless the fast Cython codecs are in use: the server must not run on the Python twins."""
-    from raftkv.wire import entries
+    from raftkv.wire import entries, records
 
-    missing = [name for name, built in (("raftkv._resp", COMPILED), ("raftkv._entries", entries.COMPILED))
-               if not built]
+    missing = [name for name, built in (("raftkv._resp", COMPILED), ("raftkv._entries", entries.COMPILED),
+                                        ("raftkv._frames", records.COMPILED)) if not built]
     if missing:
         raise RuntimeError(
             f"the Cython codec {' and '.join(missing)} is not built: run `make` (or `pip install -e .`) first"
