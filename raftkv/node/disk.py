@@ -5,8 +5,13 @@ kind; log keys are ``b"l/"`` + the index as 8-byte big-endian, so a range scan r
 a suffix or prefix deletes with one iterator. Every :meth:`DiskStorage.save` is one ``WriteBatch``; the
 caller says whether it is synced (:func:`raftkv.raft.ready.needs_sync`: entries, a new term/vote, or a
 commit index that commits a membership change must be durable before anything depends on them; a
-leader's entries its followers commit without it may wait for a later synced write, which makes every
-earlier one durable too since LevelDB's log is written in order).
+leader's entries its followers commit without it may wait for a later synced write).
+
+A synced write makes the earlier unsynced ones durable too, LevelDB's log being written in order, but
+only within one log file: when its memtable fills, LevelDB closes the log without a sync and starts a
+new one, and a later synced write syncs only the new file. Until that memtable is flushed to a table
+(which LevelDB syncs before it deletes the old log), the writes in the old log live in the page cache
+alone; so a synced write after unsynced entries also syncs every older log still present.
 """
 from __future__ import annotations
 
@@ -77,6 +82,7 @@ class DiskStorage:
         except plyvel.CorruptionError as exc:
             raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
         self._first_index, self._last_index = self._read_log_bounds()
+        self._unsynced_entries = False  # entries were written without a sync since the last synced write
 
     def close(self) -> None:
         if not self._db.closed:
@@ -171,7 +177,28 @@ class DiskStorage:
         if hard_state is not None:
             batch.put(_HARD_STATE, _HS.pack(hard_state.term, hard_state.vote, hard_state.commit))
         batch.write()
+        if sync:
+            if self._unsynced_entries:
+                self._sync_switched_logs()
+                self._unsynced_entries = False
+        elif entries:
+            self._unsynced_entries = True
         if entries:
             self._last_index = entries[-1].index
             if not self._first_index or first < self._first_index:
                 self._first_index = first
+
+    def _sync_switched_logs(self) -> None:
+        """Sync the LevelDB logs older than the current one (see the module docstring): usually there is
+        none; one whose memtable is being flushed while the node writes fast."""
+        logs = sorted((int(name[:-4]), name) for name in os.listdir(self.path)
+                      if name.endswith(".log") and name[:-4].isdigit())
+        for _number, name in logs[:-1]:  # the newest is the current log, which the synced write synced
+            try:
+                fd = os.open(self.path / name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # flushed into a synced table and deleted meanwhile
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

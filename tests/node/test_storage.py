@@ -2,6 +2,8 @@
 what must survive a power loss."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from raftkv.node.disk import DiskStorage, StorageError
@@ -111,6 +113,50 @@ def test_compaction_deletes_in_slices_from_the_first_live_index(tmp_path) -> Non
     disk = DiskStorage(tmp_path)  # the bounds are found again at open
     assert (disk.first_index, disk.last_index) == (51, 110)
     assert disk.entries() == entries(51, 100, 1) + entries(101, 110, 2)
+    disk.close()
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files os.fsync is called on from now on (it still syncs them)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_a_synced_write_after_unsynced_entries_syncs_the_logs_leveldb_switched_from(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # LevelDB closes a full log unsynced and syncs only the current one on a synced write: a log it
+    # switched from is still there until its memtable is in a synced table. One is planted here (lower
+    # numbers than any LevelDB made: it sees them as obsolete), since when LevelDB switches is its own.
+    disk = DiskStorage(tmp_path)
+    synced = _record_fsyncs(monkeypatch)
+    disk.save(None, entries(1, 3, 1), sync=False)  # a leader's entries its followers commit alone
+    (tmp_path / "000000.log").write_bytes(b"")
+    disk.save(HardState(term=1, vote=0, commit=3), [], sync=True)  # its deferred sync
+    assert synced == ["000000.log"]
+    disk.save(HardState(term=1, vote=0, commit=3), [], sync=True)  # nothing unsynced since
+    disk.save(HardState(term=1, vote=0, commit=4), entries(4, 4, 1), sync=True)  # synced in its own write
+    disk.save(HardState(term=1, vote=0, commit=4), [], sync=False)  # a commit index alone may be lost
+    disk.save(HardState(term=1, vote=0, commit=4), [], sync=True)
+    assert synced == ["000000.log"]
+    disk.close()
+    assert DiskStorage(tmp_path).entries() == entries(1, 4, 1)
+
+
+def test_only_the_logs_older_than_the_current_one_are_synced(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = DiskStorage(tmp_path / "db")
+    synced = _record_fsyncs(monkeypatch)
+    current = max((p for p in (tmp_path / "db").iterdir() if p.suffix == ".log"), key=lambda p: int(p.stem))
+    for name in ("000000.log", "0.log"):
+        (tmp_path / "db" / name).write_bytes(b"")
+    disk.save(None, entries(1, 1, 1), sync=False)
+    disk.save(None, [], sync=True)
+    assert sorted(synced) == ["0.log", "000000.log"] and current.name not in synced
     disk.close()
 
 
