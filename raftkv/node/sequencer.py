@@ -62,9 +62,9 @@ class Pending(ReplyTo):
     argv: list[bytes]
     cmd: Command
     deadline: float  # when its client gives up waiting (a monotonic time of the caller's clock)
+    started_ns: int = 0  # the observer's clock when it started (the node's: time.perf_counter_ns)
     payload: bytes = b""  # a write's log entry, once proposed
     request_id: int = 0
-    started_ns: int = 0  # the observer's clock when it started (the node's: time.perf_counter_ns)
 
 
 class Observer(Protocol):
@@ -209,10 +209,10 @@ class Sequencer:
                 client.watched = {}
             client.writes_out += 1
             client.blocked = cmd.blocks
-            self._writes.append(Pending(client, seq, proto, argv, cmd, self._deadline, b"", 0, self._now_ns()))
+            self._writes.append(Pending(client, seq, proto, argv, cmd, self._deadline, self._now_ns()))
         elif where == READ:
             client.reads_out += 1
-            self._reads.append(Pending(client, seq, proto, argv, cmd, self._deadline, b"", 0, self._now_ns()))
+            self._reads.append(Pending(client, seq, proto, argv, cmd, self._deadline, self._now_ns()))
         else:  # NODE, or a LOCAL command its worker forwarded for the node to answer (CLIENT UNBLOCK)
             if cmd.name == "unwatch":
                 # Also sent by the worker for DISCARD and an aborted EXEC, with the reply to give.
