@@ -43,10 +43,15 @@ def load(paths: Iterable[Path]) -> list[Report]:
         if not report.get("rows"):
             raise MediansError(f"{path} has no benchmark rows (a --sustained run?)")
         reports.append(report)
+    check_comparable(reports)
+    return reports
+
+
+def check_comparable(reports: list[Report]) -> None:
+    """MediansError unless every report was run with the same shared options."""
     options = {tuple(r["options"].get(name) for name in _SHARED) for r in reports}
     if len(options) > 1:
         raise MediansError(f"the runs differ in their options ({', '.join(_SHARED)}): {sorted(options)}")
-    return reports
 
 
 def _median(values: list[float]) -> float | None:
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         after = load(args.runs)
         if args.against:
             before = load(args.against)
-            load(args.runs + args.against)  # the two sets must be comparable too
+            check_comparable(after + before)  # the two sets must be comparable too
             sys.stdout.write(comparison(after, before))
         else:
             sys.stdout.write(table(after))
