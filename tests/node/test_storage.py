@@ -6,10 +6,11 @@ import os
 
 import pytest
 
-from raftkv.node.disk import DiskStorage, StorageError
+from raftkv.node.disk import MAX_RUN, DiskStorage, StorageError
 from raftkv.raft.rawnode import encode_conf_change
 from raftkv.raft.types import ConfChange, ConfChangeType, ConfState, Entry, EntryKind, HardState, Message, MessageType
 from raftkv.wire import proposal
+from raftkv.wire.entries import pack_entries
 from raftkv.wire.members import Member
 from tests.node.test_snapshot_streams import Node
 
@@ -76,31 +77,102 @@ def test_a_corrupted_dir_is_refused(tmp_path) -> None:
         DiskStorage(tmp_path)
 
 
-def test_a_damaged_log_is_refused_naming_the_data_dir(tmp_path) -> None:
+def _run_key(first: int) -> bytes:
+    return b"r/" + first.to_bytes(8, "big")
+
+
+def _raw_db(path):
     import plyvel
+    return plyvel.DB(str(path), create_if_missing=True)
 
+
+def test_each_save_is_one_run_and_a_long_one_is_cut_at_max_run(tmp_path) -> None:
     disk = DiskStorage(tmp_path)
-    disk.save(None, entries(1, 5, 1), sync=True)
+    disk.save(None, entries(1, 3, 1), sync=True)
+    disk.save(None, entries(4, 4 + 2 * MAX_RUN, 1), sync=True)  # a follower catching up
     disk.close()
-    db = plyvel.DB(str(tmp_path))
-    db.delete(b"l/" + (3).to_bytes(8, "big"))
+    db = _raw_db(tmp_path)
+    assert [key for key, _ in db.iterator(prefix=b"r/")] == [
+        _run_key(1), _run_key(4), _run_key(4 + MAX_RUN), _run_key(4 + 2 * MAX_RUN)]
+    assert list(db.iterator(prefix=b"l/")) == []
     db.close()
     disk = DiskStorage(tmp_path)
+    assert disk.entries() == entries(1, 4 + 2 * MAX_RUN, 1)
+    assert (disk.first_index, disk.last_index) == (1, 4 + 2 * MAX_RUN)
+    disk.close()
+
+
+def test_a_conflicting_suffix_inside_a_run_keeps_the_run_s_head(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    for first in (1, 11, 21):
+        disk.save(None, entries(first, first + 9, 1), sync=True)
+    disk.save(None, entries(15, 16, 2), sync=True)  # cuts the run 11..20 and drops 21..30
+    assert disk.entries() == entries(1, 14, 1) + entries(15, 16, 2) and disk.last_index == 16
+    disk.save(None, entries(11, 12, 3), sync=True)  # at a run's first index: the whole run goes
+    assert disk.entries() == entries(1, 10, 1) + entries(11, 12, 3)
+    disk.close()
+    disk = DiskStorage(tmp_path)
+    assert disk.entries() == entries(1, 10, 1) + entries(11, 12, 3) and disk.last_index == 12
+    disk.close()
+
+
+def test_a_damaged_log_is_refused_naming_the_data_dir(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    for first in (1, 3, 4):
+        disk.save(None, entries(first, first + (first == 1), 1), sync=True)  # runs 1..2, 3, 4..5
+    disk.close()
+    db = _raw_db(tmp_path)
+    db.delete(_run_key(3))
+    db.close()
+    disk = DiskStorage(tmp_path)
+    with pytest.raises(StorageError, match=rf"^data dir {tmp_path} is corrupted: log entry 3 is missing "
+                                           r"\(the next is 4\)$"):
+        disk.entries()
+    disk.close()
+    db = _raw_db(tmp_path)
+    db.put(_run_key(3), b"\x01")  # too short to hold an entry
+    db.close()
+    disk = DiskStorage(tmp_path)
+    with pytest.raises(StorageError, match="the log run from entry 3 does not decode"):
+        disk.entries()
+    disk.close()
+    db = _raw_db(tmp_path)
+    db.put(_run_key(3), pack_entries(entries(7, 7, 1)))  # an entry under another index's key
+    db.close()
+    disk = DiskStorage(tmp_path)
+    with pytest.raises(StorageError, match="from entry 3 does not decode .its entries do not follow on"):
+        disk.entries()
+    disk.close()
+
+
+def test_a_data_dir_with_one_key_per_entry_is_rewritten_as_runs(tmp_path) -> None:
+    db = _raw_db(tmp_path)  # the layout of earlier releases: b"l/" + index -> term, kind, data
+    for e in entries(1, 5, 2):
+        db.put(b"l/" + e.index.to_bytes(8, "big"), e.term.to_bytes(8, "big") + bytes([e.kind]) + e.data)
+    db.close()
+    disk = DiskStorage(tmp_path)
+    assert disk.entries() == entries(1, 5, 2) and (disk.first_index, disk.last_index) == (1, 5)
+    disk.save(None, entries(6, 6, 2), sync=True)
+    disk.close()
+    db = _raw_db(tmp_path)
+    assert list(db.iterator(prefix=b"l/")) == []
+    db.close()
+    assert DiskStorage(tmp_path).entries() == entries(1, 6, 2)
+
+
+def test_a_damaged_log_of_one_key_per_entry_is_refused(tmp_path) -> None:
+    db = _raw_db(tmp_path)
+    for index in (1, 2, 4):
+        db.put(b"l/" + index.to_bytes(8, "big"), (1).to_bytes(8, "big") + b"\x00cmd")
+    db.close()
     with pytest.raises(StorageError, match=rf"^data dir {tmp_path} is corrupted: log entry 3 is missing"):
-        disk.entries()
-    disk.close()
-    db = plyvel.DB(str(tmp_path))
-    db.put(b"l/" + (3).to_bytes(8, "big"), b"\x01")  # too short to hold a term and a kind
-    db.close()
-    disk = DiskStorage(tmp_path)
-    with pytest.raises(StorageError, match="does not decode"):
-        disk.entries()
-    disk.close()
+        DiskStorage(tmp_path)
 
 
-def test_compaction_deletes_in_slices_from_the_first_live_index(tmp_path) -> None:
+def test_compaction_deletes_whole_runs_in_slices_from_the_first_live_index(tmp_path) -> None:
     disk = DiskStorage(tmp_path)
-    disk.save(None, entries(1, 100, 1), sync=True)
+    for first in range(1, 100, 10):
+        disk.save(None, entries(first, first + 9, 1), sync=True)
     assert (disk.first_index, disk.last_index) == (1, 100)
     assert disk.delete_log_through(50, limit=20) is False  # 1..20 gone, more to do
     assert disk.first_index == 21
@@ -108,11 +180,16 @@ def test_compaction_deletes_in_slices_from_the_first_live_index(tmp_path) -> Non
     assert disk.delete_log_through(50, limit=20) is True  # 41..50: done
     assert disk.first_index == 51 and disk.entries() == entries(51, 100, 1)
     assert disk.delete_log_through(30) is True  # already gone: nothing to do
+    assert disk.delete_log_through(55) is True  # inside the run 51..60: its tail stays, as a run
+    assert disk.first_index == 56 and disk.entries() == entries(56, 100, 1)
     disk.save(None, entries(101, 110, 2), sync=True)
     disk.close()
+    db = _raw_db(tmp_path)
+    assert [key for key, _ in db.iterator(prefix=b"r/")][:2] == [_run_key(56), _run_key(61)]
+    db.close()
     disk = DiskStorage(tmp_path)  # the bounds are found again at open
-    assert (disk.first_index, disk.last_index) == (51, 110)
-    assert disk.entries() == entries(51, 100, 1) + entries(101, 110, 2)
+    assert (disk.first_index, disk.last_index) == (56, 110)
+    assert disk.entries() == entries(56, 100, 1) + entries(101, 110, 2)
     disk.close()
 
 
@@ -165,7 +242,8 @@ def test_deleting_the_whole_log_leaves_it_empty_until_the_next_entries(tmp_path)
     disk.save(None, entries(1, 10, 1), sync=True)
     assert disk.delete_log_through(disk.last_index) is True  # a snapshot was installed
     assert (disk.first_index, disk.last_index) == (0, 0) and disk.entries() == []
-    disk.save(None, entries(501, 503, 3), sync=True)  # the log goes on after the snapshot
+    disk.save(None, entries(501, 502, 3), sync=True)  # the log goes on after the snapshot
+    disk.save(None, entries(503, 503, 3), sync=True)
     assert (disk.first_index, disk.last_index) == (501, 503)
     assert disk.delete_log_through(1000, limit=2) is False and disk.first_index == 503
     assert disk.delete_log_through(1000, limit=2) is True and (disk.first_index, disk.last_index) == (0, 0)
