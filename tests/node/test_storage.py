@@ -160,6 +160,22 @@ def test_a_data_dir_with_one_key_per_entry_is_rewritten_as_runs(tmp_path) -> Non
     assert DiskStorage(tmp_path).entries() == entries(1, 6, 2)
 
 
+def test_a_rewrite_cut_short_between_its_two_writes_is_done_again(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    disk.save(None, entries(1, 5, 2), sync=True)  # the runs were saved, the entry keys not yet deleted
+    disk.close()
+    db = _raw_db(tmp_path)
+    for e in entries(1, 5, 2):
+        db.put(b"l/" + e.index.to_bytes(8, "big"), e.term.to_bytes(8, "big") + bytes([e.kind]) + e.data)
+    db.close()
+    disk = DiskStorage(tmp_path)
+    assert disk.entries() == entries(1, 5, 2) and (disk.first_index, disk.last_index) == (1, 5)
+    disk.close()
+    db = _raw_db(tmp_path)
+    assert list(db.iterator(prefix=b"l/")) == [] and len(list(db.iterator(prefix=b"r/"))) == 1
+    db.close()
+
+
 def test_a_damaged_log_of_one_key_per_entry_is_refused(tmp_path) -> None:
     db = _raw_db(tmp_path)
     for index in (1, 2, 4):
