@@ -83,6 +83,9 @@ class Raft:
         self._votes: dict[int, bool] = {}
         self._read_only = ReadOnly()
         self._deferred_reads: list[tuple[int, bytes]] = []  # (requester, context) before a commit in term
+        # A leader's followers that forwarded proposals -> the last index it appended for them: their
+        # clients wait for the commit index, which they are told at once, not with the next batch.
+        self._forwarded: dict[int, int] = {}
         self.become_follower(self.term, NONE)
 
     # ------------------------------------------------------------------ state
@@ -122,6 +125,7 @@ class Raft:
         self.pending_conf_index = 0
         self._read_only = ReadOnly()
         self._deferred_reads = []
+        self._forwarded = {}
 
     def _randomize_election_timeout(self) -> None:
         # Raft §5.2: randomized timeouts make split votes rare.
@@ -582,14 +586,31 @@ class Raft:
         return self.role != _LEADER and self.synced_index < self.log.persisted_index()
 
     def flush(self) -> None:
-        """Send what was batched for this Ready: one heartbeat round for all reads that arrived, and,
-        unless the driver defers them (``defer_commit_notices``), the commit notices."""
+        """Send what was batched for this Ready: one heartbeat round for all reads that arrived, and the
+        commit notices: all of them unless the driver defers them (``defer_commit_notices``), else
+        those of followers whose forwarded proposals committed."""
         if self.role != _LEADER:
             return
         if self._read_only.has_waiting():
             self._broadcast_heartbeat()
         if not self.config.defer_commit_notices:
             self.notify_commit()
+        elif self._forwarded:
+            self._notify_proposers()
+
+    def _notify_proposers(self) -> None:
+        """Tell the commit index at once to each follower that holds a committed entry it forwarded and
+        has not been told of: its clients wait for it to apply that entry. Deferring the notice saves a
+        message only where nobody waits."""
+        committed, progress = self.log.committed, self.tracker.progress
+        for node_id, index in list(self._forwarded.items()):
+            p = progress.get(node_id)
+            if p is None:  # removed meanwhile
+                del self._forwarded[node_id]
+            elif index <= committed and index <= p.match:
+                del self._forwarded[node_id]
+                if p.sent_commit < index:
+                    self._maybe_send_append(node_id, send_if_empty=True)
 
     def notify_commit(self) -> None:
         """Tell the new commit index to the followers that hold entries committed since they were last
@@ -666,8 +687,11 @@ class Raft:
             entries.append(Entry(index, term, kind, entry.data))
         if not self._append_as_leader(entries):
             dropped = proposed
-        elif conf_change_index:
-            self.pending_conf_index = conf_change_index
+        else:
+            if entries:
+                self._forwarded[proposer] = index
+            if conf_change_index:
+                self.pending_conf_index = conf_change_index
         self._drop_forwarded(proposer, dropped)
 
     def _append_as_leader(self, entries: list[Entry]) -> bool:

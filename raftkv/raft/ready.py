@@ -147,7 +147,8 @@ class CommitNotice(_Delay):
     """When a leader that defers its commit notices (``RaftConfig.defer_commit_notices``) sends them:
     ``delay`` after a follower was first owed one. Under load the next batch's APPEND carries the commit
     index before that, which saves each follower a message, an answer and a loop turn per batch; idle,
-    a follower applies at most ``delay`` later. The loop and the simulation ask :meth:`due` once per
+    a follower applies at most ``delay`` later. A follower whose forwarded proposals committed is told at
+    once, by the core: its clients wait. The loop and the simulation ask :meth:`due` once per
     turn."""
 
     def due(self, node: RawNode, now: float) -> bool:

@@ -92,3 +92,19 @@ def test_a_follower_is_never_told_more_than_it_holds() -> None:
     assert net.applied_data(2)[-1] == b"x"
     assert b"x" not in net.applied_data(3)
     assert leader.untold_commit() == 0  # 3 holds nothing committed since it was told: owed nothing
+
+
+def test_a_follower_whose_forwarded_write_committed_is_told_at_once() -> None:
+    # Its client waits for it to apply the entry: a deferred notice would add the whole delay to every
+    # write sent through a follower when no batch follows.
+    net = _cluster(defer=True)
+    leader = net.nodes[1]
+    net.nodes[2].propose([b"via-2"])  # forwarded to the leader
+    net.stabilize()
+    commit = net.status(1).commit
+    assert net.status(2).commit == commit and net.applied_data(2)[-1] == b"via-2"
+    assert net.status(3).commit < commit  # nobody waits on 3: its notice is still deferred
+    assert leader.untold_commit()
+    net.nodes[2].propose([b"again"])  # told again for each forwarded batch
+    net.stabilize()
+    assert net.applied_data(2)[-1] == b"again"
