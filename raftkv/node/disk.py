@@ -88,8 +88,12 @@ class DiskStorage:
         except plyvel.CorruptionError as exc:
             raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
         self._unsynced_entries = False  # entries were written without a sync since the last synced write
-        self._runs, self._last_index = self._read_runs()
-        self._rewrite_entry_keys()
+        try:
+            self._runs, self._last_index = self._read_runs()
+            self._rewrite_entry_keys()
+        except plyvel.CorruptionError as exc:
+            self._db.close()
+            raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
 
     def close(self) -> None:
         if not self._db.closed:

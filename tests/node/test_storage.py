@@ -145,6 +145,25 @@ def test_a_damaged_log_is_refused_naming_the_data_dir(tmp_path) -> None:
     disk.close()
 
 
+def test_a_damaged_table_is_refused_at_open_naming_the_data_dir(tmp_path) -> None:
+    disk = DiskStorage(tmp_path)
+    for first in range(1, 2000, 10):
+        disk.save(None, [Entry(i, 1, EntryKind.NORMAL, os.urandom(50)) for i in range(first, first + 10)],
+                  sync=False)
+    disk.close()
+    db = _raw_db(tmp_path)
+    db.compact_range()  # the runs into a table file
+    db.close()
+    (table,) = tmp_path.glob("*.ldb")
+    raw = bytearray(table.read_bytes())
+    middle = len(raw) // 2
+    raw[middle:middle + 64] = bytes(b ^ 0xFF for b in raw[middle:middle + 64])
+    table.write_bytes(raw)
+    for _attempt in range(2):  # the failed open let go of the dir: not "in use" the second time
+        with pytest.raises(StorageError, match=rf"^data dir {tmp_path} is corrupted: "):
+            DiskStorage(tmp_path)
+
+
 def test_a_data_dir_with_one_key_per_entry_is_rewritten_as_runs(tmp_path) -> None:
     db = _raw_db(tmp_path)  # the layout of earlier releases: b"l/" + index -> term, kind, data
     for e in entries(1, 5, 2):
