@@ -86,14 +86,17 @@ class DiskStorage:
                 raise StorageError(f"data dir {self.path} is in use by another raftkv-server") from None
             raise StorageError(f"cannot open data dir {self.path}: {exc}") from None
         except plyvel.CorruptionError as exc:
-            raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
+            raise self._corrupted(str(exc)) from None
         self._unsynced_entries = False  # entries were written without a sync since the last synced write
         try:
             self._runs, self._last_index = self._read_runs()
             self._rewrite_entry_keys()
         except plyvel.CorruptionError as exc:
             self._db.close()
-            raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
+            raise self._corrupted(str(exc)) from None
+
+    def _corrupted(self, detail: str) -> StorageError:
+        return StorageError(f"data dir {self.path} is corrupted: {detail}")
 
     def close(self) -> None:
         if not self._db.closed:
@@ -128,28 +131,26 @@ class DiskStorage:
             for key, value in self._db.iterator(start=_RUN, stop=_RUN_END):
                 first = _INDEX.unpack_from(key, len(_RUN))[0]
                 if entries and first != entries[-1].index + 1:
-                    raise StorageError(f"data dir {self.path} is corrupted: log entry {entries[-1].index + 1} "
-                                       f"is missing (the next is {first})")
+                    raise self._corrupted(f"log entry {entries[-1].index + 1} is missing (the next is {first})")
                 entries += self._decode_run(first, value)
         except plyvel.CorruptionError as exc:
-            raise StorageError(f"data dir {self.path} is corrupted: {exc}") from None
+            raise self._corrupted(str(exc)) from None
         return entries
 
     def _decode_run(self, first: int, value: bytes) -> list[Entry]:
         try:
             run = unpack_entries(value)
         except ValueError as exc:
-            raise StorageError(f"data dir {self.path} is corrupted: the log run from entry {first} "
-                               f"does not decode ({exc})") from None
+            raise self._corrupted(f"the log run from entry {first} does not decode ({exc})") from None
         if not run or run[0].index != first or run[-1].index != first + len(run) - 1:
-            raise StorageError(f"data dir {self.path} is corrupted: the log run from entry {first} "
-                               "does not decode (its entries do not follow on from it)")
+            raise self._corrupted(f"the log run from entry {first} does not decode (its entries do not "
+                                  "follow on from it)")
         return run
 
     def _read_run(self, first: int) -> list[Entry]:
         value = self._db.get(_run_key(first))
         if value is None:
-            raise StorageError(f"data dir {self.path} is corrupted: log entry {first} is missing")
+            raise self._corrupted(f"log entry {first} is missing")
         return self._decode_run(first, value)
 
     @property
@@ -177,14 +178,12 @@ class DiskStorage:
         for key, value in self._db.iterator(start=_ENTRY_KEY, stop=_ENTRY_KEY_END):
             index = _INDEX.unpack_from(key, len(_ENTRY_KEY))[0]
             if entries and index != entries[-1].index + 1:
-                raise StorageError(f"data dir {self.path} is corrupted: log entry {entries[-1].index + 1} "
-                                   f"is missing (the next is {index})")
+                raise self._corrupted(f"log entry {entries[-1].index + 1} is missing (the next is {index})")
             try:
                 term, kind = _ENTRY_HEAD.unpack_from(value)
                 entries.append(Entry(index, term, EntryKind(kind), value[_ENTRY_HEAD.size:]))
             except (struct.error, ValueError) as exc:
-                raise StorageError(f"data dir {self.path} is corrupted: log entry {index} "
-                                   f"does not decode ({exc})") from None
+                raise self._corrupted(f"log entry {index} does not decode ({exc})") from None
         if entries:
             self.save(None, entries, sync=True)
             with self._db.write_batch(sync=True) as batch:
